@@ -1,0 +1,77 @@
+/**
+ * Builds a node's cloud-config: static files from templates/, one 0600 JSON config whose values may be Terraform
+ * tokens, and commands. The YAML comes from a YAML library; the result is gzip+base64, as OCI's 32,000-byte
+ * metadata limit requires (cloud-init detects gzip).
+ */
+import { Fn, Token } from "cdktf";
+import { gzipSync } from "zlib";
+import { stringify } from "yaml";
+import { joinLiteralAndTokens, jsonencodeWithTokens } from "./terraform-text";
+
+/** OCI rejects an instance whose metadata, user_data included, is larger than this. */
+export const OCI_METADATA_LIMIT_BYTES = 32000;
+
+export interface CloudConfigFile {
+  readonly path: string;
+  readonly content: string;
+  /** Octal mode as a string; YAML would read an unquoted 0600 as a number. */
+  readonly permissions: string;
+}
+
+export interface CloudConfigProps {
+  /** Where the node's JSON config lands (mode 0600). */
+  readonly configPath: string;
+  /** The node's config; strings may be Terraform tokens, resolved at apply time. */
+  readonly config: Record<string, unknown>;
+  readonly files: ReadonlyArray<CloudConfigFile>;
+  /** Commands run once, at the end of the first boot. */
+  readonly runCommands: ReadonlyArray<ReadonlyArray<string>>;
+}
+
+/** Stands in for the base64 of the config until Terraform fills it in; base64 never contains it. */
+const CONFIG_PLACEHOLDER = "DOKPLOY_OCI_NODE_CONFIG_B64";
+
+export class CloudConfig {
+  constructor(private readonly props: CloudConfigProps) {}
+
+  /** The cloud-config YAML with the config's base64 left as a placeholder. */
+  public renderYaml(configBase64: string = CONFIG_PLACEHOLDER): string {
+    const document = {
+      // Key-only SSH even before the bootstrap's own hardening runs.
+      ssh_pwauth: false,
+      disable_root: true,
+      write_files: [
+        { path: this.props.configPath, permissions: "0600", owner: "root:root", encoding: "b64", content: configBase64 },
+        ...this.props.files.map((file) => ({ path: file.path, permissions: file.permissions, owner: "root:root", content: file.content })),
+      ],
+      runcmd: this.props.runCommands.map((command) => [...command]),
+    };
+    return "#cloud-config\n" + stringify(document, { lineWidth: 0 });
+  }
+
+  /** Terraform value for `metadata.user_data`: gzip+base64 of the YAML with the config filled in at apply time. */
+  public renderUserData(): string {
+    const [before, after] = this.renderYaml().split(CONFIG_PLACEHOLDER);
+    const configBase64 = Fn.base64encode(jsonencodeWithTokens(this.props.config));
+    return Fn.base64gzip(joinLiteralAndTokens([before, configBase64, after]));
+  }
+
+  /**
+   * Size of user_data in bytes (base64), with each Terraform value stood in for by 64 random-looking characters
+   * (a secret's length): what OCI will see, give or take gzip's choices.
+   */
+  public estimateUserDataBytes(): number {
+    const sample = JSON.stringify(withSampleValues(this.props.config));
+    const yaml = this.renderYaml(Buffer.from(sample).toString("base64"));
+    return gzipSync(Buffer.from(yaml), { level: 9 }).toString("base64").length;
+  }
+}
+
+function withSampleValues(value: unknown): unknown {
+  if (Token.isUnresolved(value)) return Buffer.from(JSON.stringify(value)).toString("base64").padEnd(64, "x").slice(0, 64);
+  if (Array.isArray(value)) return value.map(withSampleValues);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, withSampleValues(inner)]));
+  }
+  return value;
+}
