@@ -1,0 +1,186 @@
+/**
+ * Variables and outputs that carry what OCI Resource Manager's Create Stack form needs (titles, groups, OCI
+ * picker types), and the schema.yaml built from them and from the synthesized stack.
+ */
+import { TerraformOutput, TerraformOutputConfig, TerraformStack, TerraformVariable, TerraformVariableConfig } from "cdktf";
+import { Construct } from "constructs";
+import { stringify } from "yaml";
+
+/** ORM's own pickers and field kinds (research/oci.md); plain Terraform types map to string/number/boolean. */
+export type OrmVariableType =
+  | "string"
+  | "password"
+  | "integer"
+  | "number"
+  | "boolean"
+  | "enum"
+  | "text"
+  | "oci:identity:compartment:id"
+  | "oci:identity:region:name"
+  | "oci:identity:availabilitydomain:name"
+  | "oci:core:image:id"
+  | "oci:core:instanceshape:name"
+  | "oci:core:ssh:publickey"
+  | "oci:core:vcn:id"
+  | "oci:core:subnet:id";
+
+export interface OrmVariableConfig extends TerraformVariableConfig {
+  /** The form label. */
+  readonly title: string;
+  /** The form section this field appears in; sections appear in the order their first field is declared. */
+  readonly group: string;
+  /**
+   * The form field type.
+   * @default - from the Terraform type: string, number, boolean; `password` when sensitive
+   */
+  readonly ormType?: OrmVariableType;
+  /** @default - required when the variable has no default */
+  readonly required?: boolean;
+  /** @default - shown; false hides it (auto-filled values such as tenancy_ocid) */
+  readonly visible?: boolean;
+  readonly pattern?: string;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly enum?: string[];
+  /** For `text`: a multi-line box. */
+  readonly multiline?: boolean;
+  /** For pickers that need a compartment (availability domains, images): the variable naming it. */
+  readonly dependsOnCompartmentVariable?: string;
+}
+
+/** A Terraform variable with its Create Stack form field. */
+export class OrmVariable extends TerraformVariable {
+  public readonly form: OrmVariableConfig;
+
+  constructor(scope: Construct, id: string, config: OrmVariableConfig) {
+    const { title, group, ormType, required, visible, pattern, minimum, maximum, multiline, dependsOnCompartmentVariable, ...terraform } = config;
+    super(scope, id, terraform);
+    this.form = config;
+  }
+}
+
+export type OrmOutputType = "string" | "copyableString" | "link" | "ocid" | "map" | "json" | "list" | "csv" | "boolean" | "number";
+
+export interface OrmOutputConfig extends TerraformOutputConfig {
+  readonly title: string;
+  /** @default - "string" ("link" needs displayText) */
+  readonly ormType?: OrmOutputType;
+  /** For links: the text shown, 3..45 characters. */
+  readonly displayText?: string;
+  /** The form's output section. */
+  readonly group?: string;
+}
+
+/** A Terraform output with how ORM's job page shows it. */
+export class OrmOutput extends TerraformOutput {
+  public readonly form: OrmOutputConfig;
+
+  constructor(scope: Construct, id: string, config: OrmOutputConfig) {
+    const { title, ormType, displayText, group, ...terraform } = config;
+    super(scope, id, terraform);
+    if (ormType === "link" && !(displayText && displayText.length >= 3 && displayText.length <= 45)) {
+      throw new Error(`output ${id}: a link needs displayText of 3..45 characters`);
+    }
+    this.form = config;
+  }
+}
+
+export interface SchemaYamlOptions {
+  readonly title: string;
+  readonly description: string;
+  /** Output shown as the job page's main button (usually the dashboard link). */
+  readonly primaryOutputButton?: string;
+}
+
+/** Variables ORM fills in itself when a stack declares them; they stay hidden. */
+export const ORM_AUTOFILLED = ["tenancy_ocid", "compartment_ocid", "region", "current_user_ocid"];
+
+/**
+ * schema.yaml for a synthesized stack. Every variable in the JSON must be an OrmVariable (so it has a form field)
+ * or an auto-filled one; a Terraform type the form cannot express is an error naming the variable.
+ */
+export function buildSchemaYaml(stack: TerraformStack, synthesized: any, options: SchemaYamlOptions): string {
+  const forms = new Map<string, OrmVariableConfig>();
+  for (const construct of stack.node.findAll()) {
+    if (construct instanceof OrmVariable) forms.set(construct.friendlyUniqueId, construct.form);
+  }
+  const variables: Record<string, unknown> = {};
+  const groups = new Map<string, string[]>();
+  for (const [name, declared] of Object.entries<any>(synthesized.variable ?? {})) {
+    const form = forms.get(name);
+    if (!form && !ORM_AUTOFILLED.includes(name)) {
+      throw new Error(`variable ${name}: declare it as an OrmVariable so the Create Stack form has a field for it`);
+    }
+    variables[name] = variableField(name, declared, form);
+    const group = form && form.visible !== false ? form.group : "Hidden";
+    groups.set(group, [...(groups.get(group) ?? []), name]);
+  }
+  const outputs: Record<string, unknown> = {};
+  for (const construct of stack.node.findAll()) {
+    if (!(construct instanceof OrmOutput)) continue;
+    const { title, ormType, displayText, sensitive } = construct.form;
+    outputs[construct.friendlyUniqueId] = {
+      type: ormType ?? "string",
+      title,
+      ...(displayText ? { displayText } : {}),
+      ...(sensitive ? { sensitive: true } : {}),
+      visible: true,
+    };
+  }
+  const document = {
+    title: options.title,
+    description: options.description,
+    schemaVersion: "1.1.0",
+    version: "20190304",
+    locale: "en",
+    variableGroups: [...groups.entries()].map(([title, names]) => ({
+      title,
+      variables: names,
+      ...(title === "Hidden" ? { visible: false } : {}),
+    })),
+    variables,
+    outputs,
+    ...(options.primaryOutputButton ? { primaryOutputButton: options.primaryOutputButton } : {}),
+  };
+  return stringify(document, { lineWidth: 0 });
+}
+
+function variableField(name: string, declared: any, form: OrmVariableConfig | undefined): Record<string, unknown> {
+  const terraformType = String(declared.type ?? "string").replace(/\s/g, "");
+  const field: Record<string, unknown> = { type: formType(name, terraformType, declared.sensitive, form?.ormType) };
+  if (!form) return { ...field, visible: false };
+  const pairs: Array<[string, unknown]> = [
+    ["title", form.title],
+    ["description", form.description],
+    ["default", declared.default === null ? undefined : declared.default],
+    ["required", form.required ?? declared.default === undefined],
+    ["visible", form.visible],
+    ["pattern", form.pattern],
+    ["minimum", form.minimum],
+    ["maximum", form.maximum],
+    ["enum", form.enum],
+    ["multiline", form.multiline],
+    ["sensitive", declared.sensitive || undefined],
+  ];
+  for (const [key, value] of pairs) if (value !== undefined) field[key] = value;
+  if (form.dependsOnCompartmentVariable) field.dependsOn = { compartmentId: `\${${form.dependsOnCompartmentVariable}}` };
+  return field;
+}
+
+function formType(name: string, terraformType: string, sensitive: boolean | undefined, ormType?: OrmVariableType): string {
+  const numeric = ["integer", "number"];
+  const stringLike = ["string", "password", "enum", "text"];
+  const expected =
+    terraformType === "string" ? "string" : terraformType === "number" ? "number" : terraformType === "bool" ? "bool" : undefined;
+  if (!expected) {
+    throw new Error(
+      `variable ${name}: Terraform type ${terraformType} has no field in ORM's schema.yaml; use string, number or bool ` +
+        "(a list can travel as a comma-separated string)",
+    );
+  }
+  const chosen = ormType ?? (expected === "number" ? "number" : expected === "bool" ? "boolean" : sensitive ? "password" : "string");
+  const fits =
+    expected === "number" ? numeric.includes(chosen) : expected === "bool" ? chosen === "boolean" : stringLike.includes(chosen) || chosen.startsWith("oci:");
+  if (!fits) throw new Error(`variable ${name}: form type ${chosen} does not match Terraform type ${terraformType}`);
+  return chosen;
+}
