@@ -6,6 +6,7 @@
 import { getExpressionAst } from "@cdktf/hcl2json";
 import * as fs from "fs";
 import * as path from "path";
+import { packageRoot } from "./templates";
 
 /** The parts of `terraform providers schema -json` the checks read. */
 export interface SchemaAttribute {
@@ -51,8 +52,8 @@ const BUILTIN_ROOTS = new Set(["count", "each", "self", "path", "terraform"]);
 
 /** The in-repo OCI schema, plus the newest release's schema when ../shared is beside the repo. */
 export function defaultSchemas(): ProviderSchemaDocument[] {
-  const inRepo = path.join(__dirname, "schemas", "oracle-oci.json");
-  const newest = path.join(__dirname, "..", "..", "shared", "schemas", "oracle-oci-8.28.0.core.json");
+  const inRepo = path.join(packageRoot(), "lib", "schemas", "oracle-oci.json");
+  const newest = path.join(packageRoot(), "..", "shared", "schemas", "oracle-oci-8.28.0.core.json");
   return [inRepo, newest].filter((file) => fs.existsSync(file)).map((file) => JSON.parse(fs.readFileSync(file, "utf8")));
 }
 
@@ -166,7 +167,9 @@ function checkNestedBlock(value: any, nested: SchemaBlockType, where: string, pr
 /** Literal values must convert to the attribute's type the way Terraform converts them; templates are unknown. */
 function checkValueType(value: any, type: any, where: string, problems: string[]): void {
   if (value === null || (typeof value === "string" && isTemplate(value))) return;
-  const fail = (expected: string) => problems.push(`${where}: expected ${expected}, got ${describe(value)}`);
+  const fail = (expected: string): void => {
+    problems.push(`${where}: expected ${expected}, got ${describe(value)}`);
+  };
   if (type === "dynamic") return;
   if (type === "string") {
     if (typeof value === "object") fail("a string");
