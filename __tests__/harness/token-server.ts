@@ -1,0 +1,207 @@
+/**
+ * Runs the real templates/manager/token-server.py on loopback for behaviour tests.
+ *
+ * Every server started here is remembered until stopped, so a test file can call `stopAllTokenServers()` in
+ * `afterEach` and never leak a process, whatever the test did.
+ */
+import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
+import * as path from "path";
+
+export const TOKEN_SERVER_SCRIPT = path.resolve(__dirname, "../../templates/manager/token-server.py");
+/** `tokenServer.stateDir` as written into node.json; on disk it lives under the test's root. */
+export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
+
+const STARTUP_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 3_000;
+const POLL_INTERVAL_MS = 25;
+
+export interface TokenServerOptions {
+  /** Temp dir standing in for `/` (`$DOKPLOY_OCI_ROOT`). */
+  root: string;
+  secret: string;
+  /** Defaults to 127.0.0.1. */
+  bindAddress?: string;
+  /** Defaults to a free port on bindAddress. */
+  port?: number;
+  /** Defaults to 3; <= 0 means no count limit. */
+  expectedWorkers?: number;
+  /** Defaults to 3600. */
+  ttlSeconds?: number;
+}
+
+export type TokenServerValue = "token" | "public-key" | "credentials.json";
+
+export interface TokenServer {
+  /** e.g. `http://127.0.0.1:40123` (no trailing slash). */
+  url: string;
+  port: number;
+  /** The state dir on disk (`<root>/var/lib/dokploy-oci/token-server`). */
+  stateDir: string;
+  /** Writes a served value the way the manager bootstrap does: atomically, via rename. */
+  writeValue(name: TokenServerValue, content: string): void;
+  /** SIGTERM (SIGKILL if it lingers) and wait for the exit. Safe to call twice. */
+  stop(): Promise<void>;
+  /** Stop, then start again on the same port with the same root, like systemd's Restart=always. */
+  restart(): Promise<void>;
+  /** Everything the process wrote to stdout and stderr, across restarts. */
+  logs(): string;
+  /** Resolves once `logs()` contains `pattern` (the log line can arrive after the HTTP answer). */
+  waitForLog(pattern: string | RegExp, timeoutMs?: number): Promise<void>;
+}
+
+export interface ExitResult {
+  code: number | null;
+  output: string;
+}
+
+const running = new Set<ChildProcess>();
+
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Writes (or updates the `tokenServer` key of) `<root>/etc/dokploy-oci/node.json`, mode 0600. */
+export function writeTokenServerConfig(options: TokenServerOptions & { port: number }): string {
+  const configPath = path.join(options.root, "etc/dokploy-oci/node.json");
+  fs.mkdirSync(path.dirname(configPath), { recursive: true });
+  const config = fs.existsSync(configPath) ? JSON.parse(fs.readFileSync(configPath, "utf8")) : { role: "manager" };
+  config.tokenServer = {
+    bindAddress: options.bindAddress ?? "127.0.0.1",
+    port: options.port,
+    secret: options.secret,
+    stateDir: TOKEN_SERVER_STATE_DIR,
+    expectedWorkers: options.expectedWorkers ?? 3,
+    ttlSeconds: options.ttlSeconds ?? 3600,
+  };
+  fs.writeFileSync(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
+  fs.chmodSync(configPath, 0o600);
+  return configPath;
+}
+
+function spawnServer(root: string, args: string[], onOutput: (chunk: string) => void): ChildProcess {
+  const child = spawn("python3", [TOKEN_SERVER_SCRIPT, ...args], {
+    env: { ...process.env, DOKPLOY_OCI_ROOT: root },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  child.stdout!.setEncoding("utf8").on("data", onOutput);
+  child.stderr!.setEncoding("utf8").on("data", onOutput);
+  return child;
+}
+
+/** Runs the program with whatever config `root` holds and resolves when it exits (for start-up refusals). */
+export function runTokenServerToExit(root: string, args: string[] = []): Promise<ExitResult> {
+  let output = "";
+  const child = spawnServer(root, args, (chunk) => (output += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`token server did not exit within ${STARTUP_TIMEOUT_MS} ms; output:\n${output}`));
+    }, STARTUP_TIMEOUT_MS);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+function healthy(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    http
+      .get(`${url}/healthz`, { agent: false }, (response) => {
+        response.resume();
+        resolve(response.statusCode === 200);
+      })
+      .on("error", () => resolve(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitUntilHealthy(child: ChildProcess, url: string, logs: () => string): Promise<void> {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`token server exited (${child.exitCode ?? child.signalCode}) before listening:\n${logs()}`);
+    }
+    if (await healthy(url)) return;
+    await sleep(POLL_INTERVAL_MS);
+  }
+  throw new Error(`token server not healthy on ${url} within ${STARTUP_TIMEOUT_MS} ms:\n${logs()}`);
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const killer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    child.once("exit", () => {
+      clearTimeout(killer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+/** Writes node.json under `options.root`, starts the server and resolves once /healthz answers 200. */
+export async function startTokenServer(options: TokenServerOptions): Promise<TokenServer> {
+  const bindAddress = options.bindAddress ?? "127.0.0.1";
+  const port = options.port ?? (await freePort(bindAddress));
+  writeTokenServerConfig({ ...options, bindAddress, port });
+  const url = `http://${net.isIPv6(bindAddress) ? `[${bindAddress}]` : bindAddress}:${port}`;
+  const stateDir = path.join(options.root, TOKEN_SERVER_STATE_DIR);
+  let output = "";
+  const logs = () => output;
+  const launch = async () => {
+    const child = spawnServer(options.root, [], (chunk) => (output += chunk));
+    try {
+      await waitUntilHealthy(child, url, logs);
+    } catch (error) {
+      await stopProcess(child);
+      throw error;
+    }
+    return child;
+  };
+  let child = await launch();
+
+  return {
+    url,
+    port,
+    stateDir,
+    writeValue(name, content) {
+      fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      const temporary = path.join(stateDir, `.${name}.tmp`);
+      fs.writeFileSync(temporary, content, { mode: 0o600 });
+      fs.renameSync(temporary, path.join(stateDir, name));
+    },
+    stop: () => stopProcess(child),
+    async restart() {
+      await stopProcess(child);
+      child = await launch();
+    },
+    logs,
+    async waitForLog(pattern, timeoutMs = 2_000) {
+      const found = () => (typeof pattern === "string" ? output.includes(pattern) : pattern.test(output));
+      const deadline = Date.now() + timeoutMs;
+      while (!found()) {
+        if (Date.now() > deadline) throw new Error(`log never matched ${pattern}; logs:\n${output}`);
+        await sleep(POLL_INTERVAL_MS);
+      }
+    },
+  };
+}
+
+/** Stops every token server process this module started and that is still running. */
+export async function stopAllTokenServers(): Promise<void> {
+  await Promise.all([...running].map(stopProcess));
+}
