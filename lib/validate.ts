@@ -222,7 +222,7 @@ async function checkReferences(stack: any): Promise<string[]> {
     if (!isTemplate(text)) continue;
     let ast: any;
     try {
-      ast = await getExpressionAst("main.tf.json", toQuotedHcl(text));
+      ast = await getExpressionAst("main.tf.json", toHeredoc(text));
     } catch (error) {
       problems.push(`${where}: not a valid Terraform template: ${(error as Error).message.split(";")[0]}`);
       continue;
@@ -283,15 +283,14 @@ function references(node: any, bound: Set<string>): string[][] {
   return found;
 }
 
-/** A JSON string value as the quoted HCL template Terraform reads it as (template markers are left alone). */
-function toQuotedHcl(text: string): string {
-  const escaped = text
-    .replace(/\\/g, "\\\\")
-    .replace(/"/g, '\\"')
-    .replace(/\n/g, "\\n")
-    .replace(/\r/g, "\\r")
-    .replace(/\t/g, "\\t");
-  return `"${escaped}"`;
+/**
+ * A JSON string value as the heredoc template Terraform reads it as: like a string in .tf.json, a heredoc has no
+ * backslash escapes around the interpolations, and the expressions inside keep their own quoting.
+ */
+function toHeredoc(text: string): string {
+  let delimiter = "DOKPLOY_OCI_EOT";
+  while (text.split("\n").includes(delimiter)) delimiter += "_";
+  return `<<${delimiter}\n${text}\n${delimiter}\n`;
 }
 
 function collectStrings(value: any, where: string, into: Array<[string, string]>): void {

@@ -1,0 +1,143 @@
+import { TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { gunzipSync } from "zlib";
+import { parse } from "yaml";
+import { CoreInstance } from "../../.gen/providers/oci/core-instance";
+import { DataOciCoreImages } from "../../.gen/providers/oci/data-oci-core-images";
+import { ClusterNetwork } from "../../constructs/oci/cluster-network";
+import { DokployManager, DokployManagerProps } from "../../constructs/oci/dokploy-manager";
+import { CloudConfig, OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
+import { ormStackJson } from "../../lib/orm-package";
+import { readTemplate } from "../../lib/templates";
+import { validateStack } from "../../lib/validate";
+import { cloudInitSchemaCheck } from "../helpers/cloud-init";
+import { applyAndReadOutputs } from "../helpers/terraform";
+
+jest.setTimeout(60000);
+
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp user@laptop";
+
+function synthManager(props: Partial<DokployManagerProps> = {}) {
+  const stack = new TerraformStack(Testing.app(), "test");
+  const network = new ClusterNetwork(stack, "Network", { compartmentId: "ocid1.compartment.oc1..test", adminCidrs: ["203.0.113.0/24"] });
+  const manager = new DokployManager(stack, "Manager", {
+    compartmentId: "ocid1.compartment.oc1..test",
+    network,
+    sshPublicKeys: [KEY],
+    adminEmail: "admin@example.com",
+    ...props,
+  });
+  return { stack, network, manager, synthesized: Testing.synth(stack) };
+}
+
+describe("DokployManager synth", () => {
+  test("an Always Free A1 instance with a fixed private IP in the manager NSG", () => {
+    const { synthesized } = synthManager();
+    expect(synthesized).toHaveResourceWithProperties(CoreInstance, {
+      shape: "VM.Standard.A1.Flex",
+      shape_config: { ocpus: 1, memory_in_gbs: 6 },
+      source_details: expect.objectContaining({ source_type: "image", boot_volume_size_in_gbs: "50" }),
+      create_vnic_details: expect.objectContaining({ private_ip: "10.0.0.10", assign_public_ip: "true", hostname_label: "manager" }),
+      lifecycle: { ignore_changes: ["source_details[0].source_id", "metadata"] },
+    });
+    expect(synthesized).toHaveDataSourceWithProperties(DataOciCoreImages, {
+      operating_system: "Canonical Ubuntu",
+      operating_system_version: "22.04",
+      shape: "VM.Standard.A1.Flex",
+      sort_by: "TIMECREATED",
+      sort_order: "DESC",
+    });
+    const instance = Object.values<any>(JSON.parse(synthesized).resource.oci_core_instance)[0];
+    expect(instance.create_vnic_details.nsg_ids).toEqual([expect.stringMatching(/oci_core_network_security_group\.Network_ManagerNsg/)]);
+    expect(instance.availability_domain).toMatch(/data\.oci_identity_availability_domains\.AvailabilityDomains/);
+  });
+
+  test("the token server and swarm ports are never open to the internet; 22 and 3000 only to admin CIDRs", () => {
+    const { synthesized } = synthManager();
+    const rules = Object.values<any>(JSON.parse(synthesized).resource.oci_core_network_security_group_security_rule);
+    const port = (rule: any) => rule.tcp_options?.destination_port_range.min ?? rule.udp_options?.destination_port_range.min;
+    const fromInternet = rules.filter((rule) => rule.source === "0.0.0.0/0").map(port).sort();
+    expect(fromInternet).toEqual([443, 80]);
+    expect(rules.filter((rule) => [22, 3000].includes(port(rule))).map((rule) => rule.source)).toEqual(["203.0.113.0/24", "203.0.113.0/24"]);
+    const token = rules.filter((rule) => port(rule) === 9999);
+    expect(token).toHaveLength(1);
+    expect(token[0]).toMatchObject({ source_type: "NETWORK_SECURITY_GROUP", source: expect.stringMatching(/WorkerNsg/) });
+  });
+
+  test("the token server secret and the admin password are generated, sensitive values", () => {
+    const { synthesized } = synthManager();
+    const passwords = JSON.parse(synthesized).resource.random_password;
+    expect(Object.values<any>(passwords).map((p) => p.length).sort()).toEqual([32, 64]);
+    expect(JSON.parse(synthesized).provider.random).toBeDefined();
+  });
+
+  test("synthesizes clean against the provider schemas", async () => {
+    const { synthesized } = synthManager();
+    expect(await validateStack(JSON.parse(synthesized))).toEqual([]);
+  });
+});
+
+describe("the manager's cloud-config", () => {
+  test("passes `cloud-init schema` and carries the templates byte for byte", () => {
+    const { manager } = synthManager();
+    const yaml = manager.cloudConfig.renderYaml(Buffer.from("{}").toString("base64"));
+    const check = cloudInitSchemaCheck(yaml);
+    expect(check).toMatchObject({ ok: true });
+    const document = parse(yaml.replace(/^#cloud-config\n/, ""));
+    const files = new Map<string, any>(document.write_files.map((file: any) => [file.path, file]));
+    expect(files.get("/opt/dokploy-oci/bin/manager-bootstrap.sh").content).toBe(readTemplate("manager/bootstrap.sh"));
+    expect(files.get("/opt/dokploy-oci/bin/token-server.py").content).toBe(readTemplate("manager/token-server.py"));
+    expect(files.get("/etc/dokploy-oci/node.json").permissions).toBe("0600");
+    expect(document.runcmd).toContainEqual(["systemctl", "enable", "--now", "--no-block", "dokploy-manager-setup.service"]);
+  });
+
+  test("a broken cloud-config is caught by the same check (the check can fail)", () => {
+    expect(cloudInitSchemaCheck("#cloud-config\nwrite_files: 7\n").ok).toBe(false);
+  });
+
+  test(`user_data leaves room for SSH keys under OCI's ${OCI_METADATA_LIMIT_BYTES}-byte metadata limit`, () => {
+    const { manager } = synthManager();
+    const bytes = manager.cloudConfig.estimateUserDataBytes();
+    console.log(`manager user_data: about ${bytes} bytes (gzip+base64)`);
+    expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - 4000);
+  });
+
+  test("terraform renders user_data that decodes to the same files and the config with Terraform's values", () => {
+    const stack = new TerraformStack(Testing.app(), "userdata");
+    const secret = new TerraformVariable(stack, "secret", { type: "string" });
+    const cloudConfig = new CloudConfig({
+      configPath: "/etc/dokploy-oci/node.json",
+      config: { secret: secret.stringValue, nested: { text: 'quote " dollar ${x} %{y}' }, list: [1, 2] },
+      files: [{ path: "/opt/dokploy-oci/bin/manager-bootstrap.sh", content: readTemplate("manager/bootstrap.sh"), permissions: "0700" }],
+      runCommands: [["echo", "done"]],
+    });
+    const { TerraformOutput } = require("cdktf");
+    new TerraformOutput(stack, "user_data", { value: cloudConfig.renderUserData() });
+    const hardSecret = `s3cr"et\\$\${x}%{y}é`;
+    const outputs = applyAndReadOutputs(ormStackJson(JSON.parse(Testing.synth(stack))), { secret: hardSecret });
+    const yaml = gunzipSync(Buffer.from(outputs.user_data.value as string, "base64")).toString("utf8");
+    expect(yaml.startsWith("#cloud-config\n")).toBe(true);
+    const document = parse(yaml);
+    expect(document.write_files[1].content).toBe(readTemplate("manager/bootstrap.sh"));
+    const config = JSON.parse(Buffer.from(document.write_files[0].content, "base64").toString("utf8"));
+    expect(config).toEqual({ secret: hardSecret, nested: { text: 'quote " dollar ${x} %{y}' }, list: [1, 2] });
+    expect(cloudInitSchemaCheck(yaml).ok).toBe(true);
+  });
+});
+
+describe("DokployManager bad input", () => {
+  test.each([
+    [{ adminEmail: "not-an-email" }, /adminEmail: "not-an-email" is not an email address/],
+    [{ sshPublicKeys: [] }, /sshPublicKeys: give at least one OpenSSH public key/],
+    [{ sshPublicKeys: ["ssh-dss AAAA"] }, /sshPublicKeys\[0\]: not an OpenSSH public key/],
+    [{ ocpus: 0 }, /ocpus: 0 is not a whole number of OCPUs between 1 and 80/],
+    [{ ocpus: 2, memoryInGbs: 200 }, /memoryInGbs: VM\.Standard\.A1\.Flex takes 1 to 64 GB per OCPU/],
+    [{ bootVolumeSizeInGbs: 20 }, /bootVolumeSizeInGbs: 20 must be a whole number of GB from 50 to 32768/],
+    [{ ubuntuVersion: "20.04" }, /ubuntuVersion: "20\.04" is not supported; use one of 22\.04, 24\.04/],
+    [{ availabilityDomainIndex: 3 }, /availabilityDomainIndex: 3 is out of range/],
+    [{ adminPassword: "short" }, /adminPassword: the secret must be at least 8 characters/],
+    [{ hostNumber: 255 }, /hostNumber: host number 255 is outside 10\.0\.0\.0\/24/],
+    [{ tokenServerPort: 80 }, /tokenServerPort: 80 must be between 1024 and 65535/],
+  ])("%j is refused naming the prop", (props, message) => {
+    expect(() => synthManager(props as Partial<DokployManagerProps>)).toThrow(message);
+  });
+});

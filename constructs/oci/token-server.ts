@@ -1,0 +1,92 @@
+import { Lazy, Op, Token } from "cdktf";
+import { Construct } from "constructs";
+import { CloudConfigFile } from "../../lib/cloud-init";
+import { StrongSecret } from "../../lib/secret";
+import { readTemplate } from "../../lib/templates";
+import { ClusterNetwork } from "./cluster-network";
+
+export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
+
+export interface TokenServerProps {
+  readonly network: ClusterNetwork;
+  /** The manager's private IP: the server binds to it, never to 0.0.0.0. */
+  readonly privateIp: string;
+  /**
+   * TCP port, open only to the worker NSG.
+   * @default - 9999
+   */
+  readonly port?: number;
+  /**
+   * How long the server hands out the join token and key, counted from its first start.
+   * @default - 21600 (6 hours)
+   */
+  readonly ttlInSeconds?: number;
+  /**
+   * Bearer secret workers present; at least 32 characters.
+   * @default - 64 random letters and digits generated at plan time (random_password, sensitive)
+   */
+  readonly secret?: string;
+}
+
+/**
+ * The channel that hands workers the swarm join command and Dokploy's SSH public key: a small python3 server on
+ * the manager, bearer-authenticated, bound to the private IP, reachable only from the worker NSG, serving the
+ * worker token only, and closed once every expected worker has fetched its values or the TTL has passed.
+ */
+export class TokenServer extends Construct {
+  public readonly port: number;
+  /** Bearer secret (sensitive). */
+  public readonly secret: string;
+  /** What workers poll, e.g. http://10.0.0.10:9999 */
+  public readonly url: string;
+  public readonly ttlInSeconds: number;
+  private readonly privateIp: string;
+  private readonly expectedWorkerCounts: Array<number | string> = [];
+
+  constructor(scope: Construct, id: string, props: TokenServerProps) {
+    super(scope, id);
+    this.port = props.port ?? 9999;
+    this.ttlInSeconds = props.ttlInSeconds ?? 21600;
+    if (!Number.isInteger(this.port) || this.port < 1024 || this.port > 65535) {
+      throw new Error(`tokenServerPort: ${this.port} must be between 1024 and 65535 (the server runs without privileges)`);
+    }
+    if (!Token.isUnresolved(this.ttlInSeconds) && !(Number.isInteger(this.ttlInSeconds) && this.ttlInSeconds >= 60)) {
+      throw new Error(`tokenServerTtlInSeconds: ${this.ttlInSeconds} must be a whole number of seconds, at least 60`);
+    }
+    this.secret = new StrongSecret(this, "Secret", { value: props.secret, propName: "tokenServerSecret" }).value;
+    this.url = `http://${props.privateIp}:${this.port}`;
+    props.network.allowIngress({ role: "manager", protocol: "tcp", port: this.port, from: "workers", description: "Dokploy token server (workers fetch the join command)" });
+    this.privateIp = props.privateIp;
+  }
+
+  /** Pools call this so the server knows how many workers to wait for before it closes. */
+  public expectWorkers(count: number | string): void {
+    this.expectedWorkerCounts.push(count);
+  }
+
+  /** The `tokenServer` section of the manager's node.json. */
+  public hostConfig(): Record<string, unknown> {
+    return {
+      bindAddress: this.privateIp,
+      port: this.port,
+      secret: this.secret,
+      stateDir: TOKEN_SERVER_STATE_DIR,
+      expectedWorkers: Lazy.anyValue({ produce: () => this.expectedWorkerTotal() }),
+      ttlSeconds: this.ttlInSeconds,
+    };
+  }
+
+  /** The server program and its systemd unit, as they land on the manager. */
+  public hostFiles(): CloudConfigFile[] {
+    return [
+      { path: "/opt/dokploy-oci/bin/token-server.py", content: readTemplate("manager/token-server.py"), permissions: "0700" },
+      { path: "/etc/systemd/system/dokploy-token-server.service", content: readTemplate("manager/dokploy-token-server.service"), permissions: "0644" },
+    ];
+  }
+
+  private expectedWorkerTotal(): number {
+    const counts = this.expectedWorkerCounts.map((count) => Token.asNumber(count));
+    if (counts.every((count) => !Token.isUnresolved(count))) return counts.reduce((sum, count) => sum + count, 0);
+    return counts.reduce((sum, count) => Op.add(sum, count), 0);
+  }
+}
