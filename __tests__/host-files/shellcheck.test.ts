@@ -1,0 +1,51 @@
+/**
+ * Every shell script that lands on a host (templates/**\/*.sh) and every test stub (any __tests__/harness/*stubs
+ * directory) passes the real shellcheck.
+ * A missing shellcheck fails the suite: a skipped lint would look green while checking nothing.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+
+const REPO = path.resolve(__dirname, "../..");
+const HARNESS = path.join(REPO, "__tests__/harness");
+
+function filesUnder(dir: string, keep: (file: string) => boolean): string[] {
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath ?? entry.path, entry.name))
+    .filter(keep)
+    .sort();
+}
+
+const templateScripts = filesUnder(path.join(REPO, "templates"), (file) => file.endsWith(".sh"));
+const stubScripts = fs
+  .readdirSync(HARNESS, { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && entry.name.endsWith("stubs"))
+  .flatMap((entry) => filesUnder(path.join(HARNESS, entry.name), () => true));
+
+test("shellcheck is installed", () => {
+  const probe = spawnSync("shellcheck", ["--version"], { encoding: "utf8" });
+  if (probe.error) {
+    throw new Error(
+      "\n\n*** shellcheck is NOT installed: the host scripts cannot be checked. ***\n" +
+        "Install it (Debian/Ubuntu: apt-get install shellcheck) and run the tests again.\n",
+    );
+  }
+  expect(probe.status).toBe(0);
+});
+
+test("there are scripts to check", () => {
+  expect(templateScripts.map((file) => path.relative(REPO, file))).toEqual(
+    expect.arrayContaining(["templates/common/harden.sh", "templates/manager/bootstrap.sh"]),
+  );
+  expect(stubScripts.length).toBeGreaterThan(0);
+});
+
+test.each([...templateScripts, ...stubScripts].map((file) => [path.relative(REPO, file)]))("shellcheck %s", (file) => {
+  const result = spawnSync("shellcheck", ["--external-sources", path.join(REPO, file)], { encoding: "utf8" });
+  if (result.error) throw new Error(`shellcheck could not run (${result.error.message}): is it installed?`);
+  expect(result.stdout + result.stderr).toBe("");
+  expect(result.status).toBe(0);
+});

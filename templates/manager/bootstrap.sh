@@ -1,0 +1,509 @@
+#!/usr/bin/env bash
+# Manager bootstrap: hardens the host, installs Dokploy (its installer creates the swarm), publishes the worker
+# join command for the token server, then sets Dokploy up through its API: admin account, API key, and the SSH
+# key Dokploy uses to reach the workers. Paths and node.json keys: docs/host-contract.md.
+#
+# Run by dokploy-manager-setup.service at every boot until the final marker exists. Each step leaves a .done
+# file and is skipped on the next run, and the API steps check Dokploy before creating anything, so a run that
+# stopped half-way (reboot, crash, Dokploy not up) finishes the job without creating anything twice.
+# Secrets (admin password, API key, private key, join token, session cookie) never reach the log or any command
+# line (ps shows those to every user): they travel through 0600 files, pipes and python3.
+set -Eeuo pipefail
+umask 077
+
+ROOT=${DOKPLOY_OCI_ROOT:-}
+CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
+HARDEN_SCRIPT=$ROOT/opt/dokploy-oci/bin/harden.sh
+STATE_ROOT=$ROOT/var/lib/dokploy-oci
+STEPS_DIR=$STATE_ROOT/manager-steps
+LOCK_FILE=$STATE_ROOT/manager-bootstrap.lock
+COOKIE_JAR=$STATE_ROOT/dokploy-session.cookies
+SSH_KEY=$ROOT/etc/dokploy-oci/ssh/dokploy_ed25519
+CREDENTIALS_FILE=$ROOT/opt/dokploy-credentials.json
+MARKER=$ROOT/opt/dokploy-manager-setup-complete
+LOG_FILE=$ROOT/var/log/dokploy-manager-setup.log
+
+# Answers without auth once Dokploy serves its API (a publicProcedure of the settings router).
+HEALTH_PATH='/api/trpc/settings.health?batch=1&input=%7B%220%22%3A%7B%22json%22%3Anull%7D%7D'
+# url-encoded {"0":{"json":null}}: the batched input of a query that takes none.
+NULL_INPUT='%7B%220%22%3A%7B%22json%22%3Anull%7D%7D'
+# Attempts for an API call that gets no answer or a 5xx; the delays between them follow dokploy.wait.
+API_ATTEMPTS=8
+
+WORK_DIR=
+RESPONSE_FILE=
+CURL_ERROR_FILE=
+RESPONSE_STATUS=
+
+log() {
+  local line
+  line="$(date -u +%FT%TZ) $*"
+  printf '%s\n' "$line"
+  printf '%s\n' "$line" >>"$LOG_FILE"
+}
+
+# Logs each line read from stdin, prefixed with $1.
+log_lines() {
+  local line
+  while IFS= read -r line; do log "$1$line"; done
+}
+
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+# Names the command that failed by its source text (no secret values), once, from the main shell.
+on_error() {
+  if ((BASH_SUBSHELL == 0)); then
+    log "ERROR: line $2: '$3' failed with exit status $1"
+  fi
+}
+
+on_exit() {
+  local status=$1
+  if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
+  if [[ $status -ne 0 ]]; then
+    log "manager setup stopped (exit $status); the next run resumes at the step that failed"
+  fi
+}
+
+# json_get FILE PATH: prints the value at a dotted path (list indexes are numbers); fails when it is missing.
+json_get() {
+  python3 - "$1" "$2" <<'EOF'
+import json
+import sys
+
+value = json.load(open(sys.argv[1]))
+try:
+    for part in sys.argv[2].split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+except (KeyError, IndexError, ValueError, TypeError):
+    value = None
+if value is None:
+    sys.exit(f"{sys.argv[2]}: missing in {sys.argv[1]}")
+print(json.dumps(value) if isinstance(value, (bool, dict, list)) else value)
+EOF
+}
+
+# Reads the node.json values this script uses in one python3 call (none of them secret: the admin password is
+# read by auth_body only, when a request body is built).
+load_config() {
+  local values
+  # Errors are printed to stdout so they can go to the log.
+  if ! values=$(python3 - "$CONFIG_FILE" <<'EOF'
+import json
+import sys
+
+try:
+    config = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as error:
+    print(f"cannot read {sys.argv[1]}: {error}")
+    sys.exit(1)
+values = []
+for path in ["privateIp", "swarm.defaultAddrPool", "swarm.defaultAddrPoolMaskLength", "dokploy.url",
+             "dokploy.version", "dokploy.installerUrl", "dokploy.adminEmail", "dokploy.apiKeyName",
+             "dokploy.sshKeyName", "dokploy.wait.stepSeconds", "dokploy.wait.maxDelaySeconds",
+             "dokploy.wait.maxAttempts", "tokenServer.stateDir"]:
+    value = config
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None or value == "" or "\n" in str(value):
+        print(f"{sys.argv[1]}: {path} is missing or invalid")
+        sys.exit(1)
+    values.append(str(value))
+print("\n".join(values))
+EOF
+  ); then
+    die "$values"
+  fi
+  {
+    read -r PRIVATE_IP
+    read -r ADDR_POOL
+    read -r ADDR_POOL_MASK
+    read -r DOKPLOY_URL
+    read -r DOKPLOY_VERSION
+    read -r INSTALLER_URL
+    read -r ADMIN_EMAIL
+    read -r API_KEY_NAME
+    read -r SSH_KEY_NAME
+    read -r WAIT_STEP
+    read -r WAIT_MAX_DELAY
+    read -r WAIT_ATTEMPTS
+    read -r STATE_DIR
+  } <<<"$values"
+  DOKPLOY_URL=${DOKPLOY_URL%/}
+  STATE_DIR=$ROOT$STATE_DIR
+  [[ $WAIT_ATTEMPTS =~ ^[1-9][0-9]*$ ]] || die "dokploy.wait.maxAttempts must be a positive integer"
+}
+
+# Seconds to wait after failed attempt $1: grows by dokploy.wait.stepSeconds per attempt, capped.
+backoff_delay() {
+  awk -v step="$WAIT_STEP" -v cap="$WAIT_MAX_DELAY" -v n="$1" 'BEGIN { d = step * n; if (d > cap) d = cap; print d }'
+}
+
+# run_step NAME FUNCTION: runs FUNCTION unless NAME finished in an earlier run.
+run_step() {
+  local name=$1 done_file=$STEPS_DIR/$1.done
+  if [[ -e $done_file ]]; then
+    log "step $name: already done"
+    return 0
+  fi
+  log "step $name: start"
+  "$2"
+  touch "$done_file"
+  log "step $name: done"
+}
+
+# Writes stdin to $1 with mode 0600, replacing it atomically (readers never see half a file).
+write_private_file() {
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX")
+  cat >"$tmp"
+  chmod 600 "$tmp"
+  mv -f "$tmp" "$1"
+}
+
+# Merges the JSON object read from stdin into the credentials file (0600, replaced atomically).
+update_credentials() {
+  python3 -c '
+import json, os, sys
+path = sys.argv[1]
+credentials = json.load(open(path)) if os.path.exists(path) else {}
+credentials.update(json.load(sys.stdin))
+tmp = path + ".tmp"
+with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+    json.dump(credentials, out, indent=2)
+    out.write("\n")
+os.chmod(tmp, 0o600)
+os.replace(tmp, path)
+' "$CREDENTIALS_FILE"
+}
+
+credentials_have() {
+  [[ -f $CREDENTIALS_FILE ]] && json_get "$CREDENTIALS_FILE" "$1" >/dev/null 2>&1
+}
+
+swarm_active() {
+  [[ $(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null) == active ]]
+}
+
+# --- Dokploy HTTP ------------------------------------------------------------------------------------------------
+
+# One request; the answer goes to $RESPONSE_FILE, its status to $RESPONSE_STATUS (000: no answer).
+send_request() {
+  local method=$1 path=$2 body=$3
+  local -a args=(--silent --show-error --connect-timeout 10 --max-time 60 -X "$method"
+    -o "$RESPONSE_FILE" -w '%{http_code}')
+  # better-auth refuses a POST that carries cookies without a trusted Origin, so the auth calls only store the
+  # session cookie and the tRPC calls only send it.
+  if [[ $path == /api/auth/* ]]; then args+=(-c "$COOKIE_JAR"); else args+=(-b "$COOKIE_JAR"); fi
+  # The body goes through stdin: a password on curl's command line would show in ps.
+  if [[ -n $body ]]; then args+=(-H 'Content-Type: application/json' --data-binary @-); fi
+  RESPONSE_STATUS=$(printf '%s' "$body" | curl "${args[@]}" "$DOKPLOY_URL$path" 2>"$CURL_ERROR_FILE") || true
+  [[ $RESPONSE_STATUS =~ ^[0-9]{3}$ ]] || RESPONSE_STATUS=000
+}
+
+# The error message of the last answer (tRPC or better-auth shape), cut short.
+api_message() {
+  python3 - "$RESPONSE_FILE" <<'EOF'
+import json
+import sys
+
+try:
+    body = json.load(open(sys.argv[1]))
+    item = body[0] if isinstance(body, list) else body
+    message = item["error"]["json"]["message"] if "error" in item else item["message"]
+except Exception:
+    message = "(no error message)"
+print(" ".join(str(message).split())[:300])
+EOF
+}
+
+describe_answer() {
+  if [[ $RESPONSE_STATUS == 000 ]]; then
+    printf 'no answer (%s)' "$(tail -n 1 "$CURL_ERROR_FILE")"
+  else
+    printf 'HTTP %s: %s' "$RESPONSE_STATUS" "$(api_message)"
+  fi
+}
+
+# Sends a request, retrying when there is no answer or a 5xx. Any other answer is left for the caller.
+dokploy_call() {
+  local method=$1 path=$2 body=${3:-} what=${2%%\?*} attempt delay
+  for ((attempt = 1; ; attempt++)); do
+    send_request "$method" "$path" "$body"
+    if [[ $RESPONSE_STATUS != 000 && $RESPONSE_STATUS != 5?? ]]; then
+      return 0
+    fi
+    if ((attempt >= API_ATTEMPTS)); then
+      die "$method $what: $(describe_answer); gave up after $API_ATTEMPTS attempts"
+    fi
+    delay=$(backoff_delay "$attempt")
+    log "$method $what: $(describe_answer); retrying in ${delay}s (attempt $attempt/$API_ATTEMPTS)"
+    sleep "$delay"
+  done
+}
+
+expect_success() {
+  if [[ $RESPONSE_STATUS != 2?? ]]; then
+    die "$1 failed: $(describe_answer)"
+  fi
+}
+
+trpc_query() {
+  dokploy_call GET "/api/trpc/$1?batch=1&input=$NULL_INPUT"
+  expect_success "$1"
+}
+
+# trpc_mutation PROCEDURE INPUT_JSON (INPUT_JSON comes from python3's json.dumps).
+trpc_mutation() {
+  local body
+  body=$(printf '{"0":{"json":%s}}' "$2")
+  dokploy_call POST "/api/trpc/$1?batch=1" "$body"
+  expect_success "$1"
+}
+
+# Prints the sign-up or sign-in body, built from node.json so the password never passes through the shell.
+auth_body() {
+  python3 - "$CONFIG_FILE" "$1" <<'EOF'
+import json
+import sys
+
+dokploy = json.load(open(sys.argv[1]))["dokploy"]
+body = {"email": dokploy["adminEmail"], "password": dokploy["adminPassword"]}
+if sys.argv[2] == "sign-up":
+    body["name"] = dokploy["adminName"]
+print(json.dumps(body))
+EOF
+}
+
+wait_for_dokploy() {
+  local attempt delay
+  log "waiting for Dokploy at $DOKPLOY_URL (up to $WAIT_ATTEMPTS checks)"
+  for ((attempt = 1; ; attempt++)); do
+    RESPONSE_STATUS=$(curl --silent --output /dev/null --connect-timeout 10 --max-time 20 -w '%{http_code}' \
+      "$DOKPLOY_URL$HEALTH_PATH" 2>/dev/null) || true
+    if [[ $RESPONSE_STATUS == 200 ]]; then
+      log "Dokploy is up"
+      return 0
+    fi
+    if ((attempt >= WAIT_ATTEMPTS)); then
+      die "Dokploy did not become ready at $DOKPLOY_URL after $WAIT_ATTEMPTS checks (last: HTTP $RESPONSE_STATUS); giving up"
+    fi
+    delay=$(backoff_delay "$attempt")
+    log "waiting for Dokploy: check $attempt/$WAIT_ATTEMPTS got HTTP $RESPONSE_STATUS; next check in ${delay}s"
+    sleep "$delay"
+  done
+}
+
+sign_in() {
+  dokploy_call POST /api/auth/sign-in/email "$(auth_body sign-in)"
+  expect_success "sign-in as $ADMIN_EMAIL"
+  log "signed in to Dokploy as $ADMIN_EMAIL"
+}
+
+api_steps_pending() {
+  local step
+  for step in admin api-key ssh-key; do
+    [[ -e $STEPS_DIR/$step.done ]] || return 0
+  done
+  return 1
+}
+
+# --- steps -------------------------------------------------------------------------------------------------------
+
+step_harden() {
+  # 9>&-: nothing started from here may hold this run's lock after it ends.
+  bash "$HARDEN_SCRIPT" 9>&- 2>&1 | tee -a "$LOG_FILE"
+}
+
+step_install_dokploy() {
+  # install.sh starts with `docker swarm leave --force`: on a live manager it would destroy the cluster.
+  if swarm_active && docker service inspect dokploy >/dev/null 2>&1; then
+    log "the swarm is active and the dokploy service exists: Dokploy is installed, not running its installer again"
+    return 0
+  fi
+  local installer=$WORK_DIR/dokploy-install.sh
+  local -a installer_env=(
+    ADVERTISE_ADDR="$PRIVATE_IP"
+    DOCKER_SWARM_INIT_ARGS="--default-addr-pool $ADDR_POOL --default-addr-pool-mask-length $ADDR_POOL_MASK"
+  )
+  if [[ $DOKPLOY_VERSION != latest ]]; then installer_env+=(DOKPLOY_VERSION="$DOKPLOY_VERSION"); fi
+  log "downloading the Dokploy installer from $INSTALLER_URL"
+  curl --fail --silent --show-error --location --connect-timeout 15 --retry 5 --retry-delay 5 --retry-all-errors \
+    -o "$installer" "$INSTALLER_URL" 2>&1 | log_lines "curl: "
+  log "running the Dokploy installer (version $DOKPLOY_VERSION, swarm advertised on $PRIVATE_IP, address pool $ADDR_POOL)"
+  # Started the way Dokploy documents it (`curl ... | sh`), with only the environment knobs set here.
+  env -u DOKPLOY_VERSION "${installer_env[@]}" sh "$installer" 9>&- 2>&1 | log_lines "install.sh: "
+  swarm_active || die "the Dokploy installer finished but the swarm is not active"
+}
+
+step_publish_join_token() {
+  local token
+  swarm_active || die "no active swarm to take a join token from"
+  mkdir -p "$STATE_DIR"
+  chmod 700 "$STATE_DIR"
+  token=$(docker swarm join-token -q worker)
+  [[ $token == SWMTKN-* ]] || die "docker swarm join-token printed no worker token"
+  printf 'docker swarm join --token %s %s:2377\n' "$token" "$PRIVATE_IP" | write_private_file "$STATE_DIR/token"
+  log "worker join command published for the token server"
+}
+
+step_admin() {
+  dokploy_call POST /api/auth/sign-up/email "$(auth_body sign-up)"
+  if [[ $RESPONSE_STATUS == 400 && $(api_message) == *"Admin is already created"* ]]; then
+    log "Dokploy admin already exists"
+    return 0
+  fi
+  expect_success "sign-up of $ADMIN_EMAIL"
+  log "Dokploy admin $ADMIN_EMAIL created"
+}
+
+step_api_key() {
+  local organization_id input
+  # The key is saved the moment it exists: a run interrupted after that must not create a second one.
+  if credentials_have api_key; then
+    log "API key already saved in $CREDENTIALS_FILE; not creating another"
+    return 0
+  fi
+  trpc_query organization.all
+  organization_id=$(json_get "$RESPONSE_FILE" 0.result.data.json.0.id)
+  input=$(python3 -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "metadata": {"organizationId": sys.argv[2]}}))' \
+    "$API_KEY_NAME" "$organization_id")
+  trpc_mutation user.createApiKey "$input"
+  python3 -c '
+import json, sys
+created = json.load(open(sys.argv[1]))[0]["result"]["data"]["json"]
+print(json.dumps({"api_key": created["key"], "api_key_id": created["id"], "organization_id": sys.argv[2]}))
+' "$RESPONSE_FILE" "$organization_id" | update_credentials
+  log "API key '$API_KEY_NAME' created (id $(json_get "$CREDENTIALS_FILE" api_key_id)) for organization $organization_id"
+}
+
+ensure_ssh_key() {
+  mkdir -p "$(dirname "$SSH_KEY")"
+  chmod 700 "$(dirname "$SSH_KEY")"
+  if [[ ! -f $SSH_KEY ]]; then
+    rm -f "$SSH_KEY.pub"
+    ssh-keygen -q -t ed25519 -N '' -C dokploy-oci -f "$SSH_KEY"
+    log "generated the workers' SSH key $SSH_KEY"
+  elif [[ ! -f $SSH_KEY.pub ]]; then
+    ssh-keygen -y -f "$SSH_KEY" >"$SSH_KEY.pub"
+  fi
+  chmod 600 "$SSH_KEY" "$SSH_KEY.pub"
+}
+
+# Prints {"ssh_key_id", "ssh_public_key"} of the key named $SSH_KEY_NAME in the last sshKey.all answer, or nothing.
+registered_ssh_key() {
+  python3 - "$RESPONSE_FILE" "$SSH_KEY_NAME" <<'EOF'
+import json
+import sys
+
+for row in json.load(open(sys.argv[1]))[0]["result"]["data"]["json"]:
+    if row["name"] == sys.argv[2]:
+        print(json.dumps({"ssh_key_id": row["sshKeyId"], "ssh_public_key": row["publicKey"].strip()}))
+        break
+EOF
+}
+
+step_ssh_key() {
+  local registered input
+  ensure_ssh_key
+  trpc_query sshKey.all
+  registered=$(registered_ssh_key)
+  if [[ -n $registered ]]; then
+    log "SSH key '$SSH_KEY_NAME' already registered in Dokploy; not creating another"
+  else
+    input=$(python3 - "$SSH_KEY" "$SSH_KEY_NAME" "$(json_get "$CREDENTIALS_FILE" organization_id)" <<'EOF'
+import json
+import sys
+
+key_path, name, organization_id = sys.argv[1:4]
+print(json.dumps({
+    "name": name,
+    "description": "dokploy-oci: Dokploy's key to the swarm workers",
+    "publicKey": open(key_path + ".pub").read().strip(),
+    "privateKey": open(key_path).read(),
+    "organizationId": organization_id,
+}))
+EOF
+    )
+    # sshKey.create answers nothing: the id comes from listing the keys again.
+    trpc_mutation sshKey.create "$input"
+    trpc_query sshKey.all
+    registered=$(registered_ssh_key)
+    [[ -n $registered ]] || die "sshKey.create succeeded but sshKey.all lists no key named '$SSH_KEY_NAME'"
+    log "SSH key '$SSH_KEY_NAME' registered in Dokploy"
+  fi
+  # The public key is taken from Dokploy, so it always matches the private key Dokploy holds.
+  printf '%s' "$registered" | update_credentials
+}
+
+step_credentials() {
+  python3 -c 'import json, sys; print(json.dumps({"admin_email": sys.argv[1], "dashboard_url": sys.argv[2]}))' \
+    "$ADMIN_EMAIL" "http://$PRIVATE_IP:3000" | update_credentials
+  python3 - "$CREDENTIALS_FILE" <<'EOF'
+import json
+import sys
+
+wanted = ["admin_email", "api_key", "api_key_id", "organization_id", "ssh_key_id", "ssh_public_key", "dashboard_url"]
+missing = [name for name in wanted if not json.load(open(sys.argv[1])).get(name)]
+if missing:
+    sys.exit("credentials file lacks " + ", ".join(missing))
+EOF
+  log "credentials saved in $CREDENTIALS_FILE"
+}
+
+# What workers may read from the token server: the SSH key id and public key, nothing secret.
+step_publish_credentials() {
+  mkdir -p "$STATE_DIR"
+  chmod 700 "$STATE_DIR"
+  python3 -c '
+import json, sys
+credentials = json.load(open(sys.argv[1]))
+print(json.dumps({"ssh_key_id": credentials["ssh_key_id"], "public_key": credentials["ssh_public_key"]}))
+' "$CREDENTIALS_FILE" | write_private_file "$STATE_DIR/credentials.json"
+  json_get "$CREDENTIALS_FILE" ssh_public_key | write_private_file "$STATE_DIR/public-key"
+  log "SSH key id and public key published for the token server"
+}
+
+main() {
+  mkdir -p "$(dirname "$LOG_FILE")" "$STEPS_DIR"
+  touch "$LOG_FILE"
+  chmod 600 "$LOG_FILE"
+  if [[ -e $MARKER ]]; then
+    log "manager setup already complete ($MARKER exists)"
+    return 0
+  fi
+  exec 9>>"$LOCK_FILE"
+  flock -n 9 || die "another manager setup is running"
+
+  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
+  trap 'on_exit $?' EXIT
+  WORK_DIR=$(mktemp -d)
+  RESPONSE_FILE=$WORK_DIR/response.json
+  CURL_ERROR_FILE=$WORK_DIR/curl-error.txt
+  load_config
+  log "Dokploy manager setup starting"
+
+  run_step harden step_harden
+  run_step install-dokploy step_install_dokploy
+  # Before any Dokploy API step: workers can join the swarm while Dokploy is still starting.
+  run_step publish-join-token step_publish_join_token
+  if api_steps_pending; then
+    # Not a .done step: after a reboot Dokploy has to be waited for again before the remaining API steps.
+    wait_for_dokploy
+    run_step admin step_admin
+    sign_in
+    run_step api-key step_api_key
+    run_step ssh-key step_ssh_key
+    # The session is only needed by the steps above; do not leave a live admin session on disk.
+    rm -f "$COOKIE_JAR"
+  fi
+  run_step credentials step_credentials
+  run_step publish-credentials step_publish_credentials
+  touch "$MARKER"
+  log "Dokploy manager ready"
+}
+
+main "$@"
