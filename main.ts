@@ -5,8 +5,7 @@
 import { App, Fn, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { OciProvider } from "./.gen/providers/oci/provider";
-import { ClusterNetwork } from "./constructs/oci/cluster-network";
-import { DokployManager } from "./constructs/oci/dokploy-manager";
+import { DokployCluster } from "./constructs/oci/dokploy-cluster";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
 import { StrongSecret } from "./lib/secret";
 
@@ -14,8 +13,7 @@ export const OCI_STACK_NAME = "dokploy-oci";
 
 /** The stack ORM runs: variables are the Create Stack form, outputs the job page. */
 export class DokployOciStack extends TerraformStack {
-  public readonly network: ClusterNetwork;
-  public readonly manager: DokployManager;
+  public readonly cluster: DokployCluster;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -85,15 +83,51 @@ export class DokployOciStack extends TerraformStack {
       description: "0, 1 or 2. If OCI answers \"Out of host capacity\" for A1 instances, try another domain.",
     });
 
-    new OciProvider(this, "oci", { region: region.stringValue });
-    this.network = new ClusterNetwork(this, "Network", {
-      compartmentId: compartment.stringValue,
-      adminCidrs: Fn.compact(Fn.split(",", Fn.replace(adminCidrs.stringValue, " ", ""))),
+    const workerCount = new OrmVariable(this, "worker_count", {
+      type: "number",
+      default: 3,
+      title: "Workers",
+      group: "Cluster size",
+      ormType: "integer",
+      minimum: 0,
+      maximum: 100,
+      description: "Swarm workers besides the manager. 3 at the default size uses exactly the Always Free allowance.",
     });
+    const ocpus = new OrmVariable(this, "node_ocpus", {
+      type: "number",
+      default: 1,
+      title: "OCPUs per node",
+      group: "Cluster size",
+      ormType: "integer",
+      minimum: 1,
+      maximum: 4,
+      description: "Always Free: 4 OCPUs in total over all nodes.",
+    });
+    const memory = new OrmVariable(this, "node_memory_in_gbs", {
+      type: "number",
+      default: 6,
+      title: "Memory per node (GB)",
+      group: "Cluster size",
+      ormType: "integer",
+      minimum: 1,
+      maximum: 24,
+      description: "Always Free: 24 GB in total over all nodes.",
+    });
+    const bootVolume = new OrmVariable(this, "node_boot_volume_in_gbs", {
+      type: "number",
+      default: 50,
+      title: "Boot volume per node (GB)",
+      group: "Cluster size",
+      ormType: "integer",
+      minimum: 50,
+      maximum: 200,
+      description: "Always Free: 200 GB of block storage in total, boot volumes included.",
+    });
+
+    new OciProvider(this, "oci", { region: region.stringValue });
     const generatedPassword = new StrongSecret(this, "GeneratedAdminPassword", { length: 32 });
-    this.manager = new DokployManager(this, "Manager", {
+    this.cluster = new DokployCluster(this, "Cluster", {
       compartmentId: compartment.stringValue,
-      network: this.network,
       // ORM's key picker joins several keys with commas.
       sshPublicKeys: Fn.split(",", sshKeys.stringValue),
       adminEmail: adminEmail.stringValue,
@@ -101,24 +135,31 @@ export class DokployOciStack extends TerraformStack {
       adminPassword: Fn.coalesce([adminPassword.stringValue, generatedPassword.value]),
       dokployVersion: dokployVersion.stringValue,
       availabilityDomainIndex: adIndex.numberValue,
+      adminCidrs: Fn.compact(Fn.split(",", Fn.replace(adminCidrs.stringValue, " ", ""))),
+      workerCount: workerCount.numberValue,
+      ocpusPerNode: ocpus.numberValue,
+      memoryInGbsPerNode: memory.numberValue,
+      bootVolumeSizeInGbsPerNode: bootVolume.numberValue,
     });
+    const manager = this.cluster.manager;
 
     new OrmOutput(this, "dokploy_dashboard_url", {
-      value: this.manager.dashboardUrl,
+      value: manager.dashboardUrl,
       title: "Dokploy dashboard",
       ormType: "link",
       displayText: "Open Dokploy",
       description: "Allow a few minutes after the job for Dokploy to install.",
     });
-    new OrmOutput(this, "dokploy_admin_email", { value: this.manager.adminEmail, title: "Admin email", ormType: "copyableString" });
+    new OrmOutput(this, "dokploy_admin_email", { value: manager.adminEmail, title: "Admin email", ormType: "copyableString" });
     new OrmOutput(this, "dokploy_admin_password", {
-      value: this.manager.adminPassword,
+      value: manager.adminPassword,
       title: "Admin password",
       ormType: "copyableString",
       sensitive: true,
     });
-    new OrmOutput(this, "manager_public_ip", { value: this.manager.publicIp, title: "Manager public IP", ormType: "copyableString" });
-    new OrmOutput(this, "manager_private_ip", { value: this.manager.privateIp, title: "Manager private IP", ormType: "copyableString" });
+    new OrmOutput(this, "manager_public_ip", { value: manager.publicIp, title: "Manager public IP", ormType: "copyableString" });
+    new OrmOutput(this, "manager_private_ip", { value: manager.privateIp, title: "Manager private IP", ormType: "copyableString" });
+    new OrmOutput(this, "worker_nodes", { value: this.cluster.workerNodes, title: "Workers (public and private IPs)", ormType: "json" });
   }
 }
 

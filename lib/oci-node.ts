@@ -2,7 +2,7 @@
  * What manager and worker instances share: the Ubuntu image and availability-domain lookups, size validation
  * for the shapes the library supports, and the instance resource itself.
  */
-import { Fn, TerraformStack, Token } from "cdktf";
+import { Fn, TerraformCount, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
@@ -100,6 +100,8 @@ export interface NodeInstanceProps extends NodeSize {
   readonly sshAuthorizedKeys: string;
   readonly cloudConfig: CloudConfig;
   readonly freeformTags?: Record<string, string>;
+  /** Several identical nodes from one resource (names and placement then use count.index). */
+  readonly count?: TerraformCount;
 }
 
 /**
@@ -136,6 +138,7 @@ export function createNodeInstance(scope: Construct, id: string, props: NodeInst
     availabilityConfig: { recoveryAction: "RESTORE_INSTANCE" },
     preserveBootVolume: false,
     freeformTags: props.freeformTags,
+    count: props.count,
     lifecycle: { ignoreChanges: ["source_details[0].source_id", "metadata"] },
   });
 }

@@ -192,6 +192,10 @@ export class ClusterNetwork extends Construct {
     if (rule.protocol !== "esp" && !(Number.isInteger(rule.port) && rule.port! >= 1 && rule.port! <= 65535)) {
       throw new Error(`port for "${rule.description}": ${rule.port} is not a port number (1..65535)`);
     }
+    const same = (other: IngressRule) =>
+      other.role === rule.role && other.protocol === rule.protocol && other.port === rule.port && other.from === rule.from;
+    // Several pools may need the same port; one rule serves them all.
+    if (this.rules.some(same)) return;
     this.rules.push(rule);
     const nsg = rule.role === "manager" ? this.managerNsg : this.workerNsg;
     const id = `${rule.role}-${rule.protocol}${rule.port ?? ""}-from-${rule.from}`;

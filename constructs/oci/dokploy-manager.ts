@@ -76,6 +76,15 @@ export interface DokployManagerProps {
    * @default - "https://dokploy.com/install.sh"
    */
   readonly installerUrl?: string;
+  /**
+   * How the manager registers each ready swarm worker in Dokploy (`server.create`): "deploy" (the seed's choice),
+   * "build", or "none" to skip. Workers already appear in Dokploy's Cluster view by joining the swarm;
+   * registering makes them SSH-reachable servers. Dokploy's `server.setup` must never run on them (it creates
+   * the dokploy-network overlay, which only a manager can), and a worker that leaves the swarm is not
+   * deregistered.
+   * @default - "deploy"
+   */
+  readonly workerServerType?: WorkerServerType;
   /** @default - "dokploy" */
   readonly namePrefix?: string;
   /** @default - no tags */
@@ -103,6 +112,10 @@ export class DokployManager extends Construct {
   public readonly adminPassword: string;
   /** The manager's cloud-config (for inspection; its user_data is already on the instance). */
   public readonly cloudConfig: CloudConfig;
+  public readonly ocpus: number;
+  public readonly memoryInGbs: number;
+  public readonly bootVolumeSizeInGbs: number;
+  private readonly workerPoolNames = new Set<string>();
 
   constructor(scope: Construct, id: string, props: DokployManagerProps) {
     super(scope, id);
@@ -113,6 +126,9 @@ export class DokployManager extends Construct {
       bootVolumeSizeInGbs: props.bootVolumeSizeInGbs ?? 50,
     };
     validateNodeSize(size);
+    this.ocpus = size.ocpus;
+    this.memoryInGbs = size.memoryInGbs;
+    this.bootVolumeSizeInGbs = size.bootVolumeSizeInGbs;
     const ubuntuVersion = props.ubuntuVersion ?? "22.04";
     validateUbuntuVersion(ubuntuVersion);
     validateAvailabilityDomainIndex(props.availabilityDomainIndex ?? 0);
@@ -121,6 +137,10 @@ export class DokployManager extends Construct {
     const waitStep = props.dokployWaitStepInSeconds ?? 5;
     if (!(waitStep > 0 && waitStep <= 60)) throw new Error(`dokployWaitStepInSeconds: ${waitStep} must be more than 0 and at most 60`);
     const prefix = props.namePrefix ?? "dokploy";
+    const workerServerType = props.workerServerType ?? "deploy";
+    if (!["deploy", "build", "none"].includes(workerServerType)) {
+      throw new Error(`workerServerType: "${workerServerType}" is not one of deploy, build, none`);
+    }
 
     this.privateIp = props.network.privateIpFor(props.hostNumber ?? 10, "hostNumber");
     this.adminEmail = props.adminEmail;
@@ -162,18 +182,29 @@ export class DokployManager extends Construct {
           wait: { stepSeconds: waitStep, maxDelaySeconds: 60, maxAttempts: 60 },
         },
         tokenServer: this.tokenServer.hostConfig(),
+        registration: {
+          serverType: workerServerType,
+          username: "root",
+          sshPort: 22,
+          intervalSeconds: 15,
+          dokployUrl: "http://127.0.0.1:3000",
+          enableDockerCleanup: true,
+        },
       },
       files: [
         { path: "/opt/dokploy-oci/bin/harden.sh", content: readTemplate("common/harden.sh"), permissions: "0700" },
         { path: "/opt/dokploy-oci/bin/manager-bootstrap.sh", content: readTemplate("manager/bootstrap.sh"), permissions: "0700" },
         { path: "/etc/systemd/system/dokploy-manager-setup.service", content: readTemplate("manager/dokploy-manager-setup.service"), permissions: "0644" },
         ...this.tokenServer.hostFiles(),
+        { path: "/opt/dokploy-oci/bin/register-workers.py", content: readTemplate("manager/register-workers.py"), permissions: "0700" },
+        { path: "/etc/systemd/system/dokploy-register-workers.service", content: readTemplate("manager/dokploy-register-workers.service"), permissions: "0644" },
       ],
       runCommands: [
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "dokploy-token-server.service"],
         // --no-block: cloud-init finishes while Dokploy installs; the unit re-runs at boot until done.
         ["systemctl", "enable", "--now", "--no-block", "dokploy-manager-setup.service"],
+        ["systemctl", "enable", "--now", "dokploy-register-workers.service"],
       ],
     });
 
@@ -194,7 +225,18 @@ export class DokployManager extends Construct {
     this.publicIp = this.instance.publicIp;
     this.dashboardUrl = `http://${this.publicIp}:3000`;
   }
+
+  /** Called by each SwarmWorkerPool: pool names must differ, and the token server waits for every pool's workers. */
+  public registerWorkerPool(namePrefix: string, count: number): void {
+    if (this.workerPoolNames.has(namePrefix)) {
+      throw new Error(`namePrefix: a worker pool named "${namePrefix}" already exists in this cluster; give each pool its own namePrefix`);
+    }
+    this.workerPoolNames.add(namePrefix);
+    this.tokenServer.expectWorkers(count);
+  }
 }
+
+export type WorkerServerType = "deploy" | "build" | "none";
 
 function validateEmail(email: string): void {
   if (!Token.isUnresolved(email) && !EMAIL_PATTERN.test(email)) {

@@ -1,0 +1,139 @@
+import { TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { DataResource } from "cdktf";
+import { DokployCluster, DokployClusterProps } from "../../constructs/oci/dokploy-cluster";
+import { OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
+import { BudgetShare, budgetPrecondition, checkBudget } from "../../lib/free-tier";
+import { ormStackJson } from "../../lib/orm-package";
+import { validateStack } from "../../lib/validate";
+import { cloudInitSchemaCheck } from "../helpers/cloud-init";
+import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
+
+jest.setTimeout(90000);
+
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp user@laptop";
+
+function synthCluster(props: Partial<DokployClusterProps> = {}, extra?: (cluster: DokployCluster) => void) {
+  const stack = new TerraformStack(Testing.app(), "test");
+  const cluster = new DokployCluster(stack, "Cluster", { compartmentId: "ocid1.compartment.oc1..test", sshPublicKeys: [KEY], adminEmail: "a@example.com", ...props });
+  extra?.(cluster);
+  const json = JSON.parse(Testing.synth(stack));
+  return { cluster, json };
+}
+
+const instances = (json: any) => json.resource.oci_core_instance as Record<string, any>;
+const workerPool = (json: any, name = "Workers") => Object.entries(instances(json)).find(([key]) => key.includes(`_${name}_`))![1];
+
+describe("DokployCluster", () => {
+  test("defaults to 1 manager + 3 workers at 1 OCPU / 6 GB / 50 GB: exactly the Always Free allowance", () => {
+    const { json } = synthCluster();
+    const workers = workerPool(json);
+    expect(workers.count).toBe(3);
+    expect(workers.shape_config).toEqual({ ocpus: 1, memory_in_gbs: 6 });
+    expect(workers.display_name).toBe('${format("%s-%d", "worker", (count.index + 1))}');
+    expect(workers.fault_domain).toBe('${element(["FAULT-DOMAIN-1", "FAULT-DOMAIN-2", "FAULT-DOMAIN-3"], count.index)}');
+    expect(workers.create_vnic_details.nsg_ids).toEqual([expect.stringMatching(/WorkerNsg/)]);
+    expect(workers.create_vnic_details.private_ip).toBeUndefined();
+    expect(workers.lifecycle.precondition).toBeUndefined();
+  });
+
+  test("workers do not depend on the manager instance, so both are created in parallel", () => {
+    const { json } = synthCluster();
+    const workers = workerPool(json);
+    expect(workers.depends_on).toBeUndefined();
+    expect(JSON.stringify(workers)).not.toMatch(/oci_core_instance\./);
+    const userData: string = workers.metadata.user_data;
+    expect(userData).toMatch(/"url" = "http:\/\/10\.0\.0\.10:9999"/);
+  });
+
+  test("workers reach SSH from admin CIDRs and from the manager; the token port is for workers only", () => {
+    const { json } = synthCluster({ adminCidrs: ["198.51.100.0/24"] });
+    const rules = Object.values<any>(json.resource.oci_core_network_security_group_security_rule);
+    const workerSsh = rules.filter((r) => /WorkerNsg/.test(r.network_security_group_id) && r.tcp_options?.destination_port_range.min === 22);
+    expect(workerSsh).toHaveLength(2);
+    expect(workerSsh.find((r) => r.source_type === "CIDR_BLOCK").source).toBe("198.51.100.0/24");
+    expect(workerSsh.find((r) => r.source_type === "NETWORK_SECURITY_GROUP").source).toMatch(/ManagerNsg/);
+    expect(rules.some((r) => r.source === "0.0.0.0/0" && /WorkerNsg/.test(r.network_security_group_id) && r.direction === "INGRESS")).toBe(false);
+  });
+
+  test("spreads over availability domains when asked", () => {
+    const { json } = synthCluster({}, (cluster) => cluster.addWorkerPool("Spread", { namePrefix: "spread", count: 0, alwaysFree: false, spreadAcrossAvailabilityDomains: true }));
+    expect(workerPool(json, "Spread").availability_domain).toMatch(/element\(data\.oci_identity_availability_domains\.AvailabilityDomains\.availability_domains, count\.index\)/);
+  });
+
+  test("the token server waits for every pool's workers", () => {
+    const { cluster } = synthCluster({ workerCount: 2 }, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 4, alwaysFree: false, ocpus: 2, memoryInGbs: 12 }));
+    const stack = cluster.node.scope as TerraformStack;
+    const json = JSON.parse(Testing.synth(stack));
+    const manager = Object.entries<any>(instances(json)).find(([key]) => key.includes("_Manager_"))![1];
+    expect(manager.metadata.user_data).toMatch(/"expectedWorkers" = 6/);
+  });
+
+  test.each([0, 1, 3, 50])("validates clean against the provider schemas with %i workers", async (workerCount) => {
+    const { json } = synthCluster({ workerCount, alwaysFree: workerCount <= 3 });
+    expect(workerPool(json).count).toBe(workerCount);
+    expect(await validateStack(json)).toEqual([]);
+  });
+
+  test("the worker cloud-config passes `cloud-init schema` and fits OCI's metadata limit", () => {
+    const { cluster } = synthCluster();
+    const yaml = cluster.workers.cloudConfig.renderYaml(Buffer.from("{}").toString("base64"));
+    expect(cloudInitSchemaCheck(yaml)).toMatchObject({ ok: true });
+    const bytes = cluster.workers.cloudConfig.estimateUserDataBytes();
+    console.log(`worker user_data: about ${bytes} bytes; manager: about ${cluster.manager.cloudConfig.estimateUserDataBytes()} bytes`);
+    expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - 4000);
+  });
+});
+
+describe("the free-tier budget", () => {
+  test("an over-budget cluster is a synth-time error listing each node's share and the prop to change", () => {
+    expect(() => synthCluster({ workerCount: 4 })).toThrow(
+      /exceeds the Always Free budget: 5 OCPUs > 4; 30 GB of memory > 24; 250 GB of boot volume > 200\.\n  manager: 1 x \(1 OCPU, 6 GB, 50 GB boot\) = 1 OCPU, 6 GB, 50 GB boot\n  workers "worker": 4 x \(1 OCPU, 6 GB, 50 GB boot\) = 4 OCPU, 24 GB, 200 GB boot\nLower a pool's count \(\(one manager\), workerCount\)/,
+    );
+  });
+
+  test("memory alone over budget names memoryInGbs", () => {
+    expect(() => synthCluster({ workerCount: 1, memoryInGbsPerNode: 16 })).toThrow(/32 GB of memory > 24[\s\S]*or its memoryInGbs,/);
+  });
+
+  test("a paid pool does not count, alwaysFree: false turns the check off, and a bigger budget is honoured", () => {
+    expect(() => synthCluster({}, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 10, alwaysFree: false }))).not.toThrow();
+    expect(() => synthCluster({ workerCount: 10, alwaysFree: false })).not.toThrow();
+    expect(() => synthCluster({ workerCount: 5, budget: { ocpus: 6, memoryInGbs: 36, bootVolumeInGbs: 300 } })).not.toThrow();
+  });
+
+  test("bad pool input names the prop", () => {
+    expect(() => synthCluster({ workerCount: -1 })).toThrow(/count: -1 workers is out of range/);
+    expect(() => synthCluster({}, (c) => c.addWorkerPool("Again", { namePrefix: "worker", count: 0 }))).toThrow(/namePrefix: a worker pool named "worker" already exists/);
+    expect(() => synthCluster({ availabilityDomainIndex: 5 })).toThrow(/availabilityDomainIndex: 5 is out of range/);
+  });
+
+  test("sizes from variables get a plan-time precondition", () => {
+    const stack = new TerraformStack(Testing.app(), "vars");
+    const count = new TerraformVariable(stack, "workers", { type: "number" });
+    new DokployCluster(stack, "Cluster", { compartmentId: "c", sshPublicKeys: [KEY], adminEmail: "a@example.com", workerCount: count.numberValue });
+    const json = JSON.parse(Testing.synth(stack));
+    expect(workerPool(json).lifecycle.precondition).toEqual([
+      { condition: expect.stringMatching(/var\.workers/), error_message: expect.stringMatching(/exceeds the Always Free budget/) },
+    ]);
+  });
+
+  test("the precondition expression holds under and at the budget and stops terraform over it (real terraform)", () => {
+    const stack = new TerraformStack(Testing.app(), "budget");
+    const count = new TerraformVariable(stack, "worker_count", { type: "number" });
+    const ocpus = new TerraformVariable(stack, "ocpus", { type: "number" });
+    const shares: BudgetShare[] = [
+      { name: "manager", countProp: "-", count: 1, ocpus: ocpus.numberValue, memoryInGbs: 6, bootVolumeSizeInGbs: 50 },
+      { name: "workers", countProp: "workerCount", count: count.numberValue, ocpus: ocpus.numberValue, memoryInGbs: 6, bootVolumeSizeInGbs: 50 },
+    ];
+    checkBudget(shares); // tokens: nothing to check at synth time
+    new DataResource(stack, "budget", { input: { checked: true }, lifecycle: { precondition: [budgetPrecondition(shares)] } });
+    new TerraformOutput(stack, "ok", { value: "yes" });
+    const config = ormStackJson(JSON.parse(Testing.synth(stack)));
+    expect(applyAndReadOutputs(config, { worker_count: "2", ocpus: "1" }).ok.value).toBe("yes");
+    expect(applyAndReadOutputs(config, { worker_count: "3", ocpus: "1" }).ok.value).toBe("yes");
+    const over = applyExpectingFailure(config, { worker_count: "4", ocpus: "1" });
+    expect(over).toMatch(/Resource precondition failed/);
+    expect(over.replace(/\s+/g, " ")).toMatch(/exceeds the Always Free budget of 4 OCPUs, 24 GB of memory and 200 GB/);
+    expect(applyExpectingFailure(config, { worker_count: "1", ocpus: "3" })).toMatch(/Resource precondition failed/);
+  });
+});

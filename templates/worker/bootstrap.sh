@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# Worker bootstrap: hardens the host, installs Docker, fetches the swarm join command from the manager's token
+# server and joins the swarm, then authorizes Dokploy's SSH public key for root. Paths and node.json keys:
+# docs/host-contract.md.
+#
+# Run by dokploy-worker-setup.service at every boot until the marker exists. Every step checks the host first
+# (Docker answering, swarm membership, the key line present), so a run cut short by a reboot finishes the job
+# without joining twice or duplicating the key. The worker never registers itself in Dokploy: the manager does
+# (register-workers.py), so no Dokploy credential ever reaches a worker.
+# Secrets: the bearer secret only travels from node.json to a 0600 curl config file (never argv, never the log);
+# the join token is never logged and only reaches `docker swarm join`'s argv, which docker requires.
+set -Eeuo pipefail
+umask 077
+
+ROOT=${DOKPLOY_OCI_ROOT:-}
+CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
+HARDEN_SCRIPT=$ROOT/opt/dokploy-oci/bin/harden.sh
+LOCK_FILE=$ROOT/var/lib/dokploy-oci/worker-bootstrap.lock
+AUTHORIZED_KEYS=$ROOT/root/.ssh/authorized_keys
+MARKER=$ROOT/opt/dokploy-worker-setup-complete
+LOG_FILE=$ROOT/var/log/dokploy-worker-setup.log
+
+WORK_DIR=
+CURL_CONFIG=
+CURL_ERROR_FILE=
+
+log() {
+  local line
+  line="$(date -u +%FT%TZ) $*"
+  printf '%s\n' "$line"
+  printf '%s\n' "$line" >>"$LOG_FILE"
+}
+
+log_lines() {
+  local line
+  while IFS= read -r line; do log "$1$line"; done
+}
+
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+on_error() {
+  if ((BASH_SUBSHELL == 0)); then
+    log "ERROR: line $2: '$3' failed with exit status $1"
+  fi
+}
+
+on_exit() {
+  local status=$1
+  if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
+  if [[ $status -ne 0 ]]; then
+    log "worker setup stopped (exit $status); the next run carries on from where the host is"
+  fi
+}
+
+# Sets the config variables from node.json, validated, in one python3 run (jq is not on the image).
+load_config() {
+  local values
+  values=$(
+    python3 - "$CONFIG_FILE" <<'EOF'
+import json
+import sys
+
+config = json.load(open(sys.argv[1]))
+token_server, join = config["tokenServer"], config.get("join", {})
+
+
+def seconds(name, default):
+    value = join.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        sys.exit(f"join.{name} must be a positive number of seconds")
+    return value
+
+
+url = str(token_server["url"]).rstrip("/")
+if not url.startswith(("http://", "https://")):
+    sys.exit("tokenServer.url must be an http(s) URL")
+for value in (config["name"], config["docker"]["installerUrl"], url):
+    if "\n" in str(value):
+        sys.exit("node.json values must be single lines")
+print(config["name"], config["docker"]["installerUrl"], url, sep="\n")
+print(seconds("initialDelaySeconds", 1), seconds("maxDelaySeconds", 15), seconds("requestTimeoutSeconds", 5), sep="\n")
+EOF
+  )
+  {
+    read -r NODE_NAME
+    read -r DOCKER_INSTALLER_URL
+    read -r TOKEN_SERVER_URL
+    read -r INITIAL_DELAY
+    read -r MAX_DELAY
+    read -r REQUEST_TIMEOUT
+  } <<<"$values"
+}
+
+# The bearer header (and the optional source address) go into a 0600 curl config file: on curl's command line
+# the secret would show in ps.
+write_curl_config() {
+  python3 - "$CONFIG_FILE" "$CURL_CONFIG" <<'EOF'
+import json
+import os
+import re
+import sys
+
+token_server = json.load(open(sys.argv[1]))["tokenServer"]
+secret, source = str(token_server["secret"]), token_server.get("sourceAddress")
+# Characters that need no quoting in a curl config string, so the file cannot be misread.
+if not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", secret):
+    sys.exit("tokenServer.secret has characters outside [A-Za-z0-9._~+/=-]")
+lines = [f'header = "Authorization: Bearer {secret}"']
+if source is not None:
+    if not re.fullmatch(r"[0-9a-fA-F.:]+", str(source)):
+        sys.exit("tokenServer.sourceAddress must be an IP address")
+    lines.append(f'interface = "{source}"')
+with os.fdopen(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    f.write("\n".join(lines) + "\n")
+EOF
+}
+
+# Seconds to wait after failed attempt $1. Capped exponential backoff with full jitter: a uniform random delay in
+# [0, min(maxDelaySeconds, initialDelaySeconds * 2^(attempt-1))], so workers booted together spread their polls
+# instead of hitting the token server in lockstep, and the expected wait stays below half the cap.
+next_delay() {
+  awk -v initial="$INITIAL_DELAY" -v cap="$MAX_DELAY" -v n="$1" -v r="$RANDOM" \
+    'BEGIN { c = initial * 2 ^ (n - 1); if (c > cap) c = cap; printf "%.3f\n", c * r / 32767 }'
+}
+
+# --- token server --------------------------------------------------------------------------------------------------
+
+# fetch PATH OUT CHECK: GETs PATH from the token server into OUT until it answers 200 with a body that the
+# function CHECK accepts. Never gives up: the manager may take many minutes, or be rebooted.
+fetch() {
+  local path=$1 out=$2 check=$3 attempt status outcome delay
+  for ((attempt = 1; ; attempt++)); do
+    status=$(curl --silent --show-error --config "$CURL_CONFIG" --connect-timeout "$REQUEST_TIMEOUT" \
+      --max-time "$REQUEST_TIMEOUT" -o "$out" -w '%{http_code}' "$TOKEN_SERVER_URL$path" 2>"$CURL_ERROR_FILE") || true
+    delay=
+    case $status in
+      200)
+        if "$check" "$out"; then
+          log "GET $path: attempt $attempt: received"
+          return 0
+        fi
+        outcome="unexpected answer" # CHECK logged what was wrong
+        ;;
+      000 | "") outcome="token server unreachable ($(tail -n 1 "$CURL_ERROR_FILE"))" ;;
+      503) outcome="not ready yet (HTTP 503): the manager has not published it" ;;
+      401)
+        outcome="refused: wrong secret (HTTP 401); check tokenServer.secret on both nodes"
+        # Not fatal: node.json may be rewritten with the right secret while this runs, so read it again.
+        write_curl_config || log "node.json unreadable while re-reading tokenServer; keeping the previous secret"
+        ;;
+      410)
+        outcome="GONE (HTTP 410): the token server has stopped serving (TTL or expected workers reached); this node cannot finish until it serves again"
+        delay=$MAX_DELAY
+        ;;
+      *) outcome="unexpected HTTP $status" ;;
+    esac
+    delay=${delay:-$(next_delay "$attempt")}
+    log "GET $path: attempt $attempt: $outcome; next attempt in ${delay}s"
+    sleep "$delay"
+  done
+}
+
+# Checks a /token answer against the one shape the manager publishes; prints "<token> <address>" when it matches.
+# Nothing from the network is ever evaluated: the argv of `docker swarm join` is built from these two parts only.
+parse_join_command() {
+  python3 - "$1" <<'EOF'
+import ipaddress
+import re
+import sys
+
+data = open(sys.argv[1], "rb").read()
+match = re.fullmatch(rb"docker swarm join --token (SWMTKN-1-[a-z0-9]+-[a-z0-9]+) ([0-9.]+):2377\n?", data)
+try:
+    address = ipaddress.IPv4Address(match.group(2).decode()) if match else None
+except ValueError:
+    address = None
+if address is None:
+    sys.exit(1)
+print(match.group(1).decode(), address)
+EOF
+}
+
+join_command_valid() {
+  if parse_join_command "$1" >/dev/null; then
+    return 0
+  fi
+  # Only its length: a near-miss could still hold a valid token.
+  log "unexpected join command ($(wc -c <"$1") bytes, not 'docker swarm join --token SWMTKN-1-... <IPv4>:2377'); not running it"
+  return 1
+}
+
+# One line, an ed25519 or RSA key with an optional comment: anything else could add options or extra keys.
+public_key_valid() {
+  if python3 -c '
+import re, sys
+sys.exit(0 if re.fullmatch(rb"(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]+={0,3}( [ -~]*)?\n?", open(sys.argv[1], "rb").read()) else 1)
+' "$1"; then
+    return 0
+  fi
+  log "unexpected public key ($(wc -c <"$1") bytes, not one 'ssh-ed25519 ...' or 'ssh-rsa ...' line); not installing it"
+  return 1
+}
+
+# --- steps ---------------------------------------------------------------------------------------------------------
+
+harden() {
+  bash "$HARDEN_SCRIPT" 2>&1 | tee -a "$LOG_FILE"
+}
+
+install_docker() {
+  if docker info >/dev/null 2>&1; then
+    log "Docker is installed and running"
+    return 0
+  fi
+  local installer=$WORK_DIR/get-docker.sh
+  log "downloading the Docker installer from $DOCKER_INSTALLER_URL"
+  curl --fail --silent --show-error --location --connect-timeout 15 --retry 5 --retry-delay 5 --retry-all-errors \
+    -o "$installer" "$DOCKER_INSTALLER_URL" 2>&1 | log_lines "curl: "
+  log "running the Docker installer"
+  sh "$installer" 2>&1 | log_lines "get-docker: "
+  systemctl enable --now docker 2>&1 | log_lines "systemctl: "
+  docker info >/dev/null 2>&1 || die "the Docker installer finished but docker info fails"
+  log "Docker installed"
+}
+
+swarm_active() {
+  [[ $(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null) == active ]]
+}
+
+join_swarm() {
+  local answer=$WORK_DIR/join-command output=$WORK_DIR/join-output parsed token address round error delay
+  if swarm_active; then
+    log "already part of a swarm; not joining again"
+    return 0
+  fi
+  for ((round = 1; ; round++)); do
+    fetch /token "$answer" join_command_valid
+    parsed=$(parse_join_command "$answer")
+    rm -f "$answer"
+    token=${parsed% *}
+    address=${parsed#* }
+    log "joining the swarm managed at $address:2377"
+    if docker swarm join --token "$token" "$address:2377" >"$output" 2>&1; then
+      log "joined the swarm"
+      return 0
+    fi
+    if grep -q "This node is already part of a swarm" "$output"; then
+      log "already part of a swarm (docker says so); not joining again"
+      return 0
+    fi
+    # The manager may not accept connections on 2377 yet; the token may have been rotated: fetch it again.
+    error=$(tail -n 1 "$output")
+    delay=$(next_delay "$round")
+    log "docker swarm join failed (round $round): ${error//"$token"/<token>}; trying again in ${delay}s"
+    sleep "$delay"
+  done
+}
+
+authorize_dokploy_key() {
+  local answer=$WORK_DIR/public-key key
+  fetch /public-key "$answer" public_key_valid
+  key=$(head -n 1 "$answer")
+  mkdir -p "$(dirname "$AUTHORIZED_KEYS")"
+  chmod 700 "$(dirname "$AUTHORIZED_KEYS")"
+  touch "$AUTHORIZED_KEYS"
+  chmod 600 "$AUTHORIZED_KEYS"
+  if grep -qxF -- "$key" "$AUTHORIZED_KEYS"; then
+    log "Dokploy's SSH key is already authorized for root"
+    return 0
+  fi
+  # A last line without its newline would otherwise merge with the key.
+  if [[ -s $AUTHORIZED_KEYS && $(tail -c 1 "$AUTHORIZED_KEYS") != "" ]]; then
+    printf '\n' >>"$AUTHORIZED_KEYS"
+  fi
+  printf '%s\n' "$key" >>"$AUTHORIZED_KEYS"
+  log "Dokploy's SSH key authorized for root"
+}
+
+main() {
+  mkdir -p "$(dirname "$LOG_FILE")" "$(dirname "$LOCK_FILE")"
+  touch "$LOG_FILE"
+  chmod 600 "$LOG_FILE"
+  if [[ -e $MARKER ]]; then
+    log "worker setup already complete ($MARKER exists)"
+    return 0
+  fi
+  exec 9>>"$LOCK_FILE"
+  flock -n 9 || die "another worker setup is running"
+
+  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
+  trap 'on_exit $?' EXIT
+  WORK_DIR=$(mktemp -d)
+  CURL_CONFIG=$WORK_DIR/token-server.curlrc
+  CURL_ERROR_FILE=$WORK_DIR/curl-error.txt
+  load_config
+  write_curl_config
+  log "worker setup starting for $NODE_NAME (token server $TOKEN_SERVER_URL)"
+
+  harden
+  install_docker
+  join_swarm
+  authorize_dokploy_key
+  touch "$MARKER"
+  log "worker ready"
+}
+
+main "$@"
