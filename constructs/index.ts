@@ -1,4 +1,12 @@
 export * from "./oci/cluster-network";
+export * from "./oci/dokploy-cluster";
+export * from "./oci/dokploy-manager";
+export * from "./oci/swarm-worker-pool";
+export * from "./oci/token-server";
+export { StrongSecret, MIN_SECRET_LENGTH } from "../lib/secret";
+export type { StrongSecretProps } from "../lib/secret";
+export { ALWAYS_FREE_BUDGET, checkBudget, budgetPrecondition } from "../lib/free-tier";
+export type { BudgetShare, FreeTierBudget } from "../lib/free-tier";
 export { OrmOutput, OrmVariable, buildSchemaYaml } from "../lib/orm-schema";
 export type { OrmOutputConfig, OrmOutputType, OrmVariableConfig, OrmVariableType, SchemaYamlOptions } from "../lib/orm-schema";
 export { writeOrmPackage, ormStackJson } from "../lib/orm-package";
