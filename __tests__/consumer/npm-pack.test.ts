@@ -1,0 +1,78 @@
+/**
+ * The package as a user gets it: `npm pack`, install the tarball into a fresh project offline (npm's cache holds
+ * every dependency after `npm ci`), synthesize a small cdktf app with it, and validate the result with the
+ * package's own validator.
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+jest.setTimeout(240000);
+
+const ROOT = path.join(__dirname, "..", "..");
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp consumer@test";
+
+const CONSUMER_APP = `
+const { App, TerraformStack } = require("cdktf");
+const { DokployCluster, validateStack } = require("dokploy-oci");
+const { provider } = require("dokploy-oci/providers/oci");
+const fs = require("fs");
+const path = require("path");
+
+const outdir = path.join(__dirname, "cdktf.out");
+const app = new App({ outdir });
+const stack = new TerraformStack(app, "consumer");
+new provider.OciProvider(stack, "oci", { region: "eu-frankfurt-1" });
+new DokployCluster(stack, "Cluster", {
+  compartmentId: "ocid1.compartment.oc1..consumer",
+  sshPublicKeys: [${JSON.stringify(KEY)}],
+  adminEmail: "me@example.com",
+});
+app.synth();
+const json = JSON.parse(fs.readFileSync(path.join(outdir, "stacks", "consumer", "cdk.tf.json"), "utf8"));
+validateStack(json).then((problems) => {
+  console.log(JSON.stringify({ problems, resources: Object.keys(json.resource), text: JSON.stringify(json).length }));
+});
+`;
+
+function run(command: string, args: string[], cwd: string): string {
+  return execFileSync(command, args, {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false", CHECKPOINT_DISABLE: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+describe("the npm package in a fresh project", () => {
+  let work: string;
+  beforeAll(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-consumer-"));
+  });
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  test("packs only what consumers need, installs offline, synthesizes a cluster and validates clean", () => {
+    // Lifecycle scripts (prepare, prepack) print to stdout before npm's JSON.
+    const packOutput = run("npm", ["pack", "--json", "--pack-destination", work], ROOT);
+    const packed = JSON.parse(packOutput.slice(packOutput.lastIndexOf("\n[\n") + 1))[0];
+    const files: string[] = packed.files.map((file: { path: string }) => file.path);
+    expect(files).toEqual(expect.arrayContaining(["templates/manager/bootstrap.sh", "lib/schemas/oracle-oci.json", "dist/constructs/index.js", "dist/.gen/providers/oci/index.js"]));
+    expect(files.filter((file) => /(^__tests__|^scripts|\.ts$(?<!\.d\.ts)|cdktf\.out|\.zip$|node_modules)/.test(file))).toEqual([]);
+    console.log(`packed ${packed.filename}: ${packed.size} bytes, ${files.length} files`);
+
+    const project = path.join(work, "app");
+    fs.mkdirSync(project);
+    const cdktfVersion = require(path.join(ROOT, "node_modules", "cdktf", "package.json")).version;
+    const constructsVersion = require(path.join(ROOT, "node_modules", "constructs", "package.json")).version;
+    fs.writeFileSync(
+      path.join(project, "package.json"),
+      JSON.stringify({ name: "consumer", private: true, dependencies: { "dokploy-oci": `file:${path.join(work, packed.filename)}`, cdktf: cdktfVersion, constructs: constructsVersion } }),
+    );
+    run("npm", ["install", "--offline", "--ignore-scripts", "--no-package-lock"], project);
+    fs.writeFileSync(path.join(project, "app.js"), CONSUMER_APP);
+    const result = JSON.parse(run("node", ["app.js"], project).trim().split("\n").pop()!);
+    expect(result.problems).toEqual([]);
+    expect(result.resources).toEqual(expect.arrayContaining(["oci_core_instance", "oci_core_vcn", "random_password"]));
+  });
+});
