@@ -1,0 +1,32 @@
+/**
+ * The default Always Free cluster in your own cdktf app: 1 manager + 3 workers, admin access from one address.
+ * Run: npx ts-node examples/free-tier-cluster/main.ts (then cdktf deploy, or package it for Resource Manager).
+ */
+import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
+import { Construct } from "constructs";
+import { OciProvider } from "../../.gen/providers/oci/provider";
+import { DokployCluster } from "../../constructs";
+
+export class FreeTierClusterStack extends TerraformStack {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const compartment = new TerraformVariable(this, "compartment_ocid", { type: "string" });
+    const sshKey = new TerraformVariable(this, "ssh_public_key", { type: "string" });
+    new OciProvider(this, "oci", { region: "eu-frankfurt-1" });
+    const cluster = new DokployCluster(this, "Cluster", {
+      compartmentId: compartment.stringValue,
+      sshPublicKeys: [sshKey.stringValue],
+      adminEmail: "admin@example.com",
+      adminCidrs: ["203.0.113.7/32"],
+    });
+    new TerraformOutput(this, "dashboard_url", { value: cluster.manager.dashboardUrl });
+    new TerraformOutput(this, "admin_password", { value: cluster.manager.adminPassword, sensitive: true });
+    new TerraformOutput(this, "workers", { value: cluster.workerNodes });
+  }
+}
+
+if (require.main === module) {
+  const app = new App();
+  new FreeTierClusterStack(app, "free-tier-cluster");
+  app.synth();
+}
