@@ -1,5 +1,5 @@
 /** Providers a construct needs, added once per stack however many constructs ask. */
-import { TerraformProvider, TerraformStack } from "cdktf";
+import { TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { RandomProvider } from "@cdktf/provider-random/lib/provider";
 
@@ -7,8 +7,4 @@ export function ensureRandomProvider(scope: Construct): void {
   const stack = TerraformStack.of(scope);
   const present = stack.node.findAll().some((construct) => construct instanceof RandomProvider);
   if (!present) new RandomProvider(stack, "random");
-}
-
-export function hasProvider(scope: Construct, type: new (...args: any[]) => TerraformProvider): boolean {
-  return TerraformStack.of(scope).node.findAll().some((construct) => construct instanceof type);
 }

@@ -12,7 +12,9 @@ import * as path from "path";
 
 export const TOKEN_SERVER_SCRIPT = path.resolve(__dirname, "../../templates/manager/token-server.py");
 /** `tokenServer.stateDir` as written into node.json; on disk it lives under the test's root. */
-export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
+// The same host path the TokenServer construct configures.
+import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
+export { TOKEN_SERVER_STATE_DIR };
 
 const STARTUP_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 3_000;

@@ -241,11 +241,6 @@ export class ClusterNetwork extends Construct {
         sources: rule.from === "anywhere" ? [ANYWHERE] : rule.from === "admin" ? this.adminCidrs : [this.subnetCidr],
       }));
   }
-
-  /** Every rule declared so far, for tests and docs. */
-  public get ingressRules(): ReadonlyArray<IngressRule> {
-    return this.rules;
-  }
 }
 
 function portOptions(rule: IngressRule) {
