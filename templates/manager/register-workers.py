@@ -36,6 +36,8 @@ REQUEST_TIMEOUT_SECONDS = 10
 DOCKER_TIMEOUT_SECONDS = 60
 # After a 4xx for one node, that node waits this long: the same request would fail the same way.
 REJECTED_NODE_WAIT_SECONDS = 300
+# Ignores http_proxy and friends: the API key goes to Dokploy on this host and nowhere else.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # The batched input of a query that takes none: {"0":{"json":null}}.
 NULL_INPUT = urllib.parse.quote(json.dumps({"0": {"json": None}}, separators=(",", ":")))
 
@@ -106,7 +108,7 @@ class Dokploy:
     def call(self, request):
         request.add_header("x-api-key", self.api_key)
         try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+            with DIRECT.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
                 return json.load(response)[0]["result"]["data"]["json"]
         except urllib.error.HTTPError as error:
             raise ApiError(error.code, error_message(error.read())) from None

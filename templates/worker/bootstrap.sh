@@ -19,10 +19,17 @@ LOCK_FILE=$ROOT/var/lib/dokploy-oci/worker-bootstrap.lock
 AUTHORIZED_KEYS=$ROOT/root/.ssh/authorized_keys
 MARKER=$ROOT/opt/dokploy-worker-setup-complete
 LOG_FILE=$ROOT/var/log/dokploy-worker-setup.log
+# Longest answer from the token server worth reading (a join command is about 120 bytes, a key about 100).
+MAX_ANSWER_BYTES=4096
 
 WORK_DIR=
 CURL_CONFIG=
 CURL_ERROR_FILE=
+# Set by the checks of the token server's answers.
+ANSWER=
+JOIN_TOKEN=
+JOIN_ADDRESS=
+PUBLIC_KEY=
 
 log() {
   local line
@@ -55,12 +62,16 @@ on_exit() {
   fi
 }
 
-# Sets the config variables from node.json, validated, in one python3 run (jq is not on the image).
+# Sets the config variables from node.json, validated, in one python3 run (jq is not on the image), and writes
+# the bearer header (and the optional source address) into the 0600 curl config file: on curl's command line
+# the secret would show in ps.
 load_config() {
   local values
   values=$(
-    python3 - "$CONFIG_FILE" <<'EOF'
+    python3 - "$CONFIG_FILE" "$CURL_CONFIG" <<'EOF'
 import json
+import os
+import re
 import sys
 
 config = json.load(open(sys.argv[1]))
@@ -80,10 +91,24 @@ if not url.startswith(("http://", "https://")):
 for value in (config["name"], config["docker"]["installerUrl"], url):
     if "\n" in str(value):
         sys.exit("node.json values must be single lines")
+secret, source = str(token_server["secret"]), token_server.get("sourceAddress")
+# Printable ASCII without spaces: what an HTTP header carries unchanged and the token server compares byte for byte.
+if not re.fullmatch(r"[!-~]+", secret):
+    sys.exit("tokenServer.secret must be printable ASCII without spaces")
+# In a curl config string only backslash and double quote need escaping.
+quoted_secret = secret.replace("\\", "\\\\").replace('"', '\\"')
+# noproxy: the secret goes to the token server on the private network, never through an http_proxy.
+curl_config = [f'header = "Authorization: Bearer {quoted_secret}"', 'noproxy = "*"']
+if source is not None:
+    if not re.fullmatch(r"[0-9a-fA-F.:]+", str(source)):
+        sys.exit("tokenServer.sourceAddress must be an IP address")
+    curl_config.append(f'interface = "{source}"')
+with os.fdopen(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    f.write("\n".join(curl_config) + "\n")
 print(config["name"], config["docker"]["installerUrl"], url, sep="\n")
 print(seconds("initialDelaySeconds", 1), seconds("maxDelaySeconds", 15), seconds("requestTimeoutSeconds", 5), sep="\n")
 EOF
-  )
+  ) || return 1
   {
     read -r NODE_NAME
     read -r DOCKER_INSTALLER_URL
@@ -92,30 +117,6 @@ EOF
     read -r MAX_DELAY
     read -r REQUEST_TIMEOUT
   } <<<"$values"
-}
-
-# The bearer header (and the optional source address) go into a 0600 curl config file: on curl's command line
-# the secret would show in ps.
-write_curl_config() {
-  python3 - "$CONFIG_FILE" "$CURL_CONFIG" <<'EOF'
-import json
-import os
-import re
-import sys
-
-token_server = json.load(open(sys.argv[1]))["tokenServer"]
-secret, source = str(token_server["secret"]), token_server.get("sourceAddress")
-# Characters that need no quoting in a curl config string, so the file cannot be misread.
-if not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", secret):
-    sys.exit("tokenServer.secret has characters outside [A-Za-z0-9._~+/=-]")
-lines = [f'header = "Authorization: Bearer {secret}"']
-if source is not None:
-    if not re.fullmatch(r"[0-9a-fA-F.:]+", str(source)):
-        sys.exit("tokenServer.sourceAddress must be an IP address")
-    lines.append(f'interface = "{source}"')
-with os.fdopen(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-    f.write("\n".join(lines) + "\n")
-EOF
 }
 
 # Seconds to wait after failed attempt $1. Capped exponential backoff with full jitter: a uniform random delay in
@@ -149,7 +150,7 @@ fetch() {
       401)
         outcome="refused: wrong secret (HTTP 401); check tokenServer.secret on both nodes"
         # Not fatal: node.json may be rewritten with the right secret while this runs, so read it again.
-        write_curl_config || log "node.json unreadable while re-reading tokenServer; keeping the previous secret"
+        load_config || log "node.json unreadable while reading it again; keeping the previous settings"
         ;;
       410)
         outcome="GONE (HTTP 410): the token server has stopped serving (TTL or expected workers reached); this node cannot finish until it serves again"
@@ -163,28 +164,26 @@ fetch() {
   done
 }
 
-# Checks a /token answer against the one shape the manager publishes; prints "<token> <address>" when it matches.
-# Nothing from the network is ever evaluated: the argv of `docker swarm join` is built from these two parts only.
-parse_join_command() {
-  python3 - "$1" <<'EOF'
-import ipaddress
-import re
-import sys
-
-data = open(sys.argv[1], "rb").read()
-match = re.fullmatch(rb"docker swarm join --token (SWMTKN-1-[a-z0-9]+-[a-z0-9]+) ([0-9.]+):2377\n?", data)
-try:
-    address = ipaddress.IPv4Address(match.group(2).decode()) if match else None
-except ValueError:
-    address = None
-if address is None:
-    sys.exit(1)
-print(match.group(1).decode(), address)
-EOF
+# read_one_line FILE: sets ANSWER to FILE's content if that is one line (a final newline allowed) without NUL.
+read_one_line() {
+  local LC_ALL=C size
+  size=$(wc -c <"$1")
+  ((size <= MAX_ANSWER_BYTES)) || return 1
+  # read stops at a NUL, which then shows as a length that differs from the file's.
+  IFS= read -r -d '' ANSWER <"$1" || true
+  ((size == ${#ANSWER})) || return 1
+  ANSWER=${ANSWER%$'\n'}
+  [[ $ANSWER != *$'\n'* ]]
 }
 
+# Accepts a /token answer only in the exact shape the manager publishes, and sets JOIN_TOKEN and JOIN_ADDRESS
+# from it. Nothing from the network is ever evaluated: `docker swarm join`'s argv is built from these two parts.
 join_command_valid() {
-  if parse_join_command "$1" >/dev/null; then
+  local LC_ALL=C octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+  local pattern="^docker swarm join --token (SWMTKN-1-[a-z0-9]+-[a-z0-9]+) ($octet\\.$octet\\.$octet\\.$octet):2377\$"
+  if read_one_line "$1" && [[ $ANSWER =~ $pattern ]]; then
+    JOIN_TOKEN=${BASH_REMATCH[1]}
+    JOIN_ADDRESS=${BASH_REMATCH[2]}
     return 0
   fi
   # Only its length: a near-miss could still hold a valid token.
@@ -192,12 +191,12 @@ join_command_valid() {
   return 1
 }
 
-# One line, an ed25519 or RSA key with an optional comment: anything else could add options or extra keys.
+# Accepts one ed25519 or RSA key line with an optional comment (anything else could add options or more keys)
+# and sets PUBLIC_KEY to it.
 public_key_valid() {
-  if python3 -c '
-import re, sys
-sys.exit(0 if re.fullmatch(rb"(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]+={0,3}( [ -~]*)?\n?", open(sys.argv[1], "rb").read()) else 1)
-' "$1"; then
+  local LC_ALL=C pattern='^(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]+={0,3}( [ -~]*)?$'
+  if read_one_line "$1" && [[ $ANSWER =~ $pattern ]]; then
+    PUBLIC_KEY=$ANSWER
     return 0
   fi
   log "unexpected public key ($(wc -c <"$1") bytes, not one 'ssh-ed25519 ...' or 'ssh-rsa ...' line); not installing it"
@@ -231,19 +230,16 @@ swarm_active() {
 }
 
 join_swarm() {
-  local answer=$WORK_DIR/join-command output=$WORK_DIR/join-output parsed token address round error delay
+  local answer=$WORK_DIR/join-command output=$WORK_DIR/join-output round error delay
   if swarm_active; then
     log "already part of a swarm; not joining again"
     return 0
   fi
   for ((round = 1; ; round++)); do
     fetch /token "$answer" join_command_valid
-    parsed=$(parse_join_command "$answer")
     rm -f "$answer"
-    token=${parsed% *}
-    address=${parsed#* }
-    log "joining the swarm managed at $address:2377"
-    if docker swarm join --token "$token" "$address:2377" >"$output" 2>&1; then
+    log "joining the swarm managed at $JOIN_ADDRESS:2377"
+    if docker swarm join --token "$JOIN_TOKEN" "$JOIN_ADDRESS:2377" >"$output" 2>&1; then
       log "joined the swarm"
       return 0
     fi
@@ -251,23 +247,21 @@ join_swarm() {
       log "already part of a swarm (docker says so); not joining again"
       return 0
     fi
-    # The manager may not accept connections on 2377 yet; the token may have been rotated: fetch it again.
+    # The manager may not accept connections on 2377 yet, or the token was rotated: fetch it again.
     error=$(tail -n 1 "$output")
     delay=$(next_delay "$round")
-    log "docker swarm join failed (round $round): ${error//"$token"/<token>}; trying again in ${delay}s"
+    log "docker swarm join failed (round $round): ${error//"$JOIN_TOKEN"/<token>}; trying again in ${delay}s"
     sleep "$delay"
   done
 }
 
 authorize_dokploy_key() {
-  local answer=$WORK_DIR/public-key key
-  fetch /public-key "$answer" public_key_valid
-  key=$(head -n 1 "$answer")
+  fetch /public-key "$WORK_DIR/public-key" public_key_valid
   mkdir -p "$(dirname "$AUTHORIZED_KEYS")"
   chmod 700 "$(dirname "$AUTHORIZED_KEYS")"
   touch "$AUTHORIZED_KEYS"
   chmod 600 "$AUTHORIZED_KEYS"
-  if grep -qxF -- "$key" "$AUTHORIZED_KEYS"; then
+  if grep -qxF -- "$PUBLIC_KEY" "$AUTHORIZED_KEYS"; then
     log "Dokploy's SSH key is already authorized for root"
     return 0
   fi
@@ -275,7 +269,7 @@ authorize_dokploy_key() {
   if [[ -s $AUTHORIZED_KEYS && $(tail -c 1 "$AUTHORIZED_KEYS") != "" ]]; then
     printf '\n' >>"$AUTHORIZED_KEYS"
   fi
-  printf '%s\n' "$key" >>"$AUTHORIZED_KEYS"
+  printf '%s\n' "$PUBLIC_KEY" >>"$AUTHORIZED_KEYS"
   log "Dokploy's SSH key authorized for root"
 }
 
@@ -296,7 +290,6 @@ main() {
   CURL_CONFIG=$WORK_DIR/token-server.curlrc
   CURL_ERROR_FILE=$WORK_DIR/curl-error.txt
   load_config
-  write_curl_config
   log "worker setup starting for $NODE_NAME (token server $TOKEN_SERVER_URL)"
 
   harden

@@ -1,0 +1,436 @@
+/**
+ * Behaviour of templates/manager/register-workers.py: the real program against the fake Dokploy (which enforces
+ * the tRPC transport, x-api-key auth and server.create's required fields), with a stub docker that answers
+ * `node ls` / `node inspect` from a JSON file the test controls (harness/worker-stubs/docker).
+ * The last test runs the whole chain: manager bootstrap -> token server -> 5 worker bootstraps -> registration.
+ */
+import { spawnSync } from "child_process";
+import { randomBytes, randomUUID } from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
+import * as path from "path";
+import { FakeDokploy } from "../harness/fake-dokploy";
+import { startTokenServer, stopAllTokenServers } from "../harness/token-server";
+import {
+  AUTHORIZED_KEYS,
+  cleanupWorkers,
+  hostEnv,
+  makeTempRoot,
+  makeWorker,
+  MANAGER_IP,
+  PUBLIC_KEY,
+  readSwarmNodes,
+  REGISTER_WORKERS,
+  RegistrationConfig,
+  runRegistration,
+  Running,
+  start,
+  startFileServer,
+  SwarmNode,
+  waitFor,
+  WORKER_LOG,
+  WORKER_MARKER,
+  writeRegistrationConfig,
+  writeSwarmNodes,
+} from "../harness/worker";
+
+jest.setTimeout(30_000);
+
+const REPO = path.resolve(__dirname, "../..");
+const ADMIN = { email: "admin@example.com", password: "correct horse battery", name: "Admin" };
+const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+
+afterEach(async () => {
+  await cleanupWorkers();
+  await stopAllTokenServers();
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+const node = (n: number, overrides: Partial<SwarmNode> = {}): SwarmNode => ({
+  ID: `node${n}${"x".repeat(20)}`,
+  Hostname: `worker-${n}`,
+  Role: "worker",
+  State: "ready",
+  Addr: `10.0.0.${10 + n}`,
+  ...overrides,
+});
+const MANAGER_NODE: SwarmNode = { ID: "manager0xxxxxxxxxxxxxxxxx", Hostname: "manager", Role: "manager", State: "ready", Addr: MANAGER_IP };
+
+interface Manager {
+  root: string;
+  fake: FakeDokploy;
+  apiKey: string;
+  sshKeyId: string;
+  nodesFile: string;
+  /** Starts the program: `--once` unless `loop`. */
+  register(options?: { loop?: boolean }): Running;
+  creates(): { body: unknown; headers: http.IncomingHttpHeaders }[];
+}
+
+async function startFake(): Promise<FakeDokploy> {
+  const fake = new FakeDokploy();
+  await fake.start();
+  cleanups.push(() => fake.stop());
+  return fake;
+}
+
+/** A manager whose Dokploy already has the admin, the API key and the workers' SSH key, as the bootstrap leaves it. */
+async function makeManager(
+  options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmNode[]; credentials?: boolean; dokployUrl?: string } = {},
+): Promise<Manager> {
+  const fake = await startFake();
+  const { organization } = fake.seedAdmin(ADMIN);
+  const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id }).key;
+  const sshKeyId = randomUUID();
+  fake.sshKeys.push({
+    sshKeyId,
+    name: "dokploy-oci-workers",
+    publicKey: PUBLIC_KEY,
+    privateKey: PRIVATE_KEY,
+    organizationId: organization.id,
+    createdAt: new Date().toISOString(),
+  });
+  const root = makeTempRoot("dokploy-oci-manager-");
+  writeRegistrationConfig(root, {
+    serverType: "deploy",
+    username: "root",
+    sshPort: 22,
+    intervalSeconds: 0.1,
+    dokployUrl: options.dokployUrl ?? fake.url,
+    enableDockerCleanup: true,
+    ...options.registration,
+  });
+  if (options.credentials !== false) writeCredentials(root, { api_key: apiKey, ssh_key_id: sshKeyId });
+  const nodesFile = path.join(root, "swarm-nodes.json");
+  writeSwarmNodes(nodesFile, options.nodes ?? [MANAGER_NODE, node(1), node(2), node(3)]);
+  return {
+    root,
+    fake,
+    apiKey,
+    sshKeyId,
+    nodesFile,
+    register: ({ loop = false } = {}) => runRegistration(root, nodesFile, loop ? [] : ["--once"]),
+    creates: () => fake.calls.filter((call) => call.proc === "server.create").map(({ body, headers }) => ({ body, headers })),
+  };
+}
+
+function writeCredentials(root: string, credentials: Record<string, string>): void {
+  const file = path.join(root, "opt/dokploy-credentials.json");
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ admin_email: ADMIN.email, ...credentials }), { mode: 0o600 });
+}
+
+const registeredIps = (manager: Manager) => manager.fake.servers.map((server) => server.ipAddress).sort();
+const procCalls = (manager: Manager, proc: string) => manager.fake.calls.filter((call) => call.proc === proc);
+
+/** Lets a running loop make `passes` more server.all calls (each pass with candidates makes one). */
+async function morePasses(manager: Manager, passes: number): Promise<void> {
+  const target = procCalls(manager, "server.all").length + passes;
+  await waitFor(() => procCalls(manager, "server.all").length >= target, `${passes} more passes`);
+}
+
+function expectNoKey(manager: Manager, ...texts: string[]): void {
+  for (const text of texts) expect(text).not.toContain(manager.apiKey);
+}
+
+describe("register-workers", () => {
+  test("registers the ready workers with every required field; not the manager, not a down node", async () => {
+    const manager = await makeManager({ nodes: [MANAGER_NODE, node(1), node(2), node(3), node(4, { State: "down" })] });
+    const run = await manager.register().done;
+    expect(run.code).toBe(0);
+
+    expect(manager.creates().map((call) => call.body)).toEqual(
+      [1, 2, 3].map((n) => ({
+        0: {
+          json: {
+            name: `worker-${n}`,
+            description: "",
+            ipAddress: `10.0.0.${10 + n}`,
+            port: 22,
+            username: "root",
+            sshKeyId: manager.sshKeyId,
+            serverType: "deploy",
+            enableDockerCleanup: true,
+          },
+        },
+      })),
+    );
+    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.13"]);
+    // tRPC batched transport, the key in x-api-key, never server.setup.
+    for (const call of manager.fake.calls) {
+      expect(call.headers["x-api-key"]).toBe(manager.apiKey);
+      expect(call.headers.authorization).toBeUndefined();
+      expect(call.proc).toMatch(/^server\.(all|create)$/);
+    }
+    expect(procCalls(manager, "server.all").map((call) => call.method)).toEqual(["GET"]);
+    expect(manager.creates()).toHaveLength(3);
+    expect(procCalls(manager, "server.create").every((call) => call.method === "POST")).toBe(true);
+    expect(run.output).toMatch(/register-workers: registered worker-1 \(10\.0\.0\.11\) as a Dokploy deploy server \(serverId [0-9a-f-]{36}\)/);
+    for (const line of run.output.trim().split("\n")) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ register-workers: /);
+    expectNoKey(manager, run.output);
+  });
+
+  test("server type, SSH user and port, and docker cleanup come from node.json", async () => {
+    const manager = await makeManager({
+      nodes: [node(1)],
+      registration: { serverType: "build", username: "dokploy", sshPort: 2222, enableDockerCleanup: false },
+    });
+    expect((await manager.register().done).code).toBe(0);
+    expect(manager.fake.servers).toEqual([
+      expect.objectContaining({ serverType: "build", username: "dokploy", port: 2222, enableDockerCleanup: false }),
+    ]);
+  });
+
+  test("a second run, and two runs at once, register nothing twice", async () => {
+    const manager = await makeManager();
+    const [first, second] = [manager.register(), manager.register()];
+    expect((await first.done).code).toBe(0);
+    expect((await second.done).code).toBe(0);
+    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.13"]);
+    expect(manager.creates()).toHaveLength(3);
+
+    expect((await manager.register().done).code).toBe(0);
+    expect(manager.creates()).toHaveLength(3);
+    expect(procCalls(manager, "server.all")).toHaveLength(3);
+  });
+
+  test("server.create answering 500 once: registered on a later pass, exactly once", async () => {
+    const manager = await makeManager();
+    manager.fake.failNext("server.create", 500, 1);
+    const loop = manager.register({ loop: true });
+    await waitFor(() => manager.fake.servers.length === 3, "three registrations");
+    await morePasses(manager, 3);
+    await loop.kill();
+    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.13"]);
+    expect(manager.creates()).toHaveLength(4);
+    expect(loop.output()).toContain("server.create for worker-1 (10.0.0.11): HTTP 500: Injected failure (HTTP 500); trying again in 0.1s");
+    expect(loop.output()).toContain("working again");
+  });
+
+  test("a rejected API key: logged once, nothing created, the key never logged", async () => {
+    const manager = await makeManager();
+    const wrongKey = `fake_${randomBytes(24).toString("hex")}`;
+    writeCredentials(manager.root, { api_key: wrongKey, ssh_key_id: manager.sshKeyId });
+    const loop = manager.register({ loop: true });
+    await waitFor(() => procCalls(manager, "server.all").length >= 4, "four passes");
+    const exit = await loop.kill();
+    expect(manager.fake.servers).toEqual([]);
+    expect(manager.creates()).toEqual([]);
+    expect(exit.output.split("server.all: API key rejected (HTTP 401); trying again in 0.1s")).toHaveLength(2);
+    expect(exit.output).not.toContain(wrongKey);
+    expectNoKey(manager, exit.output);
+  });
+
+  test("a 400 for a node is logged with Dokploy's message and that node is not retried at once", async () => {
+    const manager = await makeManager({ nodes: [node(1), node(2)] });
+    writeCredentials(manager.root, { api_key: manager.apiKey, ssh_key_id: "no-such-key" });
+    const loop = manager.register({ loop: true });
+    await waitFor(() => procCalls(manager, "server.all").length >= 6, "six passes");
+    await loop.kill();
+    expect(manager.creates()).toHaveLength(2);
+    expect(loop.output()).toContain(
+      "server.create for worker-1 (10.0.0.11) refused: HTTP 400: SSH key not found; not trying that node again for 300s",
+    );
+  });
+
+  test("serverType none: exits, and never calls Dokploy nor docker", async () => {
+    const manager = await makeManager({ registration: { serverType: "none" } });
+    const run = await manager.register({ loop: true }).done;
+    expect(run.code).toBe(0);
+    expect(run.output).toContain("registration.serverType is none: workers are not registered as Dokploy servers");
+    expect(manager.fake.calls).toEqual([]);
+    expect(fs.existsSync(path.join(manager.root, "stub-calls.log"))).toBe(false);
+  });
+
+  test("waits for the credentials (logged once), then registers", async () => {
+    const manager = await makeManager({ credentials: false });
+    const loop = manager.register({ loop: true });
+    await waitFor(() => loop.output().includes("waiting for"), "the waiting line");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    writeCredentials(manager.root, { api_key: manager.apiKey, ssh_key_id: manager.sshKeyId });
+    await waitFor(() => manager.fake.servers.length === 3, "three registrations");
+    await loop.kill();
+    expect(loop.output().split(/waiting for \S+\/opt\/dokploy-credentials.json/)).toHaveLength(2);
+  });
+
+  test("killed mid-pass, after a create whose answer never came back: each worker registered exactly once", async () => {
+    const manager = await makeManager();
+    // Between the program and Dokploy: forwards everything, but swallows the answer to the second server.create.
+    const proxy = await startSwallowingProxy(manager.fake.url, 2);
+    writeRegistrationConfig(manager.root, {
+      serverType: "deploy",
+      username: "root",
+      sshPort: 22,
+      intervalSeconds: 0.1,
+      dokployUrl: proxy.url,
+      enableDockerCleanup: true,
+    });
+    const first = manager.register({ loop: true });
+    await waitFor(() => proxy.swallowed() === 1, "the swallowed answer");
+    expect(manager.fake.servers).toHaveLength(2);
+    await first.kill();
+
+    const second = manager.register({ loop: true });
+    await waitFor(() => manager.fake.servers.length === 3, "the third registration");
+    await morePasses(manager, 2);
+    await second.kill();
+    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.13"]);
+    expect(manager.creates()).toHaveLength(3);
+  });
+
+  test("a worker joining later is registered on the next pass", async () => {
+    const manager = await makeManager({ nodes: [MANAGER_NODE, node(1)] });
+    const loop = manager.register({ loop: true });
+    await waitFor(() => manager.fake.servers.length === 1, "the first registration");
+    await morePasses(manager, 2);
+    writeSwarmNodes(manager.nodesFile, [...readSwarmNodes(manager.nodesFile), node(2)]);
+    await waitFor(() => manager.fake.servers.length === 2, "the late worker's registration");
+    await morePasses(manager, 2);
+    await loop.kill();
+    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12"]);
+    expect(manager.creates()).toHaveLength(2);
+  });
+
+  test("compiles with python3, and its systemd unit restarts it", () => {
+    const compiled = path.join(makeTempRoot("dokploy-oci-pyc-"), "register-workers.pyc");
+    const result = spawnSync(
+      "python3",
+      ["-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)", REGISTER_WORKERS, compiled],
+      { encoding: "utf8" },
+    );
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    const unit = fs.readFileSync(path.join(REPO, "templates/manager/dokploy-register-workers.service"), "utf8");
+    expect(unit).toContain("ExecStart=/usr/bin/python3 /opt/dokploy-oci/bin/register-workers.py");
+    expect(unit).toMatch(/^Restart=on-failure$/m);
+    expect(unit).toMatch(/^WantedBy=multi-user.target$/m);
+  });
+});
+
+describe("end to end", () => {
+  test("manager bootstrap -> token server -> 5 workers -> registration: all 5 registered once, no worker sees the API key", async () => {
+    const fake = await startFake();
+    const managerRoot = makeTempRoot("dokploy-oci-manager-");
+    const secret = randomBytes(32).toString("hex");
+    const installer = await startFileServer({
+      "/install.sh": fs.readFileSync(path.join(REPO, "__tests__/harness/stubs/installer/install.sh"), "utf8"),
+    });
+    fs.mkdirSync(path.join(managerRoot, "etc/dokploy-oci"), { recursive: true });
+    fs.writeFileSync(
+      path.join(managerRoot, "etc/dokploy-oci/node.json"),
+      JSON.stringify({
+        role: "manager",
+        privateIp: MANAGER_IP,
+        hostPorts: [{ protocol: "tcp", port: 2377, sources: ["10.0.0.0/24"] }],
+        blockContainerMetadata: true,
+        swarm: { defaultAddrPool: "10.20.0.0/16", defaultAddrPoolMaskLength: 24 },
+        dokploy: {
+          version: "latest",
+          installerUrl: `${installer}/install.sh`,
+          url: fake.url,
+          adminEmail: ADMIN.email,
+          adminPassword: ADMIN.password,
+          adminName: ADMIN.name,
+          apiKeyName: "dokploy-oci",
+          sshKeyName: "dokploy-oci-workers",
+          wait: { stepSeconds: 0.05, maxDelaySeconds: 0.2, maxAttempts: 60 },
+        },
+      }),
+      { mode: 0o600 },
+    );
+    writeRegistrationConfig(managerRoot, {
+      serverType: "deploy",
+      username: "root",
+      sshPort: 22,
+      intervalSeconds: 0.2,
+      dokployUrl: fake.url,
+      enableDockerCleanup: true,
+    });
+    const tokenServer = await startTokenServer({ root: managerRoot, secret, expectedWorkers: 5 });
+    fs.mkdirSync(path.join(managerRoot, "opt/dokploy-oci/bin"), { recursive: true });
+    fs.copyFileSync(path.join(REPO, "templates/manager/bootstrap.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/manager-bootstrap.sh"));
+    fs.copyFileSync(path.join(REPO, "templates/common/harden.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/harden.sh"));
+    const nodesFile = path.join(managerRoot, "swarm-nodes.json");
+    writeSwarmNodes(nodesFile, [MANAGER_NODE]);
+
+    // Everything starts at once, as on a fresh deployment: the workers and the registration wait for the manager.
+    const workers = [1, 2, 3, 4, 5].map((n) =>
+      makeWorker({
+        tokenServerUrl: tokenServer.url,
+        secret,
+        name: `worker-${n}`,
+        sourceAddress: `127.0.0.${n + 1}`,
+        swarm: { nodesFile, hostname: `worker-${n}`, address: `10.0.0.${10 + n}` },
+      }),
+    );
+    const workerRuns = workers.map((worker) => worker.run());
+    const registration = runRegistration(managerRoot, nodesFile);
+    const bootstrap = start("bash", [path.join(managerRoot, "opt/dokploy-oci/bin/manager-bootstrap.sh")], hostEnv(managerRoot));
+    expect((await bootstrap.done).code).toBe(0);
+    for (const exit of await Promise.all(workerRuns.map((run) => run.done))) expect(exit.code).toBe(0);
+    await waitFor(() => fake.servers.length === 5, "five registrations");
+    // A few more passes must not register anything again.
+    const passes = fake.calls.filter((call) => call.proc === "server.all").length;
+    await waitFor(() => fake.calls.filter((call) => call.proc === "server.all").length >= passes + 3, "three more passes");
+    const registrationExit = await registration.kill();
+
+    const apiKey = fake.apiKeys[0].key;
+    const publicKey = fake.sshKeys[0].publicKey;
+    expect(fake.servers.map((server) => [server.name, server.ipAddress, server.sshKeyId]).sort()).toEqual(
+      [1, 2, 3, 4, 5].map((n) => [`worker-${n}`, `10.0.0.${10 + n}`, fake.sshKeys[0].sshKeyId]),
+    );
+    expect(fake.calls.filter((call) => call.proc === "server.create")).toHaveLength(5);
+    expect(fake.calls.some((call) => call.proc === "server.setup")).toBe(false);
+    for (const worker of workers) {
+      expect(worker.exists(WORKER_MARKER)).toBe(true);
+      expect(worker.read(AUTHORIZED_KEYS)).toBe(`${publicKey}\n`);
+      // The API key is nowhere on a worker: no file under its root (logs included) holds it.
+      for (const file of fs.readdirSync(worker.root, { recursive: true, withFileTypes: true })) {
+        if (file.isFile()) expect(fs.readFileSync(path.join(file.parentPath ?? file.path, file.name), "utf8")).not.toContain(apiKey);
+      }
+      expect(worker.read(WORKER_LOG)).not.toContain(secret);
+    }
+    for (const exit of await Promise.all(workerRuns.map((run) => run.done))) expect(exit.output).not.toContain(apiKey);
+    expect(registrationExit.output).not.toContain(apiKey);
+    expect(registrationExit.output).toContain("waiting for");
+    expect(tokenServer.logs()).not.toContain(apiKey);
+    expect(fs.readFileSync(path.join(tokenServer.stateDir, "credentials.json"), "utf8")).not.toContain(apiKey);
+  });
+});
+
+/** An HTTP proxy to `target` that forwards every request but never answers the `nth` server.create (its
+ * connection stays open), like a manager that dies between Dokploy's commit and reading the answer. */
+async function startSwallowingProxy(target: string, nth: number): Promise<{ url: string; swallowed(): number }> {
+  let creates = 0;
+  let swallowed = 0;
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      const upstream = http.request(`${target}${request.url}`, { method: request.method, headers: request.headers }, (answer) => {
+        const body: Buffer[] = [];
+        answer.on("data", (chunk: Buffer) => body.push(chunk));
+        answer.on("end", () => {
+          if (request.url?.startsWith("/api/trpc/server.create") && ++creates === nth) {
+            swallowed++;
+            return;
+          }
+          response.writeHead(answer.statusCode ?? 502, answer.headers).end(Buffer.concat(body));
+        });
+      });
+      upstream.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, swallowed: () => swallowed };
+}

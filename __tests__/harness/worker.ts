@@ -1,0 +1,250 @@
+/**
+ * Runs the real worker side of the cluster for behaviour tests: templates/worker/bootstrap.sh under a temp root
+ * ($DOKPLOY_OCI_ROOT) and templates/manager/register-workers.py, with the stubs of worker-stubs/ then stubs/ first
+ * on PATH, real bash, curl and python3.
+ *
+ * The swarm's node list is one JSON file shared by a test's nodes (`STUB_SWARM_NODES`, see worker-stubs/docker):
+ * workers add themselves when they join and the manager's `docker node ls` reads it.
+ * Every process and temp root made here is remembered; call `cleanupWorkers()` in `afterEach`.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+
+const REPO = path.resolve(__dirname, "../..");
+export const WORKER_STUBS = path.join(REPO, "__tests__/harness/worker-stubs");
+export const MANAGER_STUBS = path.join(REPO, "__tests__/harness/stubs");
+export const WORKER_BOOTSTRAP = "opt/dokploy-oci/bin/worker-bootstrap.sh";
+export const HARDEN = "opt/dokploy-oci/bin/harden.sh";
+export const REGISTER_WORKERS = path.join(REPO, "templates/manager/register-workers.py");
+export const WORKER_LOG = "var/log/dokploy-worker-setup.log";
+export const WORKER_MARKER = "opt/dokploy-worker-setup-complete";
+export const AUTHORIZED_KEYS = "root/.ssh/authorized_keys";
+/** The swarm manager address in every join command the tests publish. */
+export const MANAGER_IP = "10.0.0.10";
+export const WORKER_TOKEN = "SWMTKN-1-49nj1cmql0jkz5s954yi3oex3nedyz0fb0xx14ie39trti4wxv-8vxv8rssmk743ojnwacrr2e7c";
+export const JOIN_COMMAND = `docker swarm join --token ${WORKER_TOKEN} ${MANAGER_IP}:2377\n`;
+export const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHcLq1Y3ICqVUcHcXHS8OUWC/P6CsdkWDSs4TwUR7Tcy dokploy-oci";
+
+export interface JoinSettings {
+  initialDelaySeconds: number;
+  maxDelaySeconds: number;
+  requestTimeoutSeconds: number;
+}
+
+/** Small enough for tests, same shape as production's 1 / 15 / 5. */
+export const FAST_JOIN: JoinSettings = { initialDelaySeconds: 0.05, maxDelaySeconds: 0.4, requestTimeoutSeconds: 2 };
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+}
+
+export interface Running {
+  /** Resolves when the process has exited. */
+  done: Promise<Exit>;
+  /** stdout + stderr so far. */
+  output(): string;
+  /** Sends the signal (default SIGKILL, like a power cut) and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<Exit>;
+}
+
+export interface SwarmNode {
+  ID: string;
+  Hostname: string;
+  Role: "manager" | "worker";
+  State: "ready" | "down";
+  Addr: string;
+}
+
+export interface WorkerOptions {
+  tokenServerUrl: string;
+  secret: string;
+  /** Defaults to worker-1. */
+  name?: string;
+  /** `tokenServer.sourceAddress`: a distinct loopback address per worker makes each one a distinct client. */
+  sourceAddress?: string;
+  join?: Partial<JoinSettings>;
+  /** Defaults to true; false: docker answers "command not found" until `installerUrl` was run. */
+  dockerInstalled?: boolean;
+  installerUrl?: string;
+  /** Where `docker swarm join` adds this node, and as what. */
+  swarm?: { nodesFile: string; hostname: string; address: string };
+}
+
+export interface Worker {
+  root: string;
+  path(hostPath: string): string;
+  read(hostPath: string): string;
+  exists(hostPath: string): boolean;
+  /** The worker's setup log, "" when there is none yet. */
+  log(): string;
+  /** Every `docker swarm join` the stub saw: when (ms since epoch) and its exact argv. */
+  joins(): { at: number; argv: string[] }[];
+  /** Every command the stubs recorded, in order. */
+  stubCalls(): string[];
+  /** Starts the bootstrap (asynchronously: in-process servers keep answering). */
+  run(): Running;
+}
+
+const running = new Set<Running>();
+const roots: string[] = [];
+const servers: http.Server[] = [];
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `condition` every 20 ms; fails with `what` when it is still false after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export function makeTempRoot(prefix: string): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  roots.push(root);
+  fs.mkdirSync(path.join(root, "tmp"));
+  return root;
+}
+
+/** Spawns a program in its own process group with stdout and stderr collected, remembered for `cleanupWorkers()`. */
+export function start(command: string, args: string[], env: NodeJS.ProcessEnv): Running {
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let output = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const done = new Promise<Exit>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      running.delete(handle);
+      resolve({ code, signal, output });
+    });
+  });
+  const handle: Running = {
+    done,
+    output: () => output,
+    kill(signal = "SIGKILL") {
+      // The whole group, like a power cut: a killed bash must not leave its curl or sleep running.
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        // already gone
+      }
+      return done;
+    },
+  };
+  running.add(handle);
+  return handle;
+}
+
+/** PATH and root for a program running "on" the host at `root`. */
+export function hostEnv(root: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PATH: `${WORKER_STUBS}:${MANAGER_STUBS}:${process.env.PATH}`,
+    DOKPLOY_OCI_ROOT: root,
+    TMPDIR: path.join(root, "tmp"),
+    ...extra,
+  };
+}
+
+/** Serves fixed bodies on 127.0.0.1 (e.g. the stub get.docker.com script); resolves to its base URL. */
+export async function startFileServer(files: Record<string, string>): Promise<string> {
+  const server = http.createServer((request, response) => {
+    const body = files[request.url ?? ""];
+    if (body === undefined) response.writeHead(404).end();
+    else response.writeHead(200, { "Content-Type": "text/plain" }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  servers.push(server);
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+export const getDockerScript = () => fs.readFileSync(path.join(WORKER_STUBS, "installer/get-docker.sh"), "utf8");
+
+export function makeWorker(options: WorkerOptions): Worker {
+  const root = makeTempRoot("dokploy-oci-worker-");
+  const config = {
+    role: "worker",
+    name: options.name ?? "worker-1",
+    hostPorts: [{ protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] }],
+    blockContainerMetadata: true,
+    docker: { installerUrl: options.installerUrl ?? "http://127.0.0.1:9/get-docker.sh" },
+    tokenServer: {
+      url: options.tokenServerUrl,
+      secret: options.secret,
+      ...(options.sourceAddress !== undefined && { sourceAddress: options.sourceAddress }),
+    },
+    join: { ...FAST_JOIN, ...options.join },
+  };
+  const at = (hostPath: string) => path.join(root, hostPath);
+  fs.mkdirSync(at("etc/dokploy-oci"), { recursive: true });
+  fs.writeFileSync(at("etc/dokploy-oci/node.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
+  fs.mkdirSync(at("opt/dokploy-oci/bin"), { recursive: true });
+  fs.copyFileSync(path.join(REPO, "templates/worker/bootstrap.sh"), at(WORKER_BOOTSTRAP));
+  fs.copyFileSync(path.join(REPO, "templates/common/harden.sh"), at(HARDEN));
+  if (options.dockerInstalled === false) {
+    fs.mkdirSync(at(".stub-state/docker"), { recursive: true });
+    fs.writeFileSync(at(".stub-state/docker/not-installed"), "");
+  }
+  const swarmEnv = options.swarm && {
+    STUB_SWARM_NODES: options.swarm.nodesFile,
+    STUB_NODE_HOSTNAME: options.swarm.hostname,
+    STUB_NODE_ADDR: options.swarm.address,
+  };
+  const lines = (hostPath: string) =>
+    fs.existsSync(at(hostPath)) ? fs.readFileSync(at(hostPath), "utf8").split("\n").filter((line) => line !== "") : [];
+  return {
+    root,
+    path: at,
+    read: (hostPath) => fs.readFileSync(at(hostPath), "utf8"),
+    exists: (hostPath) => fs.existsSync(at(hostPath)),
+    log: () => (fs.existsSync(at(WORKER_LOG)) ? fs.readFileSync(at(WORKER_LOG), "utf8") : ""),
+    joins: () => lines(".stub-state/docker/joins.jsonl").map((line) => JSON.parse(line)),
+    stubCalls: () => lines("stub-calls.log"),
+    run: () => start("bash", [at(WORKER_BOOTSTRAP)], hostEnv(root, swarmEnv)),
+  };
+}
+
+export function writeSwarmNodes(file: string, nodes: SwarmNode[]): void {
+  fs.writeFileSync(file, JSON.stringify(nodes));
+}
+
+export function readSwarmNodes(file: string): SwarmNode[] {
+  return JSON.parse(fs.readFileSync(file, "utf8"));
+}
+
+export interface RegistrationConfig {
+  serverType: "deploy" | "build" | "none";
+  username: string;
+  sshPort: number;
+  intervalSeconds: number;
+  dokployUrl: string;
+  enableDockerCleanup: boolean;
+}
+
+/** Sets the `registration` key of `<root>/etc/dokploy-oci/node.json` (kept 0600), keeping the other keys. */
+export function writeRegistrationConfig(root: string, registration: RegistrationConfig): void {
+  const configPath = path.join(root, "etc/dokploy-oci/node.json");
+  fs.mkdirSync(path.dirname(configPath), { recursive: true });
+  const config = fs.existsSync(configPath) ? JSON.parse(fs.readFileSync(configPath, "utf8")) : { role: "manager" };
+  fs.writeFileSync(configPath, JSON.stringify({ ...config, registration }, null, 2), { mode: 0o600 });
+}
+
+/** Starts register-workers.py on the manager host at `root`, reading the swarm from `nodesFile`. */
+export function runRegistration(root: string, nodesFile: string, args: string[] = []): Running {
+  return start("python3", [REGISTER_WORKERS, ...args], hostEnv(root, { STUB_SWARM_NODES: nodesFile }));
+}
+
+/** Kills every process started here, stops the file servers and removes the temp roots. */
+export async function cleanupWorkers(): Promise<void> {
+  await Promise.all([...running].map((program) => program.kill()));
+  await Promise.all(servers.splice(0).map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  for (const root of roots.splice(0)) fs.rmSync(root, { recursive: true, force: true });
+}
