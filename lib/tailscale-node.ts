@@ -1,0 +1,100 @@
+/**
+ * Tailscale on an OCI node, host side: the node.json `tailscale` section templates/common/tailscale-up.sh reads,
+ * the script itself, and the 0600 key file it expects (docs/host-contract.md, "Tailscale").
+ */
+import { Op, Precondition, Token } from "cdktf";
+import { CloudConfigFile } from "./cloud-init";
+import { authKeyForServers, authKeyPreconditions, validateAuthKey, validateTags, validateTailnetHostname } from "./tailscale";
+import { readTemplate } from "./templates";
+
+export const TAILSCALE_KEY_FILE = "/etc/dokploy-oci/tailscale.key";
+export const TAILSCALE_UP_SCRIPT = "/opt/dokploy-oci/bin/tailscale-up.sh";
+
+export interface TailscaleNodeOptions {
+  /**
+   * An auth key (`tskey-auth-…`) or an OAuth client secret (`tskey-client-…`, which needs `tags`), as a sensitive
+   * Terraform value; a literal is refused.
+   */
+  readonly authKey: string;
+  /**
+   * ACL tags for the node (`--advertise-tags`), each `tag:<name>`.
+   * @default - none
+   */
+  readonly tags?: string[];
+  /**
+   * Tailscale SSH (`--ssh`): SSH over the tailnet, authorized by the tailnet policy.
+   * @default - false
+   */
+  readonly ssh?: boolean;
+  /**
+   * Where the node downloads Tailscale's installer (it adds Tailscale's package repository and installs the package).
+   * @default - "https://tailscale.com/install.sh"
+   */
+  readonly installerUrl?: string;
+  /**
+   * Whether the node joins; a Terraform bool decides at plan time (the ORM form's key is optional).
+   * @default - true
+   */
+  readonly enabled?: boolean;
+}
+
+/** node.json's `tailscale` key. */
+export interface TailscaleNodeSection {
+  readonly enabled: boolean;
+  readonly authKeyFile: string;
+  readonly hostname: string;
+  readonly tags: string[];
+  readonly ssh: boolean;
+  readonly installerUrl: string;
+  readonly retry: { readonly delaySeconds: number; readonly maxDelaySeconds: number };
+}
+
+export interface TailscaleHostConfig {
+  /** The value for node.json's `tailscale` key. */
+  readonly config: TailscaleNodeSection;
+  /** Literal files for the cloud-config: the join script. */
+  readonly files: CloudConfigFile[];
+  /**
+   * The auth key file (mode 0600). Its content is a sensitive Terraform value, so it cannot travel as a literal
+   * file: write it the way node.json is written (base64 filled in by Terraform).
+   */
+  readonly keyFile: CloudConfigFile;
+  /** Starts the join unit without waiting (it retries until joined, at every boot until then). */
+  readonly runCommand: string[];
+  /** Plan-time checks of the key, for the instance's `lifecycle.precondition`. */
+  readonly preconditions: Precondition[];
+}
+
+/**
+ * Everything a node needs to join the tailnet as `hostname` (a DNS label, or a Terraform value such as a pool's
+ * per-instance name). `prop` names the option in error messages.
+ */
+export function tailscaleHostConfig(options: TailscaleNodeOptions, hostname: string, prop = "tailscale"): TailscaleHostConfig {
+  const tags = options.tags ?? [];
+  validateTags(tags, `${prop}.tags`);
+  validateAuthKey(options.authKey, tags, `${prop}.authKey`, `${prop}.tags`);
+  validateTailnetHostname(hostname, `${prop} hostname`);
+  const installerUrl = options.installerUrl ?? "https://tailscale.com/install.sh";
+  if (!Token.isUnresolved(installerUrl) && !/^https?:\/\/\S+$/.test(installerUrl)) throw new Error(`${prop}.installerUrl: "${installerUrl}" is not an http(s) URL`);
+  const enabled = options.enabled ?? true;
+  const keyChecks = authKeyPreconditions(options.authKey, tags.length > 0, `${prop}.authKey`, `${prop}.tags`);
+  return {
+    config: {
+      enabled,
+      authKeyFile: TAILSCALE_KEY_FILE,
+      hostname,
+      tags,
+      ssh: options.ssh ?? false,
+      installerUrl,
+      retry: { delaySeconds: 5, maxDelaySeconds: 60 },
+    },
+    files: [
+      { path: TAILSCALE_UP_SCRIPT, content: readTemplate("common/tailscale-up.sh"), permissions: "0700" },
+      { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readTemplate("common/dokploy-tailscale-up.service"), permissions: "0644" },
+    ],
+    keyFile: { path: TAILSCALE_KEY_FILE, content: authKeyForServers(options.authKey), permissions: "0600" },
+    runCommand: ["systemctl", "enable", "--now", "--no-block", "dokploy-tailscale-up.service"],
+    preconditions:
+      enabled === true ? keyChecks : keyChecks.map((check) => ({ ...check, condition: Op.or(Op.not(enabled), check.condition) })),
+  };
+}

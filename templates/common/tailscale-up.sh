@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Joins this node to the tailnet: installs Tailscale from its package repository (Tailscale's install.sh) when it
+# is missing, starts tailscaled, then runs `tailscale up` until the node is joined, waiting longer after each
+# failure. Config: node.json key "tailscale"; paths: docs/host-contract.md.
+#
+# Idempotent: a node whose tailscaled already reports Running is left alone, so a re-run never logs in again.
+# The auth key stays in its 0600 file: `--auth-key=file:<path>` keeps it off every command line (ps shows argv
+# to every user), this script never reads more than its first characters, and whatever tailscale prints passes
+# through a filter that masks anything shaped like a key before it reaches the log.
+set -Eeuo pipefail
+umask 077
+
+ROOT=${DOKPLOY_OCI_ROOT:-}
+CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
+LOCK_FILE=$ROOT/var/lib/dokploy-oci/tailscale-up.lock
+LOG_FILE=$ROOT/var/log/dokploy-tailscale-up.log
+# How long one `tailscale up` may wait for the Running state before the attempt counts as failed.
+UP_TIMEOUT=120s
+
+WORK_DIR=
+TAILSCALE_ENABLED=true
+
+log() {
+  local line
+  line="$(date -u +%FT%TZ) tailscale: $*"
+  printf '%s\n' "$line"
+  printf '%s\n' "$line" >>"$LOG_FILE"
+}
+
+# Logs each line read from stdin, prefixed with $1, with anything that looks like an auth key masked.
+log_masked() {
+  local line
+  while IFS= read -r line; do
+    log "$1$(mask_keys <<<"$line")"
+  done
+}
+
+mask_keys() {
+  sed -E 's/tskey-[^[:space:]"'"'"',]*/tskey-<masked>/g'
+}
+
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+on_error() {
+  if ((BASH_SUBSHELL == 0)); then
+    log "ERROR: line $2: '$3' failed with exit status $1"
+  fi
+}
+
+on_exit() {
+  if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
+}
+
+# Sets the config variables from node.json's "tailscale" key, validated, in one python3 run (jq is not on the
+# image). The key file path is absolute on the host and gets the $DOKPLOY_OCI_ROOT prefix like every path here.
+load_config() {
+  local values
+  values=$(
+    python3 - "$CONFIG_FILE" <<'EOF'
+import json
+import re
+import sys
+
+config = json.load(open(sys.argv[1])).get("tailscale")
+if not isinstance(config, dict):
+    sys.exit('node.json has no "tailscale" object')
+# A stack whose auth key is optional (the ORM form) turns Tailscale off with enabled: false.
+if config.get("enabled", True) is False:
+    print("disabled")
+    sys.exit(0)
+retry = config.get("retry", {})
+
+
+def seconds(name, default):
+    value = retry.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        sys.exit(f"tailscale.retry.{name} must be a positive number of seconds")
+    return value
+
+
+key_file, hostname = str(config.get("authKeyFile", "")), str(config.get("hostname", ""))
+installer, tags, ssh = str(config.get("installerUrl", "")), config.get("tags", []), config.get("ssh", False)
+if not key_file.startswith("/") or "\n" in key_file:
+    sys.exit("tailscale.authKeyFile must be an absolute path")
+if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", hostname):
+    sys.exit(f"tailscale.hostname {hostname!r} is not a DNS label")
+if not isinstance(tags, list) or not all(isinstance(t, str) and re.fullmatch(r"tag:[A-Za-z][A-Za-z0-9-]*", t) for t in tags):
+    sys.exit('tailscale.tags must be a list of "tag:<name>"')
+if not isinstance(ssh, bool):
+    sys.exit("tailscale.ssh must be true or false")
+if not re.fullmatch(r"https?://[^\s]+", installer):
+    sys.exit("tailscale.installerUrl must be an http(s) URL")
+print(key_file, hostname, ",".join(tags), str(ssh).lower(), installer, sep="\n")
+print(seconds("delaySeconds", 5), seconds("maxDelaySeconds", 60), sep="\n")
+EOF
+  ) || return 1
+  if [[ $values == disabled ]]; then
+    TAILSCALE_ENABLED=false
+    return 0
+  fi
+  {
+    read -r KEY_FILE
+    read -r NODE_HOSTNAME
+    read -r TAGS
+    read -r SSH
+    read -r INSTALLER_URL
+    read -r DELAY
+    read -r MAX_DELAY
+  } <<<"$values"
+  KEY_FILE=$ROOT$KEY_FILE
+}
+
+# Checks the key file without reading the key: present, not empty, only root may read it, and its first
+# characters name a kind of key this node can use.
+check_key_file() {
+  local prefix=
+  [[ -f $KEY_FILE && -s $KEY_FILE ]] || die "the auth key file $KEY_FILE is missing or empty"
+  if [[ $(stat -c %a "$KEY_FILE") != 600 && $(stat -c %a "$KEY_FILE") != 400 ]]; then
+    log "WARNING: $KEY_FILE was readable by others (mode $(stat -c %a "$KEY_FILE")); setting it to 0600"
+    chmod 600 "$KEY_FILE"
+  fi
+  IFS= read -r -n 13 prefix <"$KEY_FILE" || true
+  [[ $prefix == tskey-* ]] || die "$KEY_FILE does not hold a Tailscale auth key (expected tskey-auth-… or tskey-client-…)"
+  if [[ $prefix == tskey-client- && -z $TAGS ]]; then
+    die "$KEY_FILE holds an OAuth client secret, which can only register tagged nodes; set tailscale.tags"
+  fi
+}
+
+# Seconds to wait after failed attempt $1: delaySeconds doubling each time, capped at maxDelaySeconds.
+next_delay() {
+  awk -v initial="$DELAY" -v cap="$MAX_DELAY" -v n="$1" \
+    'BEGIN { d = initial * 2 ^ (n - 1); if (d > cap) d = cap; printf "%g\n", d }'
+}
+
+installed() {
+  tailscale version >/dev/null 2>&1 && tailscaled --version >/dev/null 2>&1
+}
+
+install_tailscale() {
+  local installer=$WORK_DIR/install.sh
+  log "installing Tailscale with $INSTALLER_URL"
+  # Downloaded whole before it runs: a connection cut half-way must not run half a script.
+  curl --fail --silent --show-error --location --connect-timeout 15 --retry 3 --retry-delay 5 \
+    -o "$installer" "$INSTALLER_URL" 2>&1 | log_masked "curl: " || return 1
+  sh "$installer" 2>&1 | log_masked "install.sh: " || return 1
+  installed || { log "the installer finished but tailscale or tailscaled does not run"; return 1; }
+  log "Tailscale installed"
+}
+
+# Whether tailscaled is logged in and connected; prints the node's tailnet IPv4 address when it is.
+joined() {
+  local state
+  state=$(tailscale status --json 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin).get("BackendState", ""))' 2>/dev/null) || return 1
+  [[ $state == Running ]] || return 1
+  tailscale ip -4 2>/dev/null | head -n 1
+}
+
+# One attempt: install if needed, start tailscaled, and log in unless already joined.
+try_join() {
+  local address args
+  if ! installed; then install_tailscale || return 1; fi
+  systemctl enable --now tailscaled 2>&1 | log_masked "systemctl: " || return 1
+  if address=$(joined); then
+    log "joined the tailnet as $NODE_HOSTNAME ($address)"
+    return 0
+  fi
+  # --reset: node.json is the whole wish, so settings from an earlier login do not linger.
+  args=(up "--auth-key=file:$KEY_FILE" "--hostname=$NODE_HOSTNAME" --reset "--timeout=$UP_TIMEOUT")
+  if [[ -n $TAGS ]]; then args+=("--advertise-tags=$TAGS"); fi
+  if [[ $SSH == true ]]; then args+=(--ssh); fi
+  log "tailscale up: hostname $NODE_HOSTNAME, tags ${TAGS:-none}, ssh $SSH"
+  tailscale "${args[@]}" 2>&1 | log_masked "tailscale up: " || return 1
+  if address=$(joined); then
+    log "joined the tailnet as $NODE_HOSTNAME ($address)"
+    return 0
+  fi
+  log "tailscale up returned but the node is not Running yet"
+  return 1
+}
+
+main() {
+  local attempt delay
+  mkdir -p "$(dirname "$LOG_FILE")" "$(dirname "$LOCK_FILE")"
+  touch "$LOG_FILE"
+  chmod 600 "$LOG_FILE"
+  exec 9>>"$LOCK_FILE"
+  flock -n 9 || die "another tailscale-up.sh is running"
+  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
+  trap on_exit EXIT
+  WORK_DIR=$(mktemp -d)
+  load_config || die "cannot use $CONFIG_FILE"
+  if [[ $TAILSCALE_ENABLED == false ]]; then
+    log "not enabled for this node (no auth key given): nothing to do"
+    return 0
+  fi
+  check_key_file
+  for ((attempt = 1; ; attempt++)); do
+    if try_join; then return 0; fi
+    delay=$(next_delay "$attempt")
+    log "attempt $attempt did not join the tailnet; next attempt in ${delay}s"
+    sleep "$delay"
+  done
+}
+
+main "$@"
