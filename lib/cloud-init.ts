@@ -23,25 +23,40 @@ export interface CloudConfigProps {
   readonly configPath: string;
   /** The node's config; strings may be Terraform tokens, resolved at apply time. */
   readonly config: Record<string, unknown>;
+  /** Files whose text is known at synth time (scripts, units). */
   readonly files: ReadonlyArray<CloudConfigFile>;
+  /**
+   * Files whose content is a Terraform value (a key, a secret): Terraform base64-encodes each into the YAML.
+   * @default - none
+   */
+  readonly terraformFiles?: ReadonlyArray<CloudConfigFile>;
   /** Commands run once, at the end of the first boot. */
   readonly runCommands: ReadonlyArray<ReadonlyArray<string>>;
 }
 
-/** Stands in for the base64 of the config until Terraform fills it in; base64 never contains it. */
-const CONFIG_PLACEHOLDER = "DOKPLOY_OCI_NODE_CONFIG_B64";
+/** Stands in for the base64 of Terraform-filled file i until Terraform fills it in; base64 never contains it. */
+const placeholder = (index: number) => `DOKPLOY_OCI_FILE_${index}_B64`;
 
 export class CloudConfig {
   constructor(private readonly props: CloudConfigProps) {}
 
-  /** The cloud-config YAML with the config's base64 left as a placeholder. */
-  public renderYaml(configBase64: string = CONFIG_PLACEHOLDER): string {
+  /**
+   * The cloud-config YAML. Terraform-filled files (node.json first) hold placeholders, or the base64 `fill`
+   * returns for each (tests and size estimates).
+   */
+  public renderYaml(fill: (index: number) => string = placeholder): string {
     const document = {
       // Key-only SSH even before the bootstrap's own hardening runs.
       ssh_pwauth: false,
       disable_root: true,
       write_files: [
-        { path: this.props.configPath, permissions: "0600", owner: "root:root", encoding: "b64", content: configBase64 },
+        ...this.terraformFiles().map((file, index) => ({
+          path: file.path,
+          permissions: file.permissions,
+          owner: "root:root",
+          encoding: "b64",
+          content: fill(index),
+        })),
         ...this.props.files.map((file) => ({ path: file.path, permissions: file.permissions, owner: "root:root", content: file.content })),
       ],
       runcmd: this.props.runCommands.map((command) => [...command]),
@@ -49,11 +64,16 @@ export class CloudConfig {
     return "#cloud-config\n" + stringify(document, { lineWidth: 0 });
   }
 
-  /** Terraform value for `metadata.user_data`: gzip+base64 of the YAML with the config filled in at apply time. */
+  /** Terraform value for `metadata.user_data`: gzip+base64 of the YAML with every Terraform-filled file in place. */
   public renderUserData(): string {
-    const [before, after] = this.renderYaml().split(CONFIG_PLACEHOLDER);
-    const configBase64 = Fn.base64encode(jsonencodeWithTokens(this.props.config));
-    return Fn.base64gzip(joinLiteralAndTokens([before, configBase64, after]));
+    const parts: string[] = [];
+    let rest = this.renderYaml();
+    this.terraformFiles().forEach((file, index) => {
+      const [before, after] = rest.split(placeholder(index));
+      parts.push(before, Fn.base64encode(file.content));
+      rest = after;
+    });
+    return Fn.base64gzip(joinLiteralAndTokens([...parts, rest]));
   }
 
   /**
@@ -61,9 +81,17 @@ export class CloudConfig {
    * (a secret's length): what OCI will see, give or take gzip's choices.
    */
   public estimateUserDataBytes(): number {
-    const sample = JSON.stringify(withSampleValues(this.props.config));
-    const yaml = this.renderYaml(Buffer.from(sample).toString("base64"));
+    const samples = [JSON.stringify(withSampleValues(this.props.config)), ...(this.props.terraformFiles ?? []).map(() => "k".repeat(64))];
+    const yaml = this.renderYaml((index) => Buffer.from(samples[index]).toString("base64"));
     return gzipSync(Buffer.from(yaml), { level: 9 }).toString("base64").length;
+  }
+
+  /** node.json, then the other Terraform-filled files. */
+  private terraformFiles(): CloudConfigFile[] {
+    return [
+      { path: this.props.configPath, permissions: "0600", content: jsonencodeWithTokens(this.props.config) },
+      ...(this.props.terraformFiles ?? []),
+    ];
   }
 }
 

@@ -2,7 +2,7 @@
  * What manager and worker instances share: the Ubuntu image and availability-domain lookups, size validation
  * for the shapes the library supports, and the instance resource itself.
  */
-import { Fn, TerraformCount, TerraformStack, Token } from "cdktf";
+import { Fn, Precondition, TerraformCount, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
@@ -102,6 +102,8 @@ export interface NodeInstanceProps extends NodeSize {
   readonly freeformTags?: Record<string, string>;
   /** Several identical nodes from one resource (names and placement then use count.index). */
   readonly count?: TerraformCount;
+  /** Checked by Terraform at plan time, e.g. the shape of a Tailscale key only Terraform knows. */
+  readonly preconditions?: ReadonlyArray<Precondition>;
 }
 
 /**
@@ -139,6 +141,9 @@ export function createNodeInstance(scope: Construct, id: string, props: NodeInst
     preserveBootVolume: false,
     freeformTags: props.freeformTags,
     count: props.count,
-    lifecycle: { ignoreChanges: ["source_details[0].source_id", "metadata"] },
+    lifecycle: {
+      ignoreChanges: ["source_details[0].source_id", "metadata"],
+      ...(props.preconditions?.length ? { precondition: [...props.preconditions] } : {}),
+    },
   });
 }

@@ -76,7 +76,7 @@ describe("DokployCluster", () => {
 
   test("the worker cloud-config passes `cloud-init schema` and fits OCI's metadata limit", () => {
     const { cluster } = synthCluster();
-    const yaml = cluster.workers.cloudConfig.renderYaml(Buffer.from("{}").toString("base64"));
+    const yaml = cluster.workers.cloudConfig.renderYaml(() => Buffer.from("{}").toString("base64"));
     expect(cloudInitSchemaCheck(yaml)).toMatchObject({ ok: true });
     const bytes = cluster.workers.cloudConfig.estimateUserDataBytes();
     console.log(`worker user_data: about ${bytes} bytes; manager: about ${cluster.manager.cloudConfig.estimateUserDataBytes()} bytes`);
@@ -135,5 +135,67 @@ describe("the free-tier budget", () => {
     expect(over).toMatch(/Resource precondition failed/);
     expect(over.replace(/\s+/g, " ")).toMatch(/exceeds the Always Free budget of 4 OCPUs, 24 GB of memory and 200 GB/);
     expect(applyExpectingFailure(config, { worker_count: "1", ocpus: "3" })).toMatch(/Resource precondition failed/);
+  });
+});
+
+describe("Tailscale on the nodes", () => {
+  function tailnetCluster(adminAccess: "internet" | "tailnet") {
+    const stack = new TerraformStack(Testing.app(), "tailnet");
+    const key = new TerraformVariable(stack, "tailscale_auth_key", { type: "string", sensitive: true });
+    const cluster = new DokployCluster(stack, "Cluster", {
+      compartmentId: "c",
+      sshPublicKeys: [KEY],
+      adminEmail: "a@example.com",
+      adminCidrs: ["198.51.100.0/24"],
+      tailscale: { authKey: key.stringValue, tags: ["tag:dokploy"] },
+      adminAccess,
+    });
+    return { cluster, json: JSON.parse(Testing.synth(stack)) };
+  }
+  const ruleSummary = (json: any) =>
+    Object.values<any>(json.resource.oci_core_network_security_group_security_rule)
+      .map((r) => `${/ManagerNsg/.test(r.network_security_group_id) ? "manager" : "workers"} ${r.direction} ${r.protocol}:${r.tcp_options?.destination_port_range.min ?? r.udp_options?.destination_port_range.min ?? "-"} from ${r.source_type === "CIDR_BLOCK" ? r.source : "nsg"}`)
+      .sort();
+
+  test("adminAccess tailnet removes the public 22 and 3000 rules and nothing else", () => {
+    const internet = ruleSummary(tailnetCluster("internet").json);
+    const tailnet = ruleSummary(tailnetCluster("tailnet").json);
+    const removed = internet.filter((rule) => !tailnet.includes(rule));
+    expect(removed.sort()).toEqual([
+      "manager INGRESS 6:22 from 198.51.100.0/24",
+      "manager INGRESS 6:3000 from 198.51.100.0/24",
+      "workers INGRESS 6:22 from 198.51.100.0/24",
+    ]);
+    expect(tailnet.filter((rule) => !internet.includes(rule))).toEqual([]);
+  });
+
+  test("the host firewall drops the admin ports too, and the outputs know the tailnet address", () => {
+    const { cluster } = tailnetCluster("tailnet");
+    expect(cluster.network.hostPortsFor("manager").map((port) => port.port)).not.toEqual(expect.arrayContaining([22]));
+    expect(cluster.network.hostPortsFor("manager").map((port) => port.port)).not.toContain(3000);
+    expect(cluster.manager.tailnetDashboardUrl).toBe("http://dokploy-manager:3000");
+  });
+
+  test("every node's cloud-config joins the tailnet with the key from a 0600 file filled in by Terraform", async () => {
+    const { cluster, json } = tailnetCluster("tailnet");
+    for (const cloudConfig of [cluster.manager.cloudConfig, cluster.workers.cloudConfig]) {
+      const yaml = cloudConfig.renderYaml(() => Buffer.from("{}").toString("base64"));
+      expect(cloudInitSchemaCheck(yaml)).toMatchObject({ ok: true });
+      expect(yaml).toMatch(/path: \/etc\/dokploy-oci\/tailscale\.key\n\s+permissions: "0600"\n\s+owner: root:root\n\s+encoding: b64/);
+      expect(yaml).toMatch(/dokploy-tailscale-up\.service/);
+    }
+    const text = JSON.stringify(json);
+    expect(text).toMatch(/base64encode\(sensitive\(/);
+    expect(text).toMatch(/\\"hostname\\" = \\"dokploy-manager\\"/);
+    const manager = Object.entries<any>(json.resource.oci_core_instance).find(([name]) => name.includes("_Manager_"))![1];
+    expect(manager.lifecycle.precondition.map((p: any) => p.error_message).join(" ")).toMatch(/tailscale\.authKey/);
+    expect(await validateStack(json)).toEqual([]);
+    const bytes = cluster.manager.cloudConfig.estimateUserDataBytes();
+    console.log(`with Tailscale: manager user_data about ${bytes} bytes, worker ${cluster.workers.cloudConfig.estimateUserDataBytes()}`);
+    expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - 4000);
+  });
+
+  test("tailnet admin access without Tailscale is refused naming the prop", () => {
+    expect(() => synthCluster({ adminAccess: "tailnet" })).toThrow(/adminAccess: "tailnet" closes SSH and the dashboard to the internet; set tailscale too/);
   });
 });

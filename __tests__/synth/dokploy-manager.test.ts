@@ -79,7 +79,7 @@ describe("DokployManager synth", () => {
 describe("the manager's cloud-config", () => {
   test("passes `cloud-init schema` and carries the templates byte for byte", () => {
     const { manager } = synthManager();
-    const yaml = manager.cloudConfig.renderYaml(Buffer.from("{}").toString("base64"));
+    const yaml = manager.cloudConfig.renderYaml(() => Buffer.from("{}").toString("base64"));
     const check = cloudInitSchemaCheck(yaml);
     expect(check).toMatchObject({ ok: true });
     const document = parse(yaml.replace(/^#cloud-config\n/, ""));

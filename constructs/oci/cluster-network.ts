@@ -18,6 +18,8 @@ export type NodeRole = "manager" | "workers";
  */
 export type IngressSource = "anywhere" | "admin" | "cluster" | "manager" | "workers";
 
+export type AdminAccess = "internet" | "tailnet";
+
 export interface IngressRule {
   readonly role: NodeRole;
   readonly protocol: "tcp" | "udp" | "esp";
@@ -66,6 +68,12 @@ export interface ClusterNetworkProps {
    */
   readonly adminCidrs?: string[];
   /**
+   * How admins reach SSH and the dashboard: "internet" opens them to adminCidrs; "tailnet" opens them to nobody
+   * (the nodes join a tailnet and admins connect there; see DokployCluster's `tailscale`).
+   * @default - "internet"
+   */
+  readonly adminAccess?: AdminAccess;
+  /**
    * Open ESP (IP protocol 50) inside the cluster for encrypted overlay networks (`--opt encrypted`).
    * @default - false
    */
@@ -109,6 +117,7 @@ export class ClusterNetwork extends Construct {
   public readonly swarmAddressPool: string;
   public readonly swarmAddressPoolMaskLength: number;
   public readonly adminCidrs: string[];
+  public readonly adminAccess: AdminAccess;
   private readonly subnetRange: Ipv4Cidr;
   private readonly rules: IngressRule[] = [];
 
@@ -119,6 +128,10 @@ export class ClusterNetwork extends Construct {
     this.swarmAddressPool = props.swarmAddressPool ?? "10.20.0.0/16";
     this.swarmAddressPoolMaskLength = props.swarmAddressPoolMaskLength ?? 24;
     this.adminCidrs = props.adminCidrs ?? [ANYWHERE];
+    this.adminAccess = props.adminAccess ?? "internet";
+    if (!["internet", "tailnet"].includes(this.adminAccess)) {
+      throw new Error(`adminAccess: "${this.adminAccess}" is not one of internet, tailnet`);
+    }
     this.subnetRange = validateLayout(props);
     const prefix = props.namePrefix ?? "dokploy";
     const common = { compartmentId: props.compartmentId, freeformTags: props.freeformTags };
@@ -187,8 +200,12 @@ export class ClusterNetwork extends Construct {
     return hostAddress(this.subnetRange, hostNumber, prop);
   }
 
-  /** Opens a port on a role's NSG and records it for that role's host firewall. */
+  /**
+   * Opens a port on a role's NSG and records it for that role's host firewall. With adminAccess "tailnet",
+   * admin ports stay closed: tailscaled accepts tailnet traffic on its own interface.
+   */
   public allowIngress(rule: IngressRule): void {
+    if (rule.from === "admin" && this.adminAccess === "tailnet") return;
     if (rule.protocol !== "esp" && !(Number.isInteger(rule.port) && rule.port! >= 1 && rule.port! <= 65535)) {
       throw new Error(`port for "${rule.description}": ${rule.port} is not a port number (1..65535)`);
     }

@@ -1,7 +1,8 @@
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { BudgetShare, FreeTierBudget, budgetPrecondition, checkBudget } from "../../lib/free-tier";
-import { ClusterNetwork, ClusterNetworkProps } from "./cluster-network";
+import { TailscaleNodeOptions } from "../../lib/tailscale-node";
+import { AdminAccess, ClusterNetwork, ClusterNetworkProps } from "./cluster-network";
 import { DokployManager, DokployManagerProps } from "./dokploy-manager";
 import { SwarmWorkerPool, SwarmWorkerPoolProps } from "./swarm-worker-pool";
 
@@ -27,6 +28,16 @@ export interface DokployClusterProps {
   readonly bootVolumeSizeInGbsPerNode?: number;
   /** @default - ["0.0.0.0/0"] (see ClusterNetwork.adminCidrs) */
   readonly adminCidrs?: string[];
+  /**
+   * Every node joins this tailnet (the manager as `<namePrefix>-manager`, workers by their names).
+   * @default - no Tailscale
+   */
+  readonly tailscale?: TailscaleNodeOptions;
+  /**
+   * "tailnet" closes SSH and the dashboard to the internet (reach them on the tailnet); needs `tailscale`.
+   * @default - "internet"
+   */
+  readonly adminAccess?: AdminAccess;
   /** @default - 0 */
   readonly availabilityDomainIndex?: number;
   /**
@@ -66,6 +77,9 @@ export class DokployCluster extends Construct {
   constructor(scope: Construct, id: string, props: DokployClusterProps) {
     super(scope, id);
     this.props = props;
+    if (props.adminAccess === "tailnet" && !props.tailscale) {
+      throw new Error('adminAccess: "tailnet" closes SSH and the dashboard to the internet; set tailscale too, or nobody can reach them');
+    }
     const nodeSize = {
       ocpus: props.ocpusPerNode ?? 1,
       memoryInGbs: props.memoryInGbsPerNode ?? 6,
@@ -75,6 +89,7 @@ export class DokployCluster extends Construct {
       ...props.network,
       compartmentId: props.compartmentId,
       adminCidrs: props.adminCidrs,
+      adminAccess: props.adminAccess,
       namePrefix: props.namePrefix,
       freeformTags: props.freeformTags,
     });
@@ -88,6 +103,7 @@ export class DokployCluster extends Construct {
       adminPassword: props.adminPassword,
       dokployVersion: props.dokployVersion,
       availabilityDomainIndex: props.availabilityDomainIndex,
+      tailscale: props.tailscale,
       namePrefix: props.namePrefix,
       freeformTags: props.freeformTags,
     });
@@ -105,6 +121,7 @@ export class DokployCluster extends Construct {
     const pool = new SwarmWorkerPool(this, id, {
       ...options,
       sshPublicKeys: options.sshPublicKeys ?? this.props.sshPublicKeys,
+      tailscale: options.tailscale ?? this.props.tailscale,
       compartmentId: this.props.compartmentId,
       network: this.network,
       manager: this.manager,

@@ -12,6 +12,7 @@ import {
   validateUbuntuVersion,
 } from "../../lib/oci-node";
 import { StrongSecret } from "../../lib/secret";
+import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { readTemplate } from "../../lib/templates";
 import { ClusterNetwork } from "./cluster-network";
 import { TokenServer } from "./token-server";
@@ -85,6 +86,12 @@ export interface DokployManagerProps {
    * @default - "deploy"
    */
   readonly workerServerType?: WorkerServerType;
+  /**
+   * Join the manager to a tailnet as `<namePrefix>-manager` (the dashboard is then at
+   * http://<namePrefix>-manager:3000 on the tailnet).
+   * @default - no Tailscale
+   */
+  readonly tailscale?: TailscaleNodeOptions;
   /** @default - "dokploy" */
   readonly namePrefix?: string;
   /** @default - no tags */
@@ -107,6 +114,8 @@ export class DokployManager extends Construct {
   public readonly publicIp: string;
   /** http://<public IP>:3000 */
   public readonly dashboardUrl: string;
+  /** http://<tailnet host name>:3000 when the manager joins a tailnet (MagicDNS name). */
+  public readonly tailnetDashboardUrl?: string;
   public readonly adminEmail: string;
   /** Sensitive. */
   public readonly adminPassword: string;
@@ -162,6 +171,8 @@ export class DokployManager extends Construct {
     network.allowIngress({ role: "manager", protocol: "tcp", port: 22, from: "admin", description: "SSH" });
     network.allowIngress({ role: "manager", protocol: "tcp", port: 3000, from: "admin", description: "Dokploy dashboard" });
 
+    const tailnetHostname = `${prefix}-manager`;
+    const tailscale = props.tailscale && tailscaleHostConfig(props.tailscale, tailnetHostname);
     this.cloudConfig = new CloudConfig({
       configPath: "/etc/dokploy-oci/node.json",
       config: {
@@ -190,6 +201,7 @@ export class DokployManager extends Construct {
           dokployUrl: "http://127.0.0.1:3000",
           enableDockerCleanup: true,
         },
+        ...(tailscale ? { tailscale: tailscale.config } : {}),
       },
       files: [
         { path: "/opt/dokploy-oci/bin/harden.sh", content: readTemplate("common/harden.sh"), permissions: "0700" },
@@ -198,13 +210,16 @@ export class DokployManager extends Construct {
         ...this.tokenServer.hostFiles(),
         { path: "/opt/dokploy-oci/bin/register-workers.py", content: readTemplate("manager/register-workers.py"), permissions: "0700" },
         { path: "/etc/systemd/system/dokploy-register-workers.service", content: readTemplate("manager/dokploy-register-workers.service"), permissions: "0644" },
+        ...(tailscale?.files ?? []),
       ],
+      terraformFiles: tailscale ? [tailscale.keyFile] : [],
       runCommands: [
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "dokploy-token-server.service"],
         // --no-block: cloud-init finishes while Dokploy installs; the unit re-runs at boot until done.
         ["systemctl", "enable", "--now", "--no-block", "dokploy-manager-setup.service"],
         ["systemctl", "enable", "--now", "dokploy-register-workers.service"],
+        ...(tailscale ? [tailscale.runCommand] : []),
       ],
     });
 
@@ -221,9 +236,11 @@ export class DokployManager extends Construct {
       sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
       cloudConfig: this.cloudConfig,
       freeformTags: props.freeformTags,
+      preconditions: tailscale?.preconditions,
     });
     this.publicIp = this.instance.publicIp;
     this.dashboardUrl = `http://${this.publicIp}:3000`;
+    if (tailscale) this.tailnetDashboardUrl = `http://${tailnetHostname}:3000`;
   }
 
   /** Called by each SwarmWorkerPool: pool names must differ, and the token server waits for every pool's workers. */

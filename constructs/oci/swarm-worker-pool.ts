@@ -11,6 +11,7 @@ import {
   validateNodeSize,
   validateUbuntuVersion,
 } from "../../lib/oci-node";
+import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { readTemplate } from "../../lib/templates";
 import { ClusterNetwork } from "./cluster-network";
 import { DokployManager } from "./dokploy-manager";
@@ -69,6 +70,11 @@ export interface SwarmWorkerPoolProps {
    * @default - "https://get.docker.com"
    */
   readonly dockerInstallerUrl?: string;
+  /**
+   * Join each worker to a tailnet under its own name (`worker-1`, ...).
+   * @default - no Tailscale
+   */
+  readonly tailscale?: TailscaleNodeOptions;
   /** @default - no tags */
   readonly freeformTags?: Record<string, string>;
 }
@@ -125,6 +131,7 @@ export class SwarmWorkerPool extends Construct {
     const count = TerraformCount.of(Token.asNumber(this.count));
     const name = Fn.format("%s-%d", [this.namePrefix, Op.add(count.index, 1)]);
     const tokenServer = props.manager.tokenServer;
+    const tailscale = props.tailscale && tailscaleHostConfig(props.tailscale, name);
     this.cloudConfig = new CloudConfig({
       configPath: "/etc/dokploy-oci/node.json",
       config: {
@@ -135,15 +142,19 @@ export class SwarmWorkerPool extends Construct {
         docker: { installerUrl: props.dockerInstallerUrl ?? "https://get.docker.com" },
         tokenServer: { url: tokenServer.url, secret: tokenServer.secret },
         join: { initialDelaySeconds: 1, maxDelaySeconds: joinMaxDelay, requestTimeoutSeconds: 5 },
+        ...(tailscale ? { tailscale: tailscale.config } : {}),
       },
       files: [
         { path: "/opt/dokploy-oci/bin/harden.sh", content: readTemplate("common/harden.sh"), permissions: "0700" },
         { path: "/opt/dokploy-oci/bin/worker-bootstrap.sh", content: readTemplate("worker/bootstrap.sh"), permissions: "0700" },
         { path: "/etc/systemd/system/dokploy-worker-setup.service", content: readTemplate("worker/dokploy-worker-setup.service"), permissions: "0644" },
+        ...(tailscale?.files ?? []),
       ],
+      terraformFiles: tailscale ? [tailscale.keyFile] : [],
       runCommands: [
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "--no-block", "dokploy-worker-setup.service"],
+        ...(tailscale ? [tailscale.runCommand] : []),
       ],
     });
 
@@ -165,6 +176,7 @@ export class SwarmWorkerPool extends Construct {
       sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
       cloudConfig: this.cloudConfig,
       freeformTags: props.freeformTags,
+      preconditions: tailscale?.preconditions,
     });
     this.nodes = `\${{for worker in ${this.instances.fqn} : worker.display_name => { public_ip = worker.public_ip, private_ip = worker.private_ip }}}`;
   }
