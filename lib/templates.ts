@@ -24,3 +24,42 @@ export function templatePath(relativePath: string): string {
 export function readTemplate(relativePath: string): string {
   return fs.readFileSync(templatePath(relativePath), "utf8");
 }
+
+/**
+ * A template as it is shipped to a host inside user_data: shell and python scripts lose their full-line comments
+ * (the comments explain the code in the repo; on the host they only eat into OCI's 32,000-byte metadata limit).
+ * Heredoc bodies are kept as they are, since their lines are data. The behaviour tests run this shipped text.
+ */
+export function readHostFile(relativePath: string): string {
+  const text = readTemplate(relativePath);
+  if (relativePath.endsWith(".sh")) return withoutShellComments(text);
+  if (relativePath.endsWith(".py")) return withoutPythonComments(text);
+  return text;
+}
+
+const HEREDOC_START = /<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1/;
+
+function withoutShellComments(text: string): string {
+  let heredocEnd: { delimiter: string; tabsStripped: boolean } | undefined;
+  const kept: string[] = [];
+  text.split("\n").forEach((line, index) => {
+    if (heredocEnd) {
+      kept.push(line);
+      const candidate = heredocEnd.tabsStripped ? line.replace(/^\t+/, "") : line;
+      if (candidate === heredocEnd.delimiter) heredocEnd = undefined;
+      return;
+    }
+    if (index > 0 && /^\s*#/.test(line)) return;
+    kept.push(line);
+    const start = line.includes("<<<") ? null : HEREDOC_START.exec(line);
+    if (start) heredocEnd = { delimiter: start[2], tabsStripped: line.includes("<<-") };
+  });
+  return kept.join("\n");
+}
+
+function withoutPythonComments(text: string): string {
+  return text
+    .split("\n")
+    .filter((line, index) => index === 0 || !/^\s*#/.test(line))
+    .join("\n");
+}

@@ -12,6 +12,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { FakeDokploy } from "../harness/fake-dokploy";
+import { shippedScript } from "../helpers/shipped";
 
 jest.setTimeout(30_000);
 
@@ -118,8 +119,8 @@ async function makeHost(options: { wait?: Partial<Wait>; config?: Record<string,
   fs.mkdirSync(host.path("etc/dokploy-oci"), { recursive: true });
   fs.writeFileSync(host.path("etc/dokploy-oci/node.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
   fs.mkdirSync(host.path("opt/dokploy-oci/bin"), { recursive: true });
-  fs.copyFileSync(path.join(REPO, "templates/manager/bootstrap.sh"), host.path(BOOTSTRAP));
-  fs.copyFileSync(path.join(REPO, "templates/common/harden.sh"), host.path(HARDEN));
+  fs.copyFileSync(shippedScript("manager/bootstrap.sh"), host.path(BOOTSTRAP));
+  fs.copyFileSync(shippedScript("common/harden.sh"), host.path(HARDEN));
   fs.mkdirSync(host.path("tmp"));
   return host;
 }

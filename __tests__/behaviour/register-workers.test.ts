@@ -12,6 +12,7 @@ import * as net from "net";
 import * as path from "path";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { startTokenServer, stopAllTokenServers } from "../harness/token-server";
+import { shippedScript } from "../helpers/shipped";
 import {
   AUTHORIZED_KEYS,
   cleanupWorkers,
@@ -351,8 +352,8 @@ describe("end to end", () => {
     });
     const tokenServer = await startTokenServer({ root: managerRoot, secret, expectedWorkers: 5 });
     fs.mkdirSync(path.join(managerRoot, "opt/dokploy-oci/bin"), { recursive: true });
-    fs.copyFileSync(path.join(REPO, "templates/manager/bootstrap.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/manager-bootstrap.sh"));
-    fs.copyFileSync(path.join(REPO, "templates/common/harden.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/harden.sh"));
+    fs.copyFileSync(shippedScript("manager/bootstrap.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/manager-bootstrap.sh"));
+    fs.copyFileSync(shippedScript("common/harden.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/harden.sh"));
     const nodesFile = path.join(managerRoot, "swarm-nodes.json");
     writeSwarmNodes(nodesFile, [MANAGER_NODE]);
 

@@ -7,12 +7,13 @@ import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { cleanupWorkers, makeTempRoot, Running, start, startFileServer, waitFor } from "../harness/worker";
+import { shippedScript } from "../helpers/shipped";
 
 jest.setTimeout(60_000);
 
 const REPO = path.resolve(__dirname, "../..");
 const STUBS = path.join(REPO, "__tests__/harness/tailscale-stubs");
-const SCRIPT = path.join(REPO, "templates/common/tailscale-up.sh");
+const SCRIPT = shippedScript("common/tailscale-up.sh");
 const KEY_FILE = "/etc/dokploy-oci/tailscale.key";
 const LOG = "var/log/dokploy-tailscale-up.log";
 const TIMESTAMPED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ tailscale: /;

@@ -4,16 +4,16 @@
  * Every server started here is remembered until stopped, so a test file can call `stopAllTokenServers()` in
  * `afterEach` and never leak a process, whatever the test did.
  */
+import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
+import { shippedScript } from "../helpers/shipped";
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
 
-export const TOKEN_SERVER_SCRIPT = path.resolve(__dirname, "../../templates/manager/token-server.py");
-/** `tokenServer.stateDir` as written into node.json; on disk it lives under the test's root. */
-// The same host path the TokenServer construct configures.
-import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
+export const TOKEN_SERVER_SCRIPT = shippedScript("manager/token-server.py");
+/** `tokenServer.stateDir` as the TokenServer construct writes it into node.json; on disk it is under the test's root. */
 export { TOKEN_SERVER_STATE_DIR };
 
 const STARTUP_TIMEOUT_MS = 10_000;

@@ -7,6 +7,7 @@
  * workers add themselves when they join and the manager's `docker node ls` reads it.
  * Every process and temp root made here is remembered; call `cleanupWorkers()` in `afterEach`.
  */
+import { shippedScript } from "../helpers/shipped";
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -19,7 +20,7 @@ export const WORKER_STUBS = path.join(REPO, "__tests__/harness/worker-stubs");
 export const MANAGER_STUBS = path.join(REPO, "__tests__/harness/stubs");
 export const WORKER_BOOTSTRAP = "opt/dokploy-oci/bin/worker-bootstrap.sh";
 export const HARDEN = "opt/dokploy-oci/bin/harden.sh";
-export const REGISTER_WORKERS = path.join(REPO, "templates/manager/register-workers.py");
+export const REGISTER_WORKERS = shippedScript("manager/register-workers.py");
 export const WORKER_LOG = "var/log/dokploy-worker-setup.log";
 export const WORKER_MARKER = "opt/dokploy-worker-setup-complete";
 export const AUTHORIZED_KEYS = "root/.ssh/authorized_keys";
@@ -187,8 +188,8 @@ export function makeWorker(options: WorkerOptions): Worker {
   fs.mkdirSync(at("etc/dokploy-oci"), { recursive: true });
   fs.writeFileSync(at("etc/dokploy-oci/node.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
   fs.mkdirSync(at("opt/dokploy-oci/bin"), { recursive: true });
-  fs.copyFileSync(path.join(REPO, "templates/worker/bootstrap.sh"), at(WORKER_BOOTSTRAP));
-  fs.copyFileSync(path.join(REPO, "templates/common/harden.sh"), at(HARDEN));
+  fs.copyFileSync(shippedScript("worker/bootstrap.sh"), at(WORKER_BOOTSTRAP));
+  fs.copyFileSync(shippedScript("common/harden.sh"), at(HARDEN));
   if (options.dockerInstalled === false) {
     fs.mkdirSync(at(".stub-state/docker"), { recursive: true });
     fs.writeFileSync(at(".stub-state/docker/not-installed"), "");

@@ -13,7 +13,7 @@ import {
 } from "../../lib/oci-node";
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
-import { readTemplate } from "../../lib/templates";
+import { readHostFile, readTemplate } from "../../lib/templates";
 import { ClusterNetwork } from "./cluster-network";
 import { TokenServer } from "./token-server";
 
@@ -204,11 +204,11 @@ export class DokployManager extends Construct {
         ...(tailscale ? { tailscale: tailscale.config } : {}),
       },
       files: [
-        { path: "/opt/dokploy-oci/bin/harden.sh", content: readTemplate("common/harden.sh"), permissions: "0700" },
-        { path: "/opt/dokploy-oci/bin/manager-bootstrap.sh", content: readTemplate("manager/bootstrap.sh"), permissions: "0700" },
+        { path: "/opt/dokploy-oci/bin/harden.sh", content: readHostFile("common/harden.sh"), permissions: "0700" },
+        { path: "/opt/dokploy-oci/bin/manager-bootstrap.sh", content: readHostFile("manager/bootstrap.sh"), permissions: "0700" },
         { path: "/etc/systemd/system/dokploy-manager-setup.service", content: readTemplate("manager/dokploy-manager-setup.service"), permissions: "0644" },
         ...this.tokenServer.hostFiles(),
-        { path: "/opt/dokploy-oci/bin/register-workers.py", content: readTemplate("manager/register-workers.py"), permissions: "0700" },
+        { path: "/opt/dokploy-oci/bin/register-workers.py", content: readHostFile("manager/register-workers.py"), permissions: "0700" },
         { path: "/etc/systemd/system/dokploy-register-workers.service", content: readTemplate("manager/dokploy-register-workers.service"), permissions: "0644" },
         ...(tailscale?.files ?? []),
       ],

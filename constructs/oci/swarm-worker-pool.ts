@@ -12,7 +12,7 @@ import {
   validateUbuntuVersion,
 } from "../../lib/oci-node";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
-import { readTemplate } from "../../lib/templates";
+import { readHostFile, readTemplate } from "../../lib/templates";
 import { ClusterNetwork } from "./cluster-network";
 import { DokployManager } from "./dokploy-manager";
 
@@ -145,8 +145,8 @@ export class SwarmWorkerPool extends Construct {
         ...(tailscale ? { tailscale: tailscale.config } : {}),
       },
       files: [
-        { path: "/opt/dokploy-oci/bin/harden.sh", content: readTemplate("common/harden.sh"), permissions: "0700" },
-        { path: "/opt/dokploy-oci/bin/worker-bootstrap.sh", content: readTemplate("worker/bootstrap.sh"), permissions: "0700" },
+        { path: "/opt/dokploy-oci/bin/harden.sh", content: readHostFile("common/harden.sh"), permissions: "0700" },
+        { path: "/opt/dokploy-oci/bin/worker-bootstrap.sh", content: readHostFile("worker/bootstrap.sh"), permissions: "0700" },
         { path: "/etc/systemd/system/dokploy-worker-setup.service", content: readTemplate("worker/dokploy-worker-setup.service"), permissions: "0644" },
         ...(tailscale?.files ?? []),
       ],

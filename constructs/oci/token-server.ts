@@ -2,7 +2,7 @@ import { Lazy, Op, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CloudConfigFile } from "../../lib/cloud-init";
 import { StrongSecret } from "../../lib/secret";
-import { readTemplate } from "../../lib/templates";
+import { readHostFile, readTemplate } from "../../lib/templates";
 import { ClusterNetwork } from "./cluster-network";
 
 export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
@@ -79,7 +79,7 @@ export class TokenServer extends Construct {
   /** The server program and its systemd unit, as they land on the manager. */
   public hostFiles(): CloudConfigFile[] {
     return [
-      { path: "/opt/dokploy-oci/bin/token-server.py", content: readTemplate("manager/token-server.py"), permissions: "0700" },
+      { path: "/opt/dokploy-oci/bin/token-server.py", content: readHostFile("manager/token-server.py"), permissions: "0700" },
       { path: "/etc/systemd/system/dokploy-token-server.service", content: readTemplate("manager/dokploy-token-server.service"), permissions: "0644" },
     ];
   }

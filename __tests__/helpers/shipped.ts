@@ -1,0 +1,23 @@
+/**
+ * The host scripts as they are shipped in user_data (lib/templates.ts readHostFile), written to files so the
+ * behaviour tests run exactly what lands on a node.
+ */
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { readHostFile } from "../../lib/templates";
+
+/** Path of the shipped text of `templates/<relativePath>`, executable; the same path while the text is the same. */
+export function shippedScript(relativePath: string): string {
+  const text = readHostFile(relativePath);
+  const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
+  const file = path.join(os.tmpdir(), "dokploy-oci-shipped", digest, path.basename(relativePath));
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const partial = `${file}.${process.pid}`;
+    fs.writeFileSync(partial, text, { mode: 0o755 });
+    fs.renameSync(partial, file);
+  }
+  return file;
+}
