@@ -15,7 +15,8 @@ const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j
 
 const CONSUMER_APP = `
 const { App, TerraformStack } = require("cdktf");
-const { DokployCluster, validateStack } = require("dokploy-oci");
+const { DokployCluster, SshProxy, validateStack } = require("dokploy-oci");
+const { DockerProvider } = require("@cdktf/provider-docker/lib/provider");
 const { provider } = require("dokploy-oci/providers/oci");
 const fs = require("fs");
 const path = require("path");
@@ -29,10 +30,16 @@ new DokployCluster(stack, "Cluster", {
   sshPublicKeys: [${JSON.stringify(KEY)}],
   adminEmail: "me@example.com",
 });
+const addons = new TerraformStack(app, "addons");
+new DockerProvider(addons, "docker", { host: "ssh://ubuntu@203.0.113.10" });
+SshProxy.nextcloud(addons, "NextcloudProxy", { targetService: "nextcloud", authorizedKeys: [${JSON.stringify(KEY)}] });
 app.synth();
-const json = JSON.parse(fs.readFileSync(path.join(outdir, "stacks", "consumer", "cdk.tf.json"), "utf8"));
-validateStack(json).then((problems) => {
-  console.log(JSON.stringify({ problems, resources: Object.keys(json.resource), text: JSON.stringify(json).length }));
+const read = (name) => JSON.parse(fs.readFileSync(path.join(outdir, "stacks", name, "cdk.tf.json"), "utf8"));
+const json = read("consumer");
+const addonsJson = read("addons");
+Promise.all([validateStack(json), validateStack(addonsJson)]).then(([problems, addonProblems]) => {
+  console.log(JSON.stringify({ problems, addonProblems, resources: Object.keys(json.resource), addonResources: Object.keys(addonsJson.resource),
+    buildContexts: Object.values(addonsJson.resource.docker_image).map((image) => image.build.context) }));
 });
 `;
 
@@ -74,5 +81,9 @@ describe("the npm package in a fresh project", () => {
     const result = JSON.parse(run("node", ["app.js"], project).trim().split("\n").pop()!);
     expect(result.problems).toEqual([]);
     expect(result.resources).toEqual(expect.arrayContaining(["oci_core_instance", "oci_core_vcn", "random_password"]));
+    expect(result.addonProblems).toEqual([]);
+    // The proxy's image is built from templates/ssh-proxy inside the installed package, not the current directory.
+    expect(result.addonResources).toEqual(expect.arrayContaining(["docker_service", "docker_secret", "docker_config", "docker_image"]));
+    expect(result.buildContexts).toEqual([path.join(project, "node_modules", "dokploy-oci", "templates", "ssh-proxy")]);
   });
 });

@@ -141,3 +141,19 @@ describe("DokployManager bad input", () => {
     expect(() => synthManager(props as Partial<DokployManagerProps>)).toThrow(message);
   });
 });
+
+describe("TokenServer secret", () => {
+  function tokenServerWith(secret: string) {
+    const { TokenServer } = require("../../constructs/oci/token-server");
+    const stack = new TerraformStack(Testing.app(), "token");
+    const network = new ClusterNetwork(stack, "Network", { compartmentId: "c" });
+    return new TokenServer(stack, "TokenServer", { network, privateIp: "10.0.0.10", secret });
+  }
+
+  test("a supplied secret must be long enough and fit in an HTTP header", () => {
+    expect(() => tokenServerWith("short")).toThrow(/tokenServerSecret: the secret must be at least 32 characters \(got 5\)/);
+    expect(() => tokenServerWith(`${"a".repeat(40)} with spaces`)).toThrow(/tokenServerSecret: use printable ASCII characters without spaces/);
+    expect(() => tokenServerWith(`${"a".repeat(40)}é`)).toThrow(/tokenServerSecret: use printable ASCII/);
+    expect(tokenServerWith(`${"a".repeat(40)}!"#$%&'()*+`).secret).toMatch(/^a{40}/);
+  });
+});

@@ -53,6 +53,10 @@ export class TokenServer extends Construct {
     if (!Token.isUnresolved(this.ttlInSeconds) && !(Number.isInteger(this.ttlInSeconds) && this.ttlInSeconds >= 60)) {
       throw new Error(`tokenServerTtlInSeconds: ${this.ttlInSeconds} must be a whole number of seconds, at least 60`);
     }
+    // Workers put it in a curl header: printable ASCII without spaces.
+    if (props.secret !== undefined && !Token.isUnresolved(props.secret) && !/^[\x21-\x7e]+$/.test(props.secret)) {
+      throw new Error("tokenServerSecret: use printable ASCII characters without spaces (it travels in an HTTP header)");
+    }
     this.secret = new StrongSecret(this, "Secret", { value: props.secret, propName: "tokenServerSecret" }).value;
     this.url = `http://${props.privateIp}:${this.port}`;
     props.network.allowIngress({ role: "manager", protocol: "tcp", port: this.port, from: "workers", description: "Dokploy token server (workers fetch the join command)" });
