@@ -1,15 +1,27 @@
 /**
- * The app: the OCI stack that goes into the Resource Manager zip (and deploys with `cdktf deploy`).
- * Credentials never appear here: ORM supplies them, and a workstation uses ~/.oci/config.
+ * The app: the OCI stack that goes into the Resource Manager zip (and deploys with `cdktf deploy`), and the
+ * add-ons stack that deploys swarm-side constructs to the running cluster through Docker over SSH.
+ * Credentials never appear here: ORM supplies them, a workstation uses ~/.oci/config and its SSH agent.
  */
-import { App, Fn, TerraformStack } from "cdktf";
+import { App, Fn, Op, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
+import { Container } from "@cdktf/provider-docker/lib/container";
+import { Image } from "@cdktf/provider-docker/lib/image";
+import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { OciProvider } from "./.gen/providers/oci/provider";
+import { DockerSocketProxy } from "./constructs/docker/docker-socket-proxy";
+import { SshProxy } from "./constructs/docker/ssh-proxy";
+import { TailscaleSidecar } from "./constructs/docker/tailscale-sidecar";
 import { DokployCluster } from "./constructs/oci/dokploy-cluster";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
 import { StrongSecret } from "./lib/secret";
 
 export const OCI_STACK_NAME = "dokploy-oci";
+export const ADDONS_STACK_NAME = "dokploy-addons";
+
+/** The add-ons a user can switch on; DOKPLOY_ADDONS (comma-separated) picks them, all by default. */
+export const ADDONS = ["ssh-proxy", "tailscale-sidecar", "socket-proxy"] as const;
+export type Addon = (typeof ADDONS)[number];
 
 /** The stack ORM runs: variables are the Create Stack form, outputs the job page. */
 export class DokployOciStack extends TerraformStack {
@@ -124,6 +136,43 @@ export class DokployOciStack extends TerraformStack {
       description: "Always Free: 200 GB of block storage in total, boot volumes included.",
     });
 
+    const tailscaleKey = new OrmVariable(this, "tailscale_auth_key", {
+      type: "string",
+      default: "",
+      sensitive: true,
+      title: "Tailscale auth key",
+      group: "Private access",
+      description: "Optional. A tskey-auth-… key (reusable) or a tskey-client-… OAuth secret (needs tags): every node joins your tailnet.",
+      pattern: "^$|^tskey-[A-Za-z0-9-]+(\\?[a-z=&]+)?$",
+    });
+    const tailscaleTags = new OrmVariable(this, "tailscale_tags", {
+      type: "string",
+      default: "",
+      title: "Tailscale tags",
+      group: "Private access",
+      description: "Comma-separated, e.g. tag:dokploy (required with an OAuth secret; your tailnet policy must let the key assign them).",
+      pattern: "^$|^tag:[A-Za-z][A-Za-z0-9-]*(,tag:[A-Za-z][A-Za-z0-9-]*)*$",
+    });
+    const tailscaleSsh = new OrmVariable(this, "tailscale_ssh", {
+      type: "bool",
+      default: false,
+      title: "Tailscale SSH",
+      group: "Private access",
+      description: "Let tailnet users SSH in through Tailscale SSH (your tailnet policy decides who).",
+    });
+    const adminAccess = new OrmVariable(this, "admin_access", {
+      type: "string",
+      default: "internet",
+      title: "Admin access",
+      group: "Private access",
+      ormType: "enum",
+      enum: ["internet", "tailnet"],
+      description: "tailnet: SSH and the dashboard are closed to the internet (Admin CIDRs are ignored); reach them over Tailscale.",
+    });
+    // cdktf 0.21 renders a falsy literal in an operator as `undefined`, so compare with 1, not 0.
+    const tailscaleEnabled = Op.gte(Fn.lengthOf(tailscaleKey.stringValue), 1);
+    const tailnetOnly = Op.eq(adminAccess.stringValue, "tailnet");
+
     new OciProvider(this, "oci", { region: region.stringValue });
     const generatedPassword = new StrongSecret(this, "GeneratedAdminPassword", { length: 32 });
     this.cluster = new DokployCluster(this, "Cluster", {
@@ -135,13 +184,29 @@ export class DokployOciStack extends TerraformStack {
       adminPassword: Fn.coalesce([adminPassword.stringValue, generatedPassword.value]),
       dokployVersion: dokployVersion.stringValue,
       availabilityDomainIndex: adIndex.numberValue,
-      adminCidrs: Fn.compact(Fn.split(",", Fn.replace(adminCidrs.stringValue, " ", ""))),
+      adminCidrs: adminCidrsFromForm(adminCidrs.stringValue, adminAccess.stringValue),
+      tailscale: {
+        authKey: tailscaleKey.stringValue,
+        tags: Fn.compact(Fn.split(",", Fn.replace(tailscaleTags.stringValue, " ", ""))),
+        ssh: tailscaleSsh.booleanValue,
+        enabled: tailscaleEnabled,
+      },
       workerCount: workerCount.numberValue,
       ocpusPerNode: ocpus.numberValue,
       memoryInGbsPerNode: memory.numberValue,
       bootVolumeSizeInGbsPerNode: bootVolume.numberValue,
     });
     const manager = this.cluster.manager;
+    manager.instance.lifecycle = {
+      ...manager.instance.lifecycle,
+      precondition: [
+        ...(manager.instance.lifecycle?.precondition ?? []),
+        {
+          condition: Op.or(Op.not(tailnetOnly), tailscaleEnabled),
+          errorMessage: "Admin access \"tailnet\" closes SSH and the dashboard to the internet: give a Tailscale auth key too.",
+        },
+      ],
+    };
 
     new OrmOutput(this, "dokploy_dashboard_url", {
       value: manager.dashboardUrl,
@@ -159,14 +224,79 @@ export class DokployOciStack extends TerraformStack {
     });
     new OrmOutput(this, "manager_public_ip", { value: manager.publicIp, title: "Manager public IP", ormType: "copyableString" });
     new OrmOutput(this, "manager_private_ip", { value: manager.privateIp, title: "Manager private IP", ormType: "copyableString" });
+    new OrmOutput(this, "dokploy_tailnet_url", {
+      value: Fn.conditional(tailscaleEnabled, manager.tailnetDashboardUrl!, "Tailscale is not configured"),
+      title: "Dokploy on your tailnet",
+      ormType: "copyableString",
+    });
     new OrmOutput(this, "worker_nodes", { value: this.cluster.workerNodes, title: "Workers (public and private IPs)", ormType: "json" });
   }
 }
 
-export function buildApp(outdir?: string): { app: App; stack: DokployOciStack } {
+/**
+ * Swarm-side constructs deployed to the running cluster: `cdktf deploy dokploy-addons` with Docker reaching the
+ * manager over SSH (your SSH agent's key; the user must be in the docker group, or use root).
+ */
+export class DokployAddonsStack extends TerraformStack {
+  constructor(scope: Construct, id: string, addons: ReadonlyArray<Addon>) {
+    super(scope, id);
+    const host = new TerraformVariable(this, "manager_host", {
+      type: "string",
+      description: "The manager's address (output manager_public_ip, or its tailnet name).",
+    });
+    const user = new TerraformVariable(this, "manager_ssh_user", { type: "string", default: "root", description: "SSH user on the manager with access to Docker." });
+    new DockerProvider(this, "docker", {
+      host: `ssh://${user.stringValue}@${host.stringValue}`,
+      sshOpts: ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"],
+    });
+
+    if (addons.includes("ssh-proxy")) {
+      const keys = new TerraformVariable(this, "ssh_proxy_authorized_keys", {
+        type: "list(string)",
+        description: "ed25519 public keys of the clients allowed to run the whitelisted commands.",
+      });
+      // It names Docker objects, so it is known at synth time: the swarm service running Nextcloud.
+      const targetService = process.env.DOKPLOY_SSH_PROXY_TARGET ?? "nextcloud";
+      const proxy = SshProxy.nextcloud(this, "NextcloudSshProxy", { targetService, authorizedKeys: keys.listValue });
+      new TerraformOutput(this, "ssh_proxy_address", { value: proxy.address, description: "host:port for clients on the proxy's overlay network" });
+    }
+    if (addons.includes("tailscale-sidecar")) {
+      const authKey = new TerraformVariable(this, "tailscale_auth_key", { type: "string", sensitive: true, description: "Tailscale auth key for the sidecar." });
+      const sidecar = new TailscaleSidecar(this, "WhoamiTailscale", { authKey: authKey.stringValue, hostname: "whoami", tags: ["tag:dokploy"], serve: { localPort: 80 } });
+      const image = new Image(this, "WhoamiImage", { name: "traefik/whoami:v1.11.0", keepLocally: true });
+      sidecar.attach(new Container(this, "Whoami", { name: "whoami", image: image.imageId, restart: "unless-stopped" }));
+    }
+    if (addons.includes("socket-proxy")) {
+      // Read-only API sections: enough for dashboards and monitoring; nothing that can start a container.
+      const socketProxy = new DockerSocketProxy(this, "DockerSocketProxy", { api: { containers: true, info: true, services: true, tasks: true, nodes: true } });
+      new TerraformOutput(this, "docker_host_for_clients", { value: socketProxy.dockerHost, description: "DOCKER_HOST for containers on the proxy's network" });
+    }
+  }
+}
+
+/**
+ * The form's comma-separated CIDRs as a list, or an empty one (22/3000 open to nobody) when admin access is
+ * "tailnet": admins then come in over Tailscale.
+ */
+export function adminCidrsFromForm(cidrsText: string, adminAccess: string): string[] {
+  const cidrs = Fn.compact(Fn.split(",", Fn.replace(cidrsText, " ", "")));
+  return Fn.conditional(Op.eq(adminAccess, "tailnet"), [], cidrs);
+}
+
+/** Reads DOKPLOY_ADDONS ("ssh-proxy,socket-proxy", "none"); refuses names it does not know. */
+export function selectedAddons(value = process.env.DOKPLOY_ADDONS): Addon[] {
+  if (value === undefined || value.trim() === "") return [...ADDONS];
+  const names = value.split(",").map((name) => name.trim()).filter((name) => name && name !== "none");
+  for (const name of names) {
+    if (!ADDONS.includes(name as Addon)) throw new Error(`DOKPLOY_ADDONS: "${name}" is not one of ${ADDONS.join(", ")} (or none)`);
+  }
+  return names as Addon[];
+}
+
+export function buildApp(outdir?: string, addons: ReadonlyArray<Addon> = selectedAddons()): { app: App; stack: DokployOciStack; addons: DokployAddonsStack } {
   const app = new App(outdir ? { outdir } : {});
   const stack = new DokployOciStack(app, OCI_STACK_NAME);
-  return { app, stack };
+  return { app, stack, addons: new DokployAddonsStack(app, ADDONS_STACK_NAME, addons) };
 }
 
 if (require.main === module) {

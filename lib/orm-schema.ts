@@ -106,7 +106,11 @@ export function buildSchemaYaml(stack: TerraformStack, synthesized: any, options
   }
   const variables: Record<string, unknown> = {};
   const groups = new Map<string, string[]>();
-  for (const [name, declared] of Object.entries<any>(synthesized.variable ?? {})) {
+  const declaredVariables = synthesized.variable ?? {};
+  // Fields in the order the stack declares them (the JSON's order is alphabetical).
+  const names = [...[...forms.keys()].filter((name) => name in declaredVariables), ...Object.keys(declaredVariables).filter((name) => !forms.has(name))];
+  for (const name of names) {
+    const declared = declaredVariables[name];
     const form = forms.get(name);
     if (!form && !ORM_AUTOFILLED.includes(name)) {
       throw new Error(`variable ${name}: declare it as an OrmVariable so the Create Stack form has a field for it`);

@@ -2,7 +2,7 @@
  * Tailscale on an OCI node, host side: the node.json `tailscale` section templates/common/tailscale-up.sh reads,
  * the script itself, and the 0600 key file it expects (docs/host-contract.md, "Tailscale").
  */
-import { Op, Precondition, Token } from "cdktf";
+import { Fn, IResolvable, Op, Precondition, Token } from "cdktf";
 import { CloudConfigFile } from "./cloud-init";
 import { authKeyForServers, authKeyPreconditions, validateAuthKey, validateTags, validateTailnetHostname } from "./tailscale";
 import { readHostFile, readTemplate } from "./templates";
@@ -17,7 +17,7 @@ export interface TailscaleNodeOptions {
    */
   readonly authKey: string;
   /**
-   * ACL tags for the node (`--advertise-tags`), each `tag:<name>`.
+   * ACL tags for the node (`--advertise-tags`), each `tag:<name>`; may be a Terraform list (the ORM form).
    * @default - none
    */
   readonly tags?: string[];
@@ -25,7 +25,7 @@ export interface TailscaleNodeOptions {
    * Tailscale SSH (`--ssh`): SSH over the tailnet, authorized by the tailnet policy.
    * @default - false
    */
-  readonly ssh?: boolean;
+  readonly ssh?: boolean | IResolvable;
   /**
    * Where the node downloads Tailscale's installer (it adds Tailscale's package repository and installs the package).
    * @default - "https://tailscale.com/install.sh"
@@ -35,16 +35,16 @@ export interface TailscaleNodeOptions {
    * Whether the node joins; a Terraform bool decides at plan time (the ORM form's key is optional).
    * @default - true
    */
-  readonly enabled?: boolean;
+  readonly enabled?: boolean | IResolvable;
 }
 
 /** node.json's `tailscale` key. */
 export interface TailscaleNodeSection {
-  readonly enabled: boolean;
+  readonly enabled: boolean | IResolvable;
   readonly authKeyFile: string;
   readonly hostname: string;
   readonly tags: string[];
-  readonly ssh: boolean;
+  readonly ssh: boolean | IResolvable;
   readonly installerUrl: string;
   readonly retry: { readonly delaySeconds: number; readonly maxDelaySeconds: number };
 }
@@ -71,13 +71,15 @@ export interface TailscaleHostConfig {
  */
 export function tailscaleHostConfig(options: TailscaleNodeOptions, hostname: string, prop = "tailscale"): TailscaleHostConfig {
   const tags = options.tags ?? [];
-  validateTags(tags, `${prop}.tags`);
+  validateTags(tags, `${prop}.tags`, true);
   validateAuthKey(options.authKey, tags, `${prop}.authKey`, `${prop}.tags`);
   validateTailnetHostname(hostname, `${prop} hostname`);
   const installerUrl = options.installerUrl ?? "https://tailscale.com/install.sh";
   if (!Token.isUnresolved(installerUrl) && !/^https?:\/\/\S+$/.test(installerUrl)) throw new Error(`${prop}.installerUrl: "${installerUrl}" is not an http(s) URL`);
   const enabled = options.enabled ?? true;
-  const keyChecks = authKeyPreconditions(options.authKey, tags.length > 0, `${prop}.authKey`, `${prop}.tags`);
+  // `>= 1`: cdktf 0.21 renders a literal 0 in an operator as `undefined`.
+  const hasTags = Token.isUnresolved(tags) ? Op.gte(Fn.lengthOf(tags), 1) : tags.length > 0;
+  const keyChecks = authKeyPreconditions(options.authKey, hasTags, `${prop}.authKey`, `${prop}.tags`);
   return {
     config: {
       enabled,

@@ -3,7 +3,7 @@
  * hostnames, at synth time for literals and at plan time for Terraform values. Facts: research/security.md,
  * "Tailscale in containers".
  */
-import { Fn, Op, Precondition, Token } from "cdktf";
+import { Fn, IResolvable, Op, Precondition, Token } from "cdktf";
 
 const TAG_PATTERN = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
 const HOSTNAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -31,10 +31,15 @@ export function validateAuthKey(key: string, tags: ReadonlyArray<string>, keyPro
   );
 }
 
-/** The same checks for a key only Terraform knows, as preconditions for the resource that uses it. */
-export function authKeyPreconditions(key: string, hasTags: boolean, keyProp: string, tagsProp: string): Precondition[] {
+/**
+ * The same checks for a key only Terraform knows, as preconditions for the resource that uses it. `hasTags` may be
+ * a Terraform bool when the tags themselves come from Terraform.
+ */
+export function authKeyPreconditions(key: string, hasTags: boolean | IResolvable, keyProp: string, tagsProp: string): Precondition[] {
   const checks: Precondition[] = [{ condition: matches(key, "^tskey-"), errorMessage: `${keyProp}: not a Tailscale auth key; ${KEY_SHAPE}.` }];
-  if (!hasTags) checks.push({ condition: Op.not(matches(key, "^tskey-client-")), errorMessage: oauthNeedsTags(keyProp, tagsProp) });
+  if (hasTags === true) return checks;
+  const notOauth = Op.not(matches(key, "^tskey-client-"));
+  checks.push({ condition: hasTags === false ? notOauth : Op.or(hasTags, notOauth), errorMessage: oauthNeedsTags(keyProp, tagsProp) });
   return checks;
 }
 
@@ -56,9 +61,15 @@ function oauthNeedsTags(keyProp: string, tagsProp: string): string {
   return `${keyProp}: an OAuth client secret (tskey-client-…) can only register tagged nodes; give ${tagsProp} (e.g. ["tag:dokploy"]) that the OAuth client may assign.`;
 }
 
-/** Each tag is `tag:<name>`: a letter, then letters, digits and dashes. Terraform values are left to Tailscale. */
-export function validateTags(tags: ReadonlyArray<string>, prop: string): void {
-  if (Token.isUnresolved(tags)) throw new Error(`${prop}: give the list itself in code (its items may be Terraform values)`);
+/**
+ * Each tag is `tag:<name>`: a letter, then letters, digits and dashes. Terraform values are left to Tailscale; a
+ * whole list as a Terraform value is accepted only where the caller can use one (`allowTerraformList`).
+ */
+export function validateTags(tags: ReadonlyArray<string>, prop: string, allowTerraformList = false): void {
+  if (Token.isUnresolved(tags)) {
+    if (allowTerraformList) return;
+    throw new Error(`${prop}: give the list itself in code (its items may be Terraform values)`);
+  }
   tags.forEach((tag, index) => {
     if (!Token.isUnresolved(tag) && !TAG_PATTERN.test(tag)) {
       throw new Error(`${prop}[${index}]: "${tag}" is not a Tailscale tag; write it as tag:<name> (a letter, then letters, digits, dashes), e.g. "tag:dokploy"`);

@@ -1,0 +1,79 @@
+import { DataResource, TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { parse } from "yaml";
+import { ADDONS_STACK_NAME, OCI_STACK_NAME, adminCidrsFromForm, buildApp, selectedAddons } from "../../main";
+import { buildSchemaYaml } from "../../lib/orm-schema";
+import { ormStackJson } from "../../lib/orm-package";
+import { tailscaleHostConfig } from "../../lib/tailscale-node";
+import { validateStack } from "../../lib/validate";
+import { ormSchemaErrors } from "../helpers/orm";
+import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
+
+jest.setTimeout(120000);
+
+describe("main.ts", () => {
+  test("synthesizes the OCI stack and the add-ons stack, both clean", async () => {
+    const { stack, addons } = buildApp(undefined, ["ssh-proxy", "tailscale-sidecar", "socket-proxy"]);
+    expect(stack.node.id).toBe(OCI_STACK_NAME);
+    expect(addons.node.id).toBe(ADDONS_STACK_NAME);
+    const oci = JSON.parse(Testing.synth(stack));
+    const addonsJson = JSON.parse(Testing.synth(addons));
+    expect(await validateStack(oci)).toEqual([]);
+    expect(await validateStack(addonsJson)).toEqual([]);
+    expect(addonsJson.provider.docker[0].host).toBe("ssh://${var.manager_ssh_user}@${var.manager_host}");
+    expect(Object.keys(addonsJson.resource)).toEqual(expect.arrayContaining(["docker_service", "docker_container", "docker_network"]));
+    expect(addonsJson.variable.tailscale_auth_key.sensitive).toBe(true);
+  });
+
+  test("each add-on sits behind its own flag", () => {
+    expect(selectedAddons(undefined)).toEqual(["ssh-proxy", "tailscale-sidecar", "socket-proxy"]);
+    expect(selectedAddons("socket-proxy")).toEqual(["socket-proxy"]);
+    expect(selectedAddons("none")).toEqual([]);
+    expect(() => selectedAddons("ssh-proxy,vpn")).toThrow(/DOKPLOY_ADDONS: "vpn" is not one of ssh-proxy, tailscale-sidecar, socket-proxy/);
+    const only = JSON.parse(Testing.synth(buildApp(undefined, ["socket-proxy"]).addons));
+    expect(Object.keys(only.resource).sort()).toEqual(["docker_container", "docker_image", "docker_network"]);
+    expect(only.variable.tailscale_auth_key).toBeUndefined();
+  });
+
+  test("the ORM form has a Private access group with the Tailscale key as a password field", () => {
+    const { stack } = buildApp(undefined, []);
+    const schema = buildSchemaYaml(stack, JSON.parse(Testing.synth(stack)), { title: "t", description: "d" });
+    expect(ormSchemaErrors(schema)).toEqual([]);
+    const form = parse(schema);
+    const group = form.variableGroups.find((g: any) => g.title === "Private access");
+    expect(group.variables).toEqual(["tailscale_auth_key", "tailscale_tags", "tailscale_ssh", "admin_access"]);
+    expect(form.variables.tailscale_auth_key).toMatchObject({ type: "password", required: false, sensitive: true });
+    expect(form.variables.admin_access).toMatchObject({ type: "enum", enum: ["internet", "tailnet"], default: "internet" });
+    expect(form.outputs.dokploy_tailnet_url).toMatchObject({ type: "copyableString" });
+  });
+});
+
+describe("the form's expressions, evaluated by the real terraform binary", () => {
+  function formStack() {
+    const stack = new TerraformStack(Testing.app(), "form");
+    const cidrs = new TerraformVariable(stack, "admin_cidrs", { type: "string" });
+    const access = new TerraformVariable(stack, "admin_access", { type: "string" });
+    const key = new TerraformVariable(stack, "key", { type: "string", sensitive: true, default: "" });
+    new TerraformOutput(stack, "cidrs", { value: adminCidrsFromForm(cidrs.stringValue, access.stringValue) });
+    const { Fn, Op } = require("cdktf");
+    const host = tailscaleHostConfig({ authKey: key.stringValue, enabled: Op.gte(Fn.lengthOf(key.stringValue), 1) }, "manager");
+    new DataResource(stack, "node", { input: { ok: true }, lifecycle: { precondition: host.preconditions } });
+    return ormStackJson(JSON.parse(Testing.synth(stack)));
+  }
+
+  test("admin CIDRs: a list from the comma-separated text, none at all with tailnet access", () => {
+    const config = formStack();
+    expect(applyAndReadOutputs(config, { admin_cidrs: "203.0.113.7/32, 198.51.100.0/24", admin_access: "internet" }).cidrs.value).toEqual([
+      "203.0.113.7/32",
+      "198.51.100.0/24",
+    ]);
+    expect(applyAndReadOutputs(config, { admin_cidrs: "0.0.0.0/0", admin_access: "tailnet" }).cidrs.value).toEqual([]);
+  });
+
+  test("an empty Tailscale key turns Tailscale off without failing the plan; a wrong one fails it", () => {
+    const config = formStack();
+    expect(applyAndReadOutputs(config, { admin_cidrs: "0.0.0.0/0", admin_access: "internet" }).cidrs).toBeDefined();
+    expect(applyAndReadOutputs(config, { admin_cidrs: "0.0.0.0/0", admin_access: "internet", key: "tskey-auth-abc123" }).cidrs).toBeDefined();
+    expect(applyExpectingFailure(config, { admin_cidrs: "0.0.0.0/0", admin_access: "internet", key: "not-a-key" })).toMatch(/not a Tailscale auth key/);
+    expect(applyExpectingFailure(config, { admin_cidrs: "0.0.0.0/0", admin_access: "internet", key: "tskey-client-abc" })).toMatch(/OAuth client secret/);
+  });
+});
