@@ -5,7 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { App, TerraformStack, Testing } from "cdktf";
+import { App, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { OciProvider } from "../.gen/providers/oci/provider";
 import { DokployCluster } from "../constructs/oci/dokploy-cluster";
 import { writeOrmPackage } from "../lib/orm-package";
@@ -36,9 +36,21 @@ async function main(): Promise<void> {
     // Validation included: it is part of what `npm run package` costs.
   });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  // Every option on: Tailscale on every node (hardening is always on).
+  const allOptions = new TerraformStack(app, "all-options");
+  const key = new TerraformVariable(allOptions, "tailscale_auth_key", { type: "string", sensitive: true });
+  const full = new DokployCluster(allOptions, "Cluster", {
+    compartmentId: "ocid1.compartment.oc1..bench",
+    sshPublicKeys: [KEY],
+    adminEmail: "bench@example.com",
+    tailscale: { authKey: key.stringValue, tags: ["tag:dokploy"], ssh: true },
+    adminAccess: "tailnet",
+  });
   const userData = {
     manager: cluster.manager.cloudConfig.estimateUserDataBytes(),
     worker: cluster.workers.cloudConfig.estimateUserDataBytes(),
+    managerAllOptions: full.manager.cloudConfig.estimateUserDataBytes(),
+    workerAllOptions: full.workers.cloudConfig.estimateUserDataBytes(),
   };
   fs.rmSync(zip.path, { force: true });
   console.log(JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, zipBytes: zip.bytes, userData }));

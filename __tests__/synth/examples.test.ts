@@ -2,6 +2,7 @@ import { Testing } from "cdktf";
 import { validateStack } from "../../lib/validate";
 import { FreeTierClusterStack } from "../../examples/free-tier-cluster/main";
 import { PaidWorkerPoolStack } from "../../examples/paid-worker-pool/main";
+import { TailnetAdminClusterStack } from "../../examples/tailnet-admin-cluster/main";
 
 describe("examples/", () => {
   test("free-tier-cluster synthesizes a clean stack with 1 manager and 3 workers", async () => {
@@ -17,5 +18,19 @@ describe("examples/", () => {
     const builders = Object.entries<any>(json.resource.oci_core_instance).find(([name]) => name.includes("Builders"))![1];
     expect(builders).toMatchObject({ count: 2, shape_config: { ocpus: 4, memory_in_gbs: 24 } });
     expect(JSON.stringify(json)).toMatch(/\\"serverType\\" = \\"build\\"/);
+  });
+
+  test("tailnet-admin-cluster opens nothing but 80/443 to CIDRs and joins every node to the tailnet", async () => {
+    const json = JSON.parse(Testing.synth(new TailnetAdminClusterStack(Testing.app(), "tailnet")));
+    expect(await validateStack(json)).toEqual([]);
+    const fromCidrs = Object.values<any>(json.resource.oci_core_network_security_group_security_rule)
+      .filter((rule) => rule.direction === "INGRESS" && rule.source_type === "CIDR_BLOCK")
+      .map((rule) => rule.tcp_options?.destination_port_range.min)
+      .sort();
+    expect(fromCidrs).toEqual([443, 80]);
+    expect(json.output.dashboard_on_tailnet.value).toBe("http://dokploy-manager:3000");
+    for (const instance of Object.values<any>(json.resource.oci_core_instance)) {
+      expect(instance.metadata.user_data).toMatch(/tailscale\.key/);
+    }
   });
 });
