@@ -23,7 +23,6 @@ export interface JoinLagResult {
   tokenAtSeconds: number;
   medianLagSeconds: number;
   maxLagSeconds: number;
-  medianRegisteredSeconds?: number;
   scale: number;
 }
 
