@@ -277,3 +277,27 @@ describe("bad input is refused at synth time, naming the prop", () => {
     expect(synthWith({ commands: pattern("[^ ]{1,64}", { allowFreeText: true }) })).not.toThrow();
   });
 });
+
+describe("generateKeyPair", () => {
+  test("an ed25519 pair: the public key may log in, the private key is a Docker secret for clients, never plain text", async () => {
+    const { proxy, json } = synthNextcloud({ authorizedKeys: undefined, generateKeyPair: true });
+    const [pairName, pair] = only(json, "tls_private_key");
+    expect(pair.algorithm).toBe("ED25519");
+    expect(json.provider.tls).toBeDefined();
+    const secrets = Object.values<any>(json.resource.docker_secret);
+    const clientKey = secrets.find((secret) => secret.name.includes("-client-key-"));
+    expect(clientKey.data).toBe(`\${base64encode(tls_private_key.${pairName}.private_key_openssh)}`);
+    const keys = secrets.find((secret) => secret.name.includes("-keys-"));
+    expect(keys.data).toMatch(new RegExp(`trimspace\\(tls_private_key\\.${pairName}\\.public_key_openssh\\)`));
+    expect(proxy.clientKeySecret).toBeDefined();
+    expect(JSON.stringify(json)).not.toMatch(/BEGIN OPENSSH PRIVATE KEY/);
+    expect(await validateStack(json)).toEqual([]);
+  });
+
+  test("generated and given keys together; neither is refused naming the prop", () => {
+    const { json } = synthNextcloud({ authorizedKeys: [KEY], generateKeyPair: true });
+    const keys = Object.values<any>(json.resource.docker_secret).find((secret) => secret.name.includes("-keys-"));
+    expect(keys.data).toMatch(/concat\(\["ssh-ed25519 AAAAC3[^"]*"\], \[trimspace\(tls_private_key\./);
+    expect(() => synthNextcloud({ authorizedKeys: undefined })).toThrow(/authorizedKeys: give the clients' ed25519 public keys, or set generateKeyPair: true/);
+  });
+});

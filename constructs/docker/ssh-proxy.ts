@@ -3,6 +3,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
+import { PrivateKey } from "@cdktf/provider-tls/lib/private-key";
+import { ensureTlsProvider } from "../../lib/providers";
 import { Config } from "@cdktf/provider-docker/lib/config";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { Network } from "@cdktf/provider-docker/lib/network";
@@ -27,11 +29,18 @@ export interface SshProxyProps {
    */
   readonly commands: AllowedCommand[];
   /**
-   * OpenSSH ed25519 public keys ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5…") that may log in; at least one. May be a
-   * Terraform list. Make a pair with `ssh-keygen -t ed25519 -N '' -f proxy_key` and give the private key to the
-   * client service as a Docker secret of its own.
+   * OpenSSH ed25519 public keys ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5…") that may log in. May be a Terraform list.
+   * Make a pair with `ssh-keygen -t ed25519 -N '' -f proxy_key` and give the private key to the client service
+   * as a Docker secret of its own, or set generateKeyPair.
+   * @default - none: generateKeyPair must be set
    */
-  readonly authorizedKeys: string[];
+  readonly authorizedKeys?: string[];
+  /**
+   * Generate an ed25519 key pair (tls_private_key): its public key may log in, and its private key is stored as
+   * a Docker secret (`clientKeySecret`) that client services mount. The private key is also in Terraform's state.
+   * @default - false
+   */
+  readonly generateKeyPair?: boolean;
   /**
    * Name of the proxy's swarm service, which is also the host name clients connect to; at most 45 characters.
    * @default - "<targetService>-ssh-proxy" (targetService cut to 35 characters)
@@ -142,6 +151,8 @@ export class SshProxy extends Construct {
   /** The allow-list as the validator reads it. */
   public readonly allowList: AllowListDocument;
   public readonly authorizedKeysSecret: Secret;
+  /** With generateKeyPair: the Docker secret holding the client's private key (OpenSSH format). */
+  public readonly clientKeySecret?: Secret;
   public readonly allowListConfig: Config;
 
   constructor(scope: Construct, id: string, props: SshProxyProps) {
@@ -160,14 +171,29 @@ export class SshProxy extends Construct {
     if (!(memoryLimitInMib >= 32)) throw new Error(`memoryLimitInMib: ${memoryLimitInMib} must be at least 32 (sshd, python3 and docker exec)`);
     const cpuLimit = props.cpuLimit ?? 0.5;
     if (!(cpuLimit > 0)) throw new Error(`cpuLimit: ${cpuLimit} must be more than 0`);
-    validateAuthorizedKeys(props.authorizedKeys);
+    if (!props.generateKeyPair && props.authorizedKeys === undefined) {
+      throw new Error("authorizedKeys: give the clients' ed25519 public keys, or set generateKeyPair: true");
+    }
+    const givenKeys = props.authorizedKeys ?? [];
+    if (!props.generateKeyPair || givenKeys.length > 0) validateAuthorizedKeys(givenKeys);
     this.allowList = allowListDocument(props.targetService, props.execUser, props.commands);
 
     const portText = Token.isUnresolved(this.port) ? Token.asString(this.port) : String(this.port);
     this.host = this.serviceName;
     this.address = `${this.host}:${portText}`;
     this.tasksHost = `tasks.${this.serviceName}`;
-    this.authorizedKeysSecret = this.authorizedKeys(props.authorizedKeys);
+    let keys = givenKeys;
+    if (props.generateKeyPair) {
+      ensureTlsProvider(this);
+      const pair = new PrivateKey(this, "ClientKeyPair", { algorithm: "ED25519" });
+      keys = Fn.concat([givenKeys, [Fn.trimspace(pair.publicKeyOpenssh)]]);
+      this.clientKeySecret = new Secret(this, "ClientKey", {
+        name: `${this.serviceName}-client-key-${Fn.substr(Fn.sha256(pair.publicKeyOpenssh), 0, 12)}`,
+        data: Fn.base64encode(pair.privateKeyOpenssh),
+        lifecycle: { createBeforeDestroy: true },
+      });
+    }
+    this.authorizedKeysSecret = this.authorizedKeys(keys);
     const allowListJson = `${JSON.stringify(this.allowList, null, 2)}\n`;
     this.allowListConfig = new Config(this, "AllowList", {
       name: `${this.serviceName}-allow-${contentHash(allowListJson)}`,
