@@ -12,7 +12,7 @@ export * from "./docker/tailscale-sidecar";
 export * from "./docker/docker-socket-proxy";
 export * from "./docker/shared-volumes";
 export { REFUSED_EXIT_CODE, UNAVAILABLE_EXIT_CODE, nextcloudCommands, photoprismCommands } from "../lib/ssh-allow-list";
-export type { AllowedCommand, ArgumentRule, EnumRule, LiteralRule, OptionRule, PatternRule, PositionalRule } from "../lib/ssh-allow-list";
+export type { AllowListDocument, AllowedCommand, ArgumentRule, EnumRule, LiteralRule, OptionRule, PatternRule, PositionalRule } from "../lib/ssh-allow-list";
 
 // Shared pieces.
 export { StrongSecret, MIN_SECRET_LENGTH } from "../lib/secret";
@@ -24,6 +24,9 @@ export type { OrmOutputConfig, OrmOutputType, OrmVariableConfig, OrmVariableType
 export { writeOrmPackage, ormStackJson } from "../lib/orm-package";
 export type { OrmPackage, OrmPackageOptions } from "../lib/orm-package";
 export { validateStack, assertValidStack, defaultSchemas } from "../lib/validate";
+export type { ProviderSchemaDocument, ValidationOptions } from "../lib/validate";
 export { escapeTerraformTemplate, joinLiteralAndTokens, jsonencodeWithTokens } from "../lib/terraform-text";
 export { collectStatus, formatStatus } from "../lib/status";
-export type { ClusterStatus, StatusOptions } from "../lib/status";
+export type { ClusterStatus, RemoteResult, StatusOptions } from "../lib/status";
+export { CloudConfig } from "../lib/cloud-init";
+export type { CloudConfigFile, CloudConfigProps } from "../lib/cloud-init";

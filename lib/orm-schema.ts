@@ -139,7 +139,8 @@ export function buildSchemaYaml(stack: TerraformStack, synthesized: any, options
     locale: "en",
     variableGroups: [...groups.entries()].map(([title, names]) => ({
       title,
-      variables: names,
+      // Oracle's meta schema: group entries are variable references, ${name}.
+      variables: names.map((name) => `\${${name}}`),
       ...(title === "Hidden" ? { visible: false } : {}),
     })),
     variables,

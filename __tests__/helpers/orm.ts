@@ -38,6 +38,8 @@ export function ormSchemaErrors(schemaYaml: string): string[] {
   // research/oci.md: the published list of dynamic variables omits the ssh public key type it defines.
   meta.definitions.dynamicVariable.oneOf.push({ $ref: "#/definitions/sshPublicKeyVariable" });
   const ajv = new Ajv({ strict: false, allErrors: true });
+  // Oracle's own format: a reference to another variable of the form, e.g. dependsOn.compartmentId: ${compartment_ocid}.
+  ajv.addFormat("variablereference", /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/);
   const validate = ajv.compile(meta);
   if (validate(parse(schemaYaml))) return [];
   return (validate.errors ?? []).map((error) => `${error.instancePath} ${error.message}`);

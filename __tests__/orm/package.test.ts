@@ -55,13 +55,16 @@ describe("the ORM zip of the main stack", () => {
     expect(schema.variables.region.type).toBe("oci:identity:region:name");
     expect(schema.variables.tenancy_ocid.visible).toBe(false);
     const hidden = schema.variableGroups.find((group: any) => group.title === "Hidden");
-    expect(hidden).toMatchObject({ visible: false, variables: expect.arrayContaining(["tenancy_ocid"]) });
-    const grouped = schema.variableGroups.flatMap((group: any) => group.variables).sort();
+    expect(hidden).toMatchObject({ visible: false, variables: expect.arrayContaining(["${tenancy_ocid}"]) });
+    const grouped = schema.variableGroups.flatMap((group: any) => group.variables.map((ref: string) => ref.slice(2, -1))).sort();
     expect(grouped).toEqual(stackVariables.sort());
   });
 
-  test("the meta-schema check is not a rubber stamp: a wrong schemaVersion fails it", () => {
+  test("the meta-schema check is not a rubber stamp: a wrong schemaVersion or a bare group entry fails it", () => {
     expect(ormSchemaErrors("schemaVersion: 9.9.9\nvariables: {}\n")).not.toEqual([]);
+    expect(ormSchemaErrors("schemaVersion: 1.1.0\nvariables: {}\nvariableGroups:\n  - title: A\n    variables: [compartment_ocid]\n")).toEqual([
+      '/variableGroups/0/variables/0 must match format "variablereference"',
+    ]);
   });
 });
 

@@ -40,7 +40,7 @@ describe("main.ts", () => {
     expect(ormSchemaErrors(schema)).toEqual([]);
     const form = parse(schema);
     const group = form.variableGroups.find((g: any) => g.title === "Private access");
-    expect(group.variables).toEqual(["tailscale_auth_key", "tailscale_tags", "tailscale_ssh", "admin_access"]);
+    expect(group.variables).toEqual(["${tailscale_auth_key}", "${tailscale_tags}", "${tailscale_ssh}", "${admin_access}"]);
     expect(form.variables.tailscale_auth_key).toMatchObject({ type: "password", required: false, sensitive: true });
     expect(form.variables.admin_access).toMatchObject({ type: "enum", enum: ["internet", "tailnet"], default: "internet" });
     expect(form.outputs.dokploy_tailnet_url).toMatchObject({ type: "copyableString" });

@@ -18,6 +18,11 @@ describe("examples/", () => {
     const builders = Object.entries<any>(json.resource.oci_core_instance).find(([name]) => name.includes("Builders"))![1];
     expect(builders).toMatchObject({ count: 2, shape_config: { ocpus: 4, memory_in_gbs: 24 } });
     expect(JSON.stringify(json)).toMatch(/\\"serverType\\" = \\"build\\"/);
+    expect(json.output.workers.value).toMatch(/^\$\{merge\(local\.\S+Workers_Nodes\S*, local\.\S+Builders_Nodes\S*\)\}$/);
+    for (const pool of ["Workers", "Builders"]) {
+      const [, map] = Object.entries<string>(json.locals).find(([name]) => name.includes(`${pool}_Nodes`))!;
+      expect(map).toMatch(new RegExp(`^\\$\\{\\{for worker in oci_core_instance\\.\\S+_${pool}_\\S+ : worker\\.display_name => `));
+    }
   });
 
   test("tailnet-admin-cluster opens nothing but 80/443 to CIDRs and joins every node to the tailnet", async () => {

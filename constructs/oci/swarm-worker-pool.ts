@@ -1,4 +1,4 @@
-import { Fn, Op, TerraformCount, Token } from "cdktf";
+import { Fn, Op, TerraformCount, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
@@ -178,6 +178,8 @@ export class SwarmWorkerPool extends Construct {
       freeformTags: props.freeformTags,
       preconditions: tailscale?.preconditions,
     });
-    this.nodes = `\${{for worker in ${this.instances.fqn} : worker.display_name => { public_ip = worker.public_ip, private_ip = worker.private_ip }}}`;
+    // A local, so that outputs and merges over several pools refer to it instead of repeating the expression.
+    const nodes = new TerraformLocal(this, "Nodes", `\${{for worker in ${this.instances.fqn} : worker.display_name => { public_ip = worker.public_ip, private_ip = worker.private_ip }}}`);
+    this.nodes = nodes.expression;
   }
 }
