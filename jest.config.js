@@ -1,9 +1,15 @@
-/** Unit, synth, schema, ORM and behaviour tests; `npm test` type-checks them first (ts-jest only transpiles). */
+/**
+ * Unit, synth, schema, ORM, behaviour, end-to-end and consumer tests; `npm test` type-checks them first (ts-jest only
+ * transpiles). Files run one at a time on a 2-core machine (jest's default there), so the behaviour suites, which
+ * spawn many processes, do not compete with each other.
+ */
 module.exports = {
   preset: "ts-jest",
   testEnvironment: "node",
   testMatch: ["<rootDir>/__tests__/**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.test.json" }] },
   setupFilesAfterEnv: ["<rootDir>/__tests__/setup.ts"],
-  testTimeout: 30000,
+  // An outer limit only: tests wait for events (harness/wait.ts) and finish as soon as those happen.
+  testTimeout: 180_000,
+  reporters: ["default", "<rootDir>/scripts/jest-group-times.js"],
 };

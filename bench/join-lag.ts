@@ -6,7 +6,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { startTokenServer } from "../__tests__/harness/token-server";
-import { JOIN_COMMAND, PUBLIC_KEY, cleanupWorkers, hostEnv, makeTempRoot, makeWorker, sleep, start, waitFor } from "../__tests__/harness/worker";
+import { JOIN_COMMAND, PUBLIC_KEY, cleanupWorkers, hostEnv, makeTempRoot, makeWorker, start } from "../__tests__/harness/worker";
+import { sleep, waitFor } from "../__tests__/harness/wait";
 
 // Each poll's real cost (curl, python) is multiplied by the scale too, so keep it modest.
 export const SCALE = Number(process.env.BENCH_SCALE ?? 10);

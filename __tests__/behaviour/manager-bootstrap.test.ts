@@ -12,9 +12,9 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { FakeDokploy } from "../harness/fake-dokploy";
+import { waitFor } from "../harness/wait";
 import { shippedScript } from "../helpers/shipped";
 
-jest.setTimeout(30_000);
 
 const REPO = path.resolve(__dirname, "../..");
 const STUBS = path.join(REPO, "__tests__/harness/stubs");
@@ -161,14 +161,6 @@ function expectSecretsAbsent(host: Host, ...texts: string[]): void {
 
 const logSoFar = (host: Host) => (fs.existsSync(host.path("var/log/dokploy-manager-setup.log")) ? host.log() : "");
 
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 const installerRuns = (host: Host) => host.stubCalls().filter((line) => line.startsWith("install.sh "));
 const procCalls = (host: Host, proc: string) => host.fake.calls.filter((call) => call.proc === proc || call.path === proc);
 
@@ -237,7 +229,7 @@ describe("manager bootstrap", () => {
     const host = await makeHost();
     await host.fake.upAfterMs(Infinity);
     const running = runScript(host, BOOTSTRAP);
-    await waitFor(() => logSoFar(host).includes("check 3/60"));
+    await waitFor(() => logSoFar(host).includes("check 3/60"), "the third readiness check");
     await host.fake.upAfterMs(0);
     const run = await running;
     expect(run.code).toBe(0);
@@ -324,7 +316,7 @@ describe("manager bootstrap", () => {
     const host = await makeHost();
     await host.fake.upAfterMs(Infinity);
     const running = runScript(host, BOOTSTRAP);
-    await waitFor(() => logSoFar(host).includes("waiting for Dokploy: check 1/"));
+    await waitFor(() => logSoFar(host).includes("waiting for Dokploy: check 1/"), "the first readiness check");
     expect(host.read(`${STATE_DIR}/token`)).toContain(WORKER_TOKEN);
     expect(host.fake.calls).toHaveLength(0);
     await host.fake.upAfterMs(0);

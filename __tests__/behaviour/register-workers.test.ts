@@ -29,14 +29,12 @@ import {
   start,
   startFileServer,
   SwarmNode,
-  waitFor,
   WORKER_LOG,
   WORKER_MARKER,
   writeRegistrationConfig,
   writeSwarmNodes,
 } from "../harness/worker";
-
-jest.setTimeout(30_000);
+import { sleep, waitFor } from "../harness/wait";
 
 const REPO = path.resolve(__dirname, "../..");
 const ADMIN = { email: "admin@example.com", password: "correct horse battery", name: "Admin" };
@@ -250,7 +248,7 @@ describe("register-workers", () => {
     const manager = await makeManager({ credentials: false });
     const loop = manager.register({ loop: true });
     await waitFor(() => loop.output().includes("waiting for"), "the waiting line");
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     writeCredentials(manager.root, { api_key: manager.apiKey, ssh_key_id: manager.sshKeyId });
     await waitFor(() => manager.fake.servers.length === 3, "three registrations");
     await loop.kill();

@@ -6,7 +6,6 @@ import { promisify } from "util";
 import { collectStatus, formatStatus } from "../../lib/status";
 import { FakeDokploy } from "../harness/fake-dokploy";
 
-jest.setTimeout(60000);
 
 const STUBS = path.join(__dirname, "..", "harness", "status-stubs");
 const ROOT = path.join(__dirname, "..", "..");

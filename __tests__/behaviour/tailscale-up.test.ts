@@ -6,10 +6,10 @@
 import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { cleanupWorkers, makeTempRoot, Running, start, startFileServer, waitFor } from "../harness/worker";
+import { cleanupWorkers, makeTempRoot, Running, start, startFileServer } from "../harness/worker";
+import { waitFor } from "../harness/wait";
 import { shippedScript } from "../helpers/shipped";
 
-jest.setTimeout(60_000);
 
 const REPO = path.resolve(__dirname, "../..");
 const STUBS = path.join(REPO, "__tests__/harness/tailscale-stubs");
@@ -252,7 +252,7 @@ describe("tailscale-up.sh", () => {
   test("installer unreachable: keeps retrying and never runs `up`", async () => {
     const node = makeNode({ installed: false, installerUrl: "http://127.0.0.1:9/install.sh" });
     const run = node.run();
-    await waitFor(() => (node.log().match(/did not join the tailnet/g) ?? []).length >= 2, "two failed install attempts", 30_000);
+    await waitFor(() => (node.log().match(/did not join the tailnet/g) ?? []).length >= 2, "two failed install attempts");
     const exit = await run.kill();
     expect(exit.signal).toBe("SIGKILL");
     expect(node.log()).toMatch(/installing Tailscale with http:\/\/127\.0\.0\.1:9\/install\.sh/);
@@ -263,7 +263,7 @@ describe("tailscale-up.sh", () => {
   test("a second run while one is running stops at once (flock)", async () => {
     const node = makeNode({ installed: false });
     const first = node.run();
-    await waitFor(() => node.log().includes("installing Tailscale"), "the first run to start", 30_000);
+    await waitFor(() => node.log().includes("installing Tailscale"), "the first run to start");
     const second = await node.run().done;
     expect(second.code).toBe(1);
     expect(second.output).toContain("another tailscale-up.sh is running");

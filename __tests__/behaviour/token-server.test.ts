@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
+import { sleep, WAIT_LIMIT_MS } from "../harness/wait";
 import {
   freePort,
   runTokenServerToExit,
@@ -55,8 +56,6 @@ function request(url: string, options: RequestOptions = {}): Promise<Reply> {
     outgoing.end(options.body);
   });
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let root: string;
 let secret: string;
@@ -162,7 +161,7 @@ test("stops serving after ttlSeconds, and a restart does not reset the TTL", asy
   server.writeValue("token", JOIN_COMMAND);
   expect((await request(`${server.url}/token`, { secret })).status).toBe(200);
 
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + WAIT_LIMIT_MS;
   while (JSON.parse((await request(`${server.url}/healthz`)).body).serving && Date.now() < deadline) await sleep(100);
   expect((await request(`${server.url}/token`, { secret })).status).toBe(410);
 

@@ -24,7 +24,6 @@ import {
   render,
   run,
   SESSION_PATH,
-  sleep,
   SSHD,
   Sshd,
   sshOptions,
@@ -35,8 +34,7 @@ import {
   VALIDATOR,
   waitForPort,
 } from "../harness/ssh";
-
-jest.setTimeout(30_000);
+import { waitFor } from "../harness/wait";
 
 const CONTAINER = "7c1e5d2a90fb";
 const USER = os.userInfo().username;
@@ -259,7 +257,7 @@ describe("everything but running a command is refused", () => {
     expect(result.stderr).toContain("PTY allocation request failed");
     // The client gives up at once, but its shell request was already sent: sshd runs the validator without a
     // terminal, which refuses the empty command. Waiting for that line keeps it out of the next tests.
-    await waitFor(() => auditLines().length > linesBefore);
+    await waitFor(() => auditLines().length > linesBefore, "a new audit line");
     expect(auditLines().slice(linesBefore)).toEqual([expect.objectContaining({ verdict: "refused", command: "" })]);
   });
 
@@ -340,7 +338,7 @@ describe("agent forwarding and password login, each with a control that shows th
     ]);
     agentSocket = path.join(root, "agent.sock");
     startBackground("ssh-agent", ["-D", "-a", agentSocket]);
-    await waitFor(() => fs.existsSync(agentSocket));
+    await waitFor(() => fs.existsSync(agentSocket), "the forwarded agent socket");
     agentEnv = { ...process.env, SSH_AUTH_SOCK: agentSocket };
     const added = await run("ssh-add", [clientKey], agentEnv);
     expect(added.code).toBe(0);
@@ -398,10 +396,3 @@ test("the service's health check passes on the SSH port and fails on a closed or
   }
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(25);
-  }
-}

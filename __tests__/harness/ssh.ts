@@ -11,6 +11,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { sleep, stopProcess, WAIT_LIMIT_MS } from "./wait";
 
 const REPO = path.resolve(__dirname, "../..");
 export const PROXY_TEMPLATES = path.join(REPO, "templates/ssh-proxy");
@@ -18,12 +19,8 @@ export const VALIDATOR = path.join(PROXY_TEMPLATES, "validate.py");
 export const RENDER_SCRIPT = path.join(PROXY_TEMPLATES, "render.sh");
 export const SSHD = "/usr/sbin/sshd";
 
-const START_TIMEOUT_MS = 10_000;
-const STOP_TIMEOUT_MS = 3_000;
-const CLIENT_TIMEOUT_MS = 20_000;
+const CLIENT_TIMEOUT_MS = WAIT_LIMIT_MS;
 const POLL_INTERVAL_MS = 25;
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A temp dir sshd's StrictModes accepts: under the home directory, not in world-writable /tmp. */
 export function makeSafeTempDir(prefix: string): string {
@@ -240,18 +237,6 @@ export function fingerprint(publicKeyPath: string): string {
 
 const running = new Set<ChildProcess>();
 
-function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const killer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    child.once("exit", () => {
-      clearTimeout(killer);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
-}
-
 export async function stopAllSshProcesses(): Promise<void> {
   await Promise.all([...running].map(stopProcess));
 }
@@ -274,7 +259,7 @@ export async function startSshd(configPath: string, port: number, extraArgs: str
   let output = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk) => (output += chunk));
   child.stderr!.setEncoding("utf8").on("data", (chunk) => (output += chunk));
-  const waitForLog = async (pattern: RegExp, timeoutMs = 5_000) => {
+  const waitForLog = async (pattern: RegExp, timeoutMs = WAIT_LIMIT_MS) => {
     const deadline = Date.now() + timeoutMs;
     while (!pattern.test(output)) {
       if (child.exitCode !== null) throw new Error(`sshd exited (${child.exitCode}):\n${output}`);
@@ -283,7 +268,7 @@ export async function startSshd(configPath: string, port: number, extraArgs: str
     }
   };
   try {
-    await waitForLog(/Server listening on 127\.0\.0\.1 port/, START_TIMEOUT_MS);
+    await waitForLog(/Server listening on 127\.0\.0\.1 port/);
   } catch (error) {
     await stopProcess(child);
     throw error;
@@ -339,7 +324,7 @@ export function sshOptions(port: number, key: string): string[] {
 }
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
-export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+export async function waitForPort(port: number, timeoutMs = WAIT_LIMIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const open = await new Promise<boolean>((resolve) => {

@@ -11,13 +11,13 @@ import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
+import { sleep, stopProcess, waitFor, WAIT_LIMIT_MS } from "./wait";
 
 export const TOKEN_SERVER_SCRIPT = shippedScript("manager/token-server.py");
 /** `tokenServer.stateDir` as the TokenServer construct writes it into node.json; on disk it is under the test's root. */
 export { TOKEN_SERVER_STATE_DIR };
 
-const STARTUP_TIMEOUT_MS = 10_000;
-const STOP_TIMEOUT_MS = 3_000;
+const STARTUP_TIMEOUT_MS = WAIT_LIMIT_MS;
 const POLL_INTERVAL_MS = 25;
 
 export interface TokenServerOptions {
@@ -129,8 +129,6 @@ function healthy(url: string): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function waitUntilHealthy(child: ChildProcess, url: string, logs: () => string): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   while (Date.now() < deadline) {
@@ -141,18 +139,6 @@ async function waitUntilHealthy(child: ChildProcess, url: string, logs: () => st
     await sleep(POLL_INTERVAL_MS);
   }
   throw new Error(`token server not healthy on ${url} within ${STARTUP_TIMEOUT_MS} ms:\n${logs()}`);
-}
-
-function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const killer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    child.once("exit", () => {
-      clearTimeout(killer);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
 }
 
 /** Writes node.json under `options.root`, starts the server and resolves once /healthz answers 200. */
@@ -192,13 +178,9 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       child = await launch();
     },
     logs,
-    async waitForLog(pattern, timeoutMs = 2_000) {
+    waitForLog(pattern, timeoutMs = WAIT_LIMIT_MS) {
       const found = () => (typeof pattern === "string" ? output.includes(pattern) : pattern.test(output));
-      const deadline = Date.now() + timeoutMs;
-      while (!found()) {
-        if (Date.now() > deadline) throw new Error(`log never matched ${pattern}; logs:\n${output}`);
-        await sleep(POLL_INTERVAL_MS);
-      }
+      return waitFor(found, `the token server to log ${pattern}`, timeoutMs, POLL_INTERVAL_MS);
     },
   };
 }

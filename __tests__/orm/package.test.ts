@@ -9,7 +9,6 @@ import { OrmOutput, OrmVariable } from "../../lib/orm-schema";
 import { buildApp } from "../../main";
 import { ormSchemaErrors, readZip } from "../helpers/orm";
 
-jest.setTimeout(60000);
 
 const SCHEMA = { title: "Test stack", description: "A stack for tests." };
 let outDir: string;

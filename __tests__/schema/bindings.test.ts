@@ -6,7 +6,6 @@ import { BINDINGS_DIR, generateOciBindings } from "../../scripts/generate-oci-bi
 import { FULL_SCHEMA_PATH, TRIMMED_SCHEMA_PATH, trimmedSchemaText } from "../../scripts/trim-oci-schema";
 import { OCI_DATA_SOURCES, OCI_RESOURCES } from "../../scripts/oci-provider";
 
-jest.setTimeout(60000);
 
 function filesUnder(dir: string): Map<string, string> {
   const files = new Map<string, string>();

@@ -8,7 +8,6 @@ import { validateStack } from "../../lib/validate";
 import { ormSchemaErrors } from "../helpers/orm";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
 
-jest.setTimeout(120000);
 
 describe("main.ts", () => {
   test("synthesizes the OCI stack and the add-ons stack, both clean", async () => {

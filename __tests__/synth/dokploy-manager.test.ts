@@ -12,7 +12,6 @@ import { validateStack } from "../../lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
 import { applyAndReadOutputs } from "../helpers/terraform";
 
-jest.setTimeout(60000);
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp user@laptop";
 

@@ -10,7 +10,6 @@ import { templatePath } from "../../lib/templates";
 import { validateStack } from "../../lib/validate";
 import { applyAndReadOutputs } from "../helpers/terraform";
 
-jest.setTimeout(60000);
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp app@next-prism";
 const OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHcLq1Y3ICqVUcHcXHS8OUWC/P6CsdkWDSs4TwUR7Tcy ops@laptop";

@@ -3,7 +3,6 @@ import { escapeForExpression, escapeTerraformTemplate, joinLiteralAndTokens, jso
 import { ormStackJson } from "../../lib/orm-package";
 import { applyAndReadOutputs, requireTerraform } from "../helpers/terraform";
 
-jest.setTimeout(120000);
 
 const HARD_CASES: Record<string, string> = {
   interpolation: 'echo "${HOME}" and ${var.nothing}',
