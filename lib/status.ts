@@ -4,6 +4,7 @@
  * servers Dokploy knows. The Dokploy API key is read and used on the manager only; it never crosses the wire.
  */
 import { spawn } from "child_process";
+import * as net from "net";
 
 export interface StatusOptions {
   /** Manager public IP or host name. */
@@ -25,26 +26,40 @@ export interface RemoteResult {
   readonly output: string;
 }
 
+export interface SwarmNodeStatus {
+  readonly hostname: string;
+  readonly role: string;
+  readonly status: string;
+  readonly availability: string;
+  /** The node's address as the swarm reports it; only an IPv4 literal is ever used to reach the node. */
+  readonly address?: string;
+}
+
 export interface ClusterStatus {
   readonly manager: { readonly cloudInit: RemoteResult; readonly setup: RemoteResult };
-  readonly swarmNodes: Array<{ hostname: string; status: string; availability: string; role: string; address?: string }> | RemoteResult;
+  readonly swarmNodes: SwarmNodeStatus[] | RemoteResult;
   readonly tokenServer: RemoteResult;
   readonly dokployServers: Array<{ name: string; ipAddress: string; serverType: string }> | RemoteResult;
   readonly workers: Array<{ address: string; cloudInit: RemoteResult; setup: RemoteResult }>;
+  /** Worker nodes that were not contacted because the swarm reported no usable address for them. */
+  readonly skippedWorkers: Array<{ hostname: string; reason: string }>;
 }
 
 const NULL_INPUT = "%7B%220%22%3A%7B%22json%22%3Anull%7D%7D";
 
-/** Runs one command on a node; a node that cannot be reached gives ok: false and ssh's own words. */
-export function runRemote(options: StatusOptions, command: string, via?: string): Promise<RemoteResult> {
+/**
+ * Runs one command on the manager, or on a worker (an IPv4 address) through the manager as jump host; a node that
+ * cannot be reached gives ok: false and ssh's own words.
+ */
+export function runRemote(options: StatusOptions, command: string, workerAddress?: string): Promise<RemoteResult> {
   const user = options.user ?? "ubuntu";
-  const target = via ? `${user}@${via}` : `${user}@${options.manager}`;
+  const target = workerAddress ? `${user}@${workerAddress}` : `${user}@${options.manager}`;
   const args = [
     "-o", "BatchMode=yes",
     "-o", `ConnectTimeout=${options.timeoutInSeconds ?? 20}`,
     "-o", "StrictHostKeyChecking=accept-new",
     ...(options.identityFile ? ["-i", options.identityFile] : []),
-    ...(via ? ["-J", `${user}@${options.manager}`] : []),
+    ...(workerAddress ? ["-J", `${user}@${options.manager}`] : []),
     target,
     command,
   ];
@@ -66,45 +81,66 @@ export function runRemote(options: StatusOptions, command: string, via?: string)
   });
 }
 
+/** One shell word: the remote side runs the command through its login shell. */
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * Reads the API key from the credentials file and sends it as a header from inside python, so the key never
+ * appears on a command line (where `ps` shows it to every local user). No single quote inside: it is shell-quoted.
+ */
+const SERVER_ALL_PROGRAM = [
+  "import json, sys, urllib.request",
+  'key = json.load(open("/opt/dokploy-credentials.json"))["api_key"]',
+  'request = urllib.request.Request(sys.argv[1], headers={"x-api-key": key})',
+  "print(urllib.request.urlopen(request, timeout=15).read().decode())",
+].join("\n");
+
 export async function collectStatus(options: StatusOptions): Promise<ClusterStatus> {
   const dokployUrl = options.dokployUrl ?? "http://127.0.0.1:3000";
   const [cloudInit, setup, nodesRaw, tokenServer, serversRaw] = await Promise.all([
     runRemote(options, "cloud-init status --long || true"),
     runRemote(options, "sudo tail -n 5 /var/log/dokploy-manager-setup.log"),
-    runRemote(options, "sudo docker node ls --format '{{json .}}' && sudo docker node inspect --format '{{.Description.Hostname}} {{.Status.Addr}}' $(sudo docker node ls -q)"),
+    // One JSON document: node IDs never pass through our hands, and no hostname is ever split into lines.
+    runRemote(options, "sudo docker node ls -q | xargs -r sudo docker node inspect"),
     runRemote(options, "sudo cat /var/lib/dokploy-oci/token-server/server-state.json"),
-    runRemote(
-      options,
-      // The key is read and used on the manager; only the server list comes back.
-      "KEY=$(sudo python3 -c 'import json; print(json.load(open(\"/opt/dokploy-credentials.json\"))[\"api_key\"])') && " +
-        `curl -fsS --max-time 15 -H "x-api-key: $KEY" '${dokployUrl}/api/trpc/server.all?batch=1&input=${NULL_INPUT}'`,
-    ),
+    runRemote(options, `sudo python3 -c ${shellQuote(SERVER_ALL_PROGRAM)} ${shellQuote(`${dokployUrl}/api/trpc/server.all?batch=1&input=${NULL_INPUT}`)}`),
   ]);
   const swarmNodes = parseNodes(nodesRaw);
-  const workerAddresses = Array.isArray(swarmNodes)
-    ? swarmNodes.filter((node) => node.role !== "manager" && node.address).map((node) => node.address!)
-    : [];
+  const workerNodes = Array.isArray(swarmNodes) ? swarmNodes.filter((node) => node.role !== "manager") : [];
+  const reachable = workerNodes.filter((node) => node.address !== undefined && net.isIPv4(node.address));
   const workers = await Promise.all(
-    workerAddresses.map(async (address) => ({
-      address,
-      cloudInit: await runRemote(options, "cloud-init status --long || true", address),
-      setup: await runRemote(options, "sudo tail -n 3 /var/log/dokploy-worker-setup.log", address),
+    reachable.map(async (node) => ({
+      address: node.address!,
+      cloudInit: await runRemote(options, "cloud-init status --long || true", node.address),
+      setup: await runRemote(options, "sudo tail -n 3 /var/log/dokploy-worker-setup.log", node.address),
     })),
   );
-  return { manager: { cloudInit, setup }, swarmNodes, tokenServer, dokployServers: parseServers(serversRaw), workers };
+  const skippedWorkers = workerNodes
+    .filter((node) => !reachable.includes(node))
+    .map((node) => ({ hostname: node.hostname, reason: `the swarm reports no IPv4 address for it (${JSON.stringify(node.address ?? null)})` }));
+  return { manager: { cloudInit, setup }, swarmNodes, tokenServer, dokployServers: parseServers(serversRaw), workers, skippedWorkers };
 }
 
+const text = (value: unknown, fallback = "?") => (typeof value === "string" ? value : fallback);
+
+/** `docker node inspect` output: a JSON array; a node writes its own hostname, so every field is only data. */
 function parseNodes(result: RemoteResult): ClusterStatus["swarmNodes"] {
   if (!result.ok) return result;
-  const lines = result.output.split("\n").filter(Boolean);
-  const rows = lines.filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
-  const addresses = new Map(lines.filter((line) => !line.startsWith("{")).map((line) => line.split(" ") as [string, string]));
-  return rows.map((row) => ({
-    hostname: row.Hostname,
-    status: row.Status,
-    availability: row.Availability,
-    role: row.ManagerStatus ? "manager" : "worker",
-    address: addresses.get(row.Hostname),
+  let nodes: unknown;
+  try {
+    nodes = JSON.parse(result.output || "[]");
+  } catch {
+    return { ok: false, output: `unexpected answer from docker node inspect: ${result.output.slice(0, 200)}` };
+  }
+  if (!Array.isArray(nodes)) return { ok: false, output: "unexpected answer from docker node inspect: not a list" };
+  return nodes.map((node: any) => ({
+    hostname: text(node?.Description?.Hostname),
+    role: text(node?.Spec?.Role),
+    status: text(node?.Status?.State),
+    availability: text(node?.Spec?.Availability),
+    ...(typeof node?.Status?.Addr === "string" && { address: node.Status.Addr }),
   }));
 }
 
@@ -112,36 +148,53 @@ function parseServers(result: RemoteResult): ClusterStatus["dokployServers"] {
   if (!result.ok) return result;
   try {
     const rows = JSON.parse(result.output)[0].result.data.json as any[];
-    return rows.map((row) => ({ name: row.name, ipAddress: row.ipAddress, serverType: row.serverType }));
+    return rows.map((row) => ({ name: text(row.name), ipAddress: text(row.ipAddress), serverType: text(row.serverType) }));
   } catch {
     return { ok: false, output: `unexpected answer from Dokploy: ${result.output.slice(0, 200)}` };
   }
 }
 
-/** The report as a person reads it. */
+/**
+ * Text from a node, made safe for the operator's terminal: control characters (escape sequences, carriage returns
+ * that overwrite a line, bidi overrides) are shown as \u{...}; newlines are kept only where `keepNewlines` says.
+ */
+export function printable(value: string, keepNewlines = false): string {
+  return value.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, (char) =>
+    keepNewlines && char === "\n" ? char : `\\u{${char.codePointAt(0)!.toString(16)}}`,
+  );
+}
+
+/** The report as a person reads it; everything that came from a node is passed through `printable`. */
 export function formatStatus(status: ClusterStatus, manager: string): string {
   const lines: string[] = [];
-  const section = (title: string) => lines.push("", `== ${title}`);
+  const section = (title: string) => lines.push("", `== ${printable(title)}`);
   const result = (label: string, value: RemoteResult) =>
-    lines.push(`${label}: ${value.ok ? "" : "FAILED "}${value.output.split("\n").join("\n    ")}`);
+    lines.push(`${label}: ${value.ok ? "" : "FAILED "}${printable(value.output, true).split("\n").join("\n    ")}`);
+  const cell = (value: string, width: number) => printable(value).padEnd(width);
   section(`manager ${manager}`);
   result("cloud-init", status.manager.cloudInit);
   result("setup log", status.manager.setup);
   section("swarm nodes");
   if (Array.isArray(status.swarmNodes)) {
-    for (const node of status.swarmNodes) lines.push(`${node.hostname.padEnd(16)} ${node.role.padEnd(8)} ${node.status.padEnd(8)} ${node.availability.padEnd(8)} ${node.address ?? ""}`);
-  } else result("docker node ls", status.swarmNodes);
+    for (const node of status.swarmNodes) {
+      lines.push(`${cell(node.hostname, 16)} ${cell(node.role, 8)} ${cell(node.status, 8)} ${cell(node.availability, 8)} ${printable(node.address ?? "")}`);
+    }
+  } else result("docker node inspect", status.swarmNodes);
   section("token server");
   result("state", status.tokenServer);
   section("Dokploy servers");
   if (Array.isArray(status.dokployServers)) {
     if (status.dokployServers.length === 0) lines.push("(none registered yet)");
-    for (const server of status.dokployServers) lines.push(`${server.name.padEnd(16)} ${server.ipAddress.padEnd(16)} ${server.serverType}`);
+    for (const server of status.dokployServers) lines.push(`${cell(server.name, 16)} ${cell(server.ipAddress, 16)} ${printable(server.serverType)}`);
   } else result("server.all", status.dokployServers);
   for (const worker of status.workers) {
     section(`worker ${worker.address}`);
     result("cloud-init", worker.cloudInit);
     result("setup log", worker.setup);
+  }
+  for (const skipped of status.skippedWorkers) {
+    section(`worker ${skipped.hostname}`);
+    lines.push(`not contacted: ${printable(skipped.reason)}`);
   }
   return lines.join("\n").trimStart() + "\n";
 }

@@ -3,11 +3,23 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
-import { collectStatus, formatStatus } from "../../lib/status";
+import { collectStatus, formatStatus, printable } from "../../lib/status";
 import { FakeDokploy } from "../harness/fake-dokploy";
 
 
 const STUBS = path.join(__dirname, "..", "harness", "status-stubs");
+const MANAGER = "203.0.113.10";
+
+/** One node as `docker node inspect` prints it (the fields the tool reads, in docker's own shape). */
+function inspected(id: string, hostname: unknown, state: string, addr: unknown, role = "worker") {
+  return {
+    ID: id,
+    Spec: { Role: role, Availability: "active" },
+    Description: { Hostname: hostname },
+    Status: { State: state, ...(addr !== undefined && { Addr: addr }) },
+    ...(role === "manager" && { ManagerStatus: { Leader: true, Reachability: "reachable", Addr: "10.0.0.10:2377" } }),
+  };
+}
 const ROOT = path.join(__dirname, "..", "..");
 
 describe("npm run status", () => {
@@ -33,9 +45,9 @@ describe("npm run status", () => {
       "var/lib/dokploy-oci/token-server/server-state.json": '{"startedAt": 1, "fetched": {"10.0.0.11": ["token", "key"]}}\n',
       "opt/dokploy-credentials.json": JSON.stringify({ api_key: apiKey }),
       "nodes.json": JSON.stringify([
-        { ls: { ID: "m1", Hostname: "manager", Status: "Ready", Availability: "Active", ManagerStatus: "Leader" }, addr: "10.0.0.10" },
-        { ls: { ID: "w1", Hostname: "worker-1", Status: "Ready", Availability: "Active", ManagerStatus: "" }, addr: "10.0.0.11" },
-        { ls: { ID: "w2", Hostname: "worker-2", Status: "Down", Availability: "Active", ManagerStatus: "" }, addr: "10.0.0.12" },
+        inspected("m1", "manager", "ready", "10.0.0.10", "manager"),
+        inspected("w1", "worker-1", "ready", "10.0.0.11"),
+        inspected("w2", "worker-2", "down", "10.0.0.12"),
       ]),
     });
     host("10.0.0.11", { "cloud-init-status": "status: done\n", "var/log/dokploy-worker-setup.log": "2026-11-23T10:01:00Z worker ready\n" });
@@ -52,21 +64,23 @@ describe("npm run status", () => {
     fs.writeFileSync(wrapper, `#!/usr/bin/env bash\nSTATUS_HOSTS_DIR='${hosts}' STATUS_UNREACHABLE='${unreachable}' exec '${path.join(STUBS, "ssh")}' "$@"\n`, { mode: 0o755 });
     return wrapper;
   };
-  const options = (unreachable = "") => ({ manager: "203.0.113.10", sshCommand: sshFor(unreachable), dokployUrl: dokploy.url, timeoutInSeconds: 10 });
+  const options = (unreachable = "") => ({ manager: MANAGER, sshCommand: sshFor(unreachable), dokployUrl: dokploy.url, timeoutInSeconds: 10 });
 
   test("reports cloud-init, setup logs, swarm nodes, token server state and Dokploy servers; the API key stays on the manager", async () => {
     const status = await collectStatus(options());
     expect(status.manager.cloudInit).toEqual({ ok: true, output: "status: done" });
     expect(status.swarmNodes).toEqual([
-      { hostname: "manager", role: "manager", status: "Ready", availability: "Active", address: "10.0.0.10" },
-      { hostname: "worker-1", role: "worker", status: "Ready", availability: "Active", address: "10.0.0.11" },
-      { hostname: "worker-2", role: "worker", status: "Down", availability: "Active", address: "10.0.0.12" },
+      { hostname: "manager", role: "manager", status: "ready", availability: "active", address: "10.0.0.10" },
+      { hostname: "worker-1", role: "worker", status: "ready", availability: "active", address: "10.0.0.11" },
+      { hostname: "worker-2", role: "worker", status: "down", availability: "active", address: "10.0.0.12" },
     ]);
     expect(status.dokployServers).toEqual([]);
     expect(status.workers.find((worker) => worker.address === "10.0.0.11")!.setup.output).toMatch(/worker ready/);
     const calls = fs.readFileSync(path.join(hosts, "ssh-calls.log"), "utf8");
     expect(calls).toMatch(/-J ubuntu@203\.0\.113\.10 ubuntu@10\.0\.0\.11/);
     expect(calls).not.toContain(apiKey);
+    // No command line on the manager carries the key either (every sudo argv is recorded).
+    expect(fs.readFileSync(path.join(hosts, "argv.log"), "utf8")).not.toContain(apiKey);
     expect(dokploy.calls.filter((call) => call.proc === "server.all")).toHaveLength(1);
   });
 
@@ -76,7 +90,7 @@ describe("npm run status", () => {
     expect(down.cloudInit).toEqual({ ok: false, output: expect.stringMatching(/^unreachable \(ubuntu@10\.0\.0\.12\): ssh: connect to host 10\.0\.0\.12 port 22: Connection refused/) });
     const report = formatStatus(status, "203.0.113.10");
     expect(report).toMatch(/== worker 10\.0\.0\.12\ncloud-init: FAILED unreachable/);
-    expect(report).toMatch(/worker-1 +worker +Ready/);
+    expect(report).toMatch(/worker-1 +worker +ready/);
   });
 
   test("an unreachable manager gives one clear failure per check, and the CLI exits 1", async () => {
@@ -101,5 +115,61 @@ describe("npm run status", () => {
     const status = await collectStatus(options());
     expect(status.dokployServers).toEqual([{ name: "worker-1", ipAddress: "10.0.0.11", serverType: "deploy" }]);
     expect(formatStatus(status, "203.0.113.10")).toMatch(/worker-1 +10\.0\.0\.11 +deploy/);
+  });
+
+  describe("a compromised worker controls its hostname, address and logs: they stay data", () => {
+    const ESC = "\u001b";
+    const hostile = [
+      // Newlines and a second "address" in the hostname: the old line parser took these as extra nodes.
+      inspected("w3", "evil\n10.9.9.9 evil2\n{\"Hostname\":\"x\"}", "ready", "10.0.0.13"),
+      // Terminal escapes: clear the screen, retitle the window, overwrite the line.
+      inspected("w4", `${ESC}[2J${ESC}]0;owned\u0007\rworker-4`, "ready", "10.0.0.14"),
+      // Addresses that are not an IPv4 literal: shell syntax, an ssh option, a host name, IPv6, a port, nothing.
+      inspected("w5", "worker-5", "ready", "$(touch /tmp/pwned)"),
+      inspected("w6", "worker-6", "ready", "-oProxyCommand=touch /tmp/pwned"),
+      inspected("w7", "worker-7", "ready", "attacker.example.com"),
+      inspected("w8", "worker-8", "ready", "fd00::8"),
+      inspected("w9", "worker-9", "ready", "10.0.0.19:22"),
+      inspected("w10", "worker-10", "ready", undefined),
+      inspected("w11", { not: "a string" }, "ready", 42),
+    ];
+
+    beforeEach(() => {
+      const nodesFile = path.join(hosts, MANAGER, "nodes.json");
+      fs.writeFileSync(nodesFile, JSON.stringify([...JSON.parse(fs.readFileSync(nodesFile, "utf8")), ...hostile]));
+      fs.mkdirSync(path.join(hosts, "10.0.0.14", "var/log"), { recursive: true });
+      fs.writeFileSync(path.join(hosts, "10.0.0.14", "cloud-init-status"), `status: done${ESC}[2J${ESC}[31m\rFAKE: all good\n`);
+    });
+
+    test("ssh reaches only nodes with an IPv4 address, each as one argument; the rest are reported, not contacted", async () => {
+      const status = await collectStatus(options());
+      expect(status.workers.map((worker) => worker.address).sort()).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14"]);
+      expect(status.skippedWorkers.map((skipped) => skipped.hostname)).toEqual(["worker-5", "worker-6", "worker-7", "worker-8", "worker-9", "worker-10", "?"]);
+      const targets = fs
+        .readFileSync(path.join(hosts, "ssh-calls.log"), "utf8")
+        .split("\n")
+        .filter((line) => line.includes(" -J "))
+        .map((line) => line.split(" -J ")[1].split(" ")[1]);
+      expect([...new Set(targets)].sort()).toEqual(["ubuntu@10.0.0.11", "ubuntu@10.0.0.12", "ubuntu@10.0.0.13", "ubuntu@10.0.0.14"]);
+      expect(fs.existsSync("/tmp/pwned")).toBe(false);
+      // The hostname with newlines is one node, not three.
+      expect(Array.isArray(status.swarmNodes) && status.swarmNodes).toHaveLength(3 + hostile.length);
+    });
+
+    test("the report shows control characters as escapes: no escape sequence reaches the terminal", async () => {
+      const report = formatStatus(await collectStatus(options()), MANAGER);
+      expect(report).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      expect(report).toContain("\\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{d}worker-4");
+      expect(report).toContain("evil\\u{a}10.9.9.9 evil2");
+      expect(report).toContain("status: done\\u{1b}[2J\\u{1b}[31m\\u{d}FAKE: all good");
+      expect(report).toMatch(/== worker worker-6\nnot contacted: the swarm reports no IPv4 address for it \("-oProxyCommand=touch \/tmp\/pwned"\)/);
+    });
+
+    test("printable keeps ordinary text and escapes every control and bidi character", () => {
+      expect(printable("worker-1 10.0.0.11 ready")).toBe("worker-1 10.0.0.11 ready");
+      expect(printable("a\nb", true)).toBe("a\nb");
+      expect(printable("a\nb")).toBe("a\\u{a}b");
+      expect(printable("\u202eevil\u009b\u007f")).toBe("\\u{202e}evil\\u{9b}\\u{7f}");
+    });
   });
 });
