@@ -7,6 +7,7 @@
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
+import { AddressInfo } from "net";
 import * as path from "path";
 import { startTokenServer, stopAllTokenServers, TokenServer } from "../harness/token-server";
 import {
@@ -328,6 +329,87 @@ describe("worker bootstrap", () => {
       expect(text).not.toContain("advertise-addr");
       expect(text).not.toContain("attacker");
     }
+  });
+
+  test("a well-formed join command naming another manager is refused: the worker joins only its own cluster's", async () => {
+    const secret = newSecret();
+    const server = await tokenServer(secret);
+    const worker = makeWorker({ tokenServerUrl: server.url, secret, join: { maxDelaySeconds: 0.1 } });
+    const run = worker.run();
+    for (const address of ["10.0.0.11", "192.0.2.10", "10.0.0.100", "0.0.0.0"]) {
+      const refusals = () => count(worker.log(), `join command names ${address}, not this cluster's manager ${MANAGER_IP}`);
+      server.writeValue("token", `docker swarm join --token ${WORKER_TOKEN} ${address}:2377\n`);
+      await waitFor(() => refusals() >= 2, `refusing a join to ${address}`);
+    }
+    expect(worker.joins()).toEqual([]);
+    publish(server);
+    expect((await run.done).code).toBe(0);
+    expect(worker.joins().map((join) => join.argv)).toEqual([JOIN_ARGV]);
+  });
+
+  test("node.json without a valid swarm.managerAddress stops the setup before any request", async () => {
+    const secret = newSecret();
+    const server = await tokenServer(secret);
+    publish(server);
+    for (const managerAddress of [undefined, "", "manager.internal", "10.0.0.256", "10.0.0.10\n1.2.3.4"]) {
+      const worker = makeWorker({ tokenServerUrl: server.url, secret });
+      const config = JSON.parse(worker.read("etc/dokploy-oci/node.json"));
+      config.swarm = managerAddress === undefined ? {} : { managerAddress };
+      fs.writeFileSync(worker.path("etc/dokploy-oci/node.json"), JSON.stringify(config));
+      const exit = await worker.run().done;
+      expect(exit.code).not.toBe(0);
+      expect(exit.output).toContain("swarm.managerAddress must be the manager's private IPv4 address");
+      expect(worker.joins()).toEqual([]);
+    }
+    expect(server.logs()).not.toMatch(/GET '\/token'/);
+  });
+
+  test("an endless or oversized answer is cut at the size limit: it never fills the disk and is refused", async () => {
+    const secret = newSecret();
+    let sent = 0;
+    let token = "";
+    // A token server gone rogue: /token streams without end (no Content-Length) until the client hangs up.
+    const rogue = http.createServer((request, response) => {
+      if (request.url === "/token" && !token) {
+        response.writeHead(200, { "Content-Type": "text/plain" });
+        const chunk = Buffer.alloc(64 * 1024, "A");
+        const pump = () => {
+          while (!response.destroyed && response.write(chunk)) sent += chunk.length;
+          if (!response.destroyed) response.once("drain", pump);
+        };
+        pump();
+      } else if (request.url === "/token") response.writeHead(200).end(token);
+      else response.writeHead(200).end(`${PUBLIC_KEY}\n`);
+    });
+    await new Promise<void>((resolve) => rogue.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(rogue.address() as AddressInfo).port}`;
+      const worker = makeWorker({ tokenServerUrl: url, secret, join: { maxDelaySeconds: 0.1, requestTimeoutSeconds: 30 } });
+      const run = worker.run();
+      await waitFor(() => count(worker.log(), "unexpected join command") >= 2, "two refusals of the endless answer");
+      // The worker hung up after one byte past its 4096-byte limit: far less than 30 s of loopback streaming.
+      expect(sent).toBeLessThan(16 * 1024 * 1024);
+      expect(worker.log()).toMatch(/unexpected join command \(4097 bytes, /);
+      token = JOIN_COMMAND;
+      expect((await run.done).code).toBe(0);
+      expect(worker.joins().map((join) => join.argv)).toEqual([JOIN_ARGV]);
+    } finally {
+      rogue.closeAllConnections();
+      await new Promise((resolve) => rogue.close(resolve));
+    }
+  });
+
+  test("a Docker installer larger than the limit is not run", async () => {
+    const secret = newSecret();
+    const server = await tokenServer(secret);
+    publish(server);
+    const installerUrl = await startFileServer({ "/get-docker.sh": `${getDockerScript()}\n${"#".repeat(5 * 1024 * 1024)}\n` });
+    const worker = makeWorker({ tokenServerUrl: server.url, secret, dockerInstalled: false, installerUrl: `${installerUrl}/get-docker.sh` });
+    const exit = await worker.run().done;
+    expect(exit.code).not.toBe(0);
+    expect(worker.log()).toMatch(/the Docker installer is larger than 4194304 bytes; not running it/);
+    expect(worker.stubCalls().filter((line) => line.startsWith("get-docker"))).toEqual([]);
+    expect(worker.joins()).toEqual([]);
   });
 
   test("exits at once when the marker exists: no hardening, no docker, no request", async () => {

@@ -75,6 +75,8 @@ export interface WorkerOptions {
   installerUrl?: string;
   /** Where `docker swarm join` adds this node, and as what. */
   swarm?: { nodesFile: string; hostname: string; address: string };
+  /** `swarm.managerAddress`: the only address the worker joins. Defaults to MANAGER_IP. */
+  managerAddress?: string;
 }
 
 export interface Worker {
@@ -172,6 +174,7 @@ export function makeWorker(options: WorkerOptions): Worker {
       secret: options.secret,
       ...(options.sourceAddress !== undefined && { sourceAddress: options.sourceAddress }),
     },
+    swarm: { managerAddress: options.managerAddress ?? MANAGER_IP },
     join: { ...FAST_JOIN, ...options.join },
   };
   const at = (hostPath: string) => path.join(root, hostPath);

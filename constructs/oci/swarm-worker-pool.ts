@@ -141,6 +141,8 @@ export class SwarmWorkerPool extends Construct {
         blockContainerMetadata: true,
         docker: { installerUrl: props.dockerInstallerUrl ?? "https://get.docker.com" },
         tokenServer: { url: tokenServer.url, secret: tokenServer.secret },
+        // The only address a worker joins: a join command naming another one is refused.
+        swarm: { managerAddress: props.manager.privateIp },
         join: { initialDelaySeconds: 1, maxDelaySeconds: joinMaxDelay, requestTimeoutSeconds: 5 },
         ...(tailscale ? { tailscale: tailscale.config } : {}),
       },

@@ -21,14 +21,17 @@ MARKER=$ROOT/opt/dokploy-worker-setup-complete
 LOG_FILE=$ROOT/var/log/dokploy-worker-setup.log
 # Longest answer from the token server worth reading (a join command is about 120 bytes, a key about 100).
 MAX_ANSWER_BYTES=4096
+MAX_INSTALLER_BYTES=4194304
 
 WORK_DIR=
 CURL_CONFIG=
 CURL_ERROR_FILE=
+CURL_HEADERS_FILE=
 # Set by the checks of the token server's answers.
 ANSWER=
 JOIN_TOKEN=
 JOIN_ADDRESS=
+MANAGER_ADDRESS=
 PUBLIC_KEY=
 
 log() {
@@ -91,6 +94,10 @@ if not url.startswith(("http://", "https://")):
 for value in (config["name"], config["docker"]["installerUrl"], url):
     if "\n" in str(value):
         sys.exit("node.json values must be single lines")
+manager = str(config.get("swarm", {}).get("managerAddress", ""))
+octet = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+if not re.fullmatch(rf"{octet}(\.{octet}){{3}}", manager):
+    sys.exit("swarm.managerAddress must be the manager's private IPv4 address")
 secret, source = str(token_server["secret"]), token_server.get("sourceAddress")
 # Printable ASCII without spaces: what an HTTP header carries unchanged and the token server compares byte for byte.
 if not re.fullmatch(r"[!-~]+", secret):
@@ -105,7 +112,7 @@ if source is not None:
     curl_config.append(f'interface = "{source}"')
 with os.fdopen(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
     f.write("\n".join(curl_config) + "\n")
-print(config["name"], config["docker"]["installerUrl"], url, sep="\n")
+print(config["name"], config["docker"]["installerUrl"], url, manager, sep="\n")
 print(seconds("initialDelaySeconds", 1), seconds("maxDelaySeconds", 15), seconds("requestTimeoutSeconds", 5), sep="\n")
 EOF
   ) || return 1
@@ -113,6 +120,7 @@ EOF
     read -r NODE_NAME
     read -r DOCKER_INSTALLER_URL
     read -r TOKEN_SERVER_URL
+    read -r MANAGER_ADDRESS
     read -r INITIAL_DELAY
     read -r MAX_DELAY
     read -r REQUEST_TIMEOUT
@@ -134,8 +142,16 @@ next_delay() {
 fetch() {
   local path=$1 out=$2 check=$3 attempt status outcome delay
   for ((attempt = 1; ; attempt++)); do
-    status=$(curl --silent --show-error --config "$CURL_CONFIG" --connect-timeout "$REQUEST_TIMEOUT" \
-      --max-time "$REQUEST_TIMEOUT" -o "$out" -w '%{http_code}' "$TOKEN_SERVER_URL$path" 2>"$CURL_ERROR_FILE") || true
+    # The body goes through head: whatever the server sends, at most one byte more than an answer may hold
+    # reaches the disk (curl's --max-filesize alone trusts Content-Length); the status comes from the headers.
+    rm -f "$CURL_HEADERS_FILE"
+    curl --silent --show-error --config "$CURL_CONFIG" --connect-timeout "$REQUEST_TIMEOUT" \
+      --max-time "$REQUEST_TIMEOUT" --max-filesize "$MAX_ANSWER_BYTES" -D "$CURL_HEADERS_FILE" -o - \
+      "$TOKEN_SERVER_URL$path" 2>"$CURL_ERROR_FILE" | head -c "$((MAX_ANSWER_BYTES + 1))" >"$out" || true
+    status=
+    if [[ -s $CURL_HEADERS_FILE ]]; then
+      status=$(awk 'toupper($1) ~ /^HTTP\// { code = $2 } END { print code }' "$CURL_HEADERS_FILE")
+    fi
     delay=
     case $status in
       200)
@@ -145,7 +161,7 @@ fetch() {
         fi
         outcome="unexpected answer" # CHECK logged what was wrong
         ;;
-      000 | "") outcome="token server unreachable ($(tail -n 1 "$CURL_ERROR_FILE"))" ;;
+      "") outcome="token server unreachable ($(tail -n 1 "$CURL_ERROR_FILE"))" ;;
       503) outcome="not ready yet (HTTP 503): the manager has not published it" ;;
       401)
         outcome="refused: wrong secret (HTTP 401); check tokenServer.secret on both nodes"
@@ -182,6 +198,11 @@ join_command_valid() {
   local LC_ALL=C octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
   local pattern="^docker swarm join --token (SWMTKN-1-[a-z0-9]+-[a-z0-9]+) ($octet\\.$octet\\.$octet\\.$octet):2377\$"
   if read_one_line "$1" && [[ $ANSWER =~ $pattern ]]; then
+    if [[ ${BASH_REMATCH[2]} != "$MANAGER_ADDRESS" ]]; then
+      # Plain HTTP: whoever answers in the manager's place could name its own swarm. Only ours is joined.
+      log "join command names ${BASH_REMATCH[2]}, not this cluster's manager $MANAGER_ADDRESS; not running it"
+      return 1
+    fi
     JOIN_TOKEN=${BASH_REMATCH[1]}
     JOIN_ADDRESS=${BASH_REMATCH[2]}
     return 0
@@ -205,6 +226,12 @@ public_key_valid() {
 
 # --- steps ---------------------------------------------------------------------------------------------------------
 
+installer_too_big() {
+  local size
+  size=$(wc -c <"$1")
+  ((size <= MAX_INSTALLER_BYTES)) || die "the Docker installer is larger than $MAX_INSTALLER_BYTES bytes; not running it"
+}
+
 harden() {
   bash "$HARDEN_SCRIPT" 2>&1 | tee -a "$LOG_FILE"
 }
@@ -216,8 +243,14 @@ install_docker() {
   fi
   local installer=$WORK_DIR/get-docker.sh
   log "downloading the Docker installer from $DOCKER_INSTALLER_URL"
-  curl --fail --silent --show-error --location --connect-timeout 15 --retry 5 --retry-delay 5 --retry-all-errors \
-    -o "$installer" "$DOCKER_INSTALLER_URL" 2>&1 | log_lines "curl: "
+  # Through head, like the token server's answers: a huge or endless answer never fills the disk.
+  if ! curl --fail --silent --show-error --location --connect-timeout 15 --retry 5 --retry-delay 5 --retry-all-errors \
+    --max-filesize "$MAX_INSTALLER_BYTES" -o - "$DOCKER_INSTALLER_URL" 2> >(log_lines "curl: ") |
+    head -c "$((MAX_INSTALLER_BYTES + 1))" >"$installer"; then
+    installer_too_big "$installer"
+    die "could not download the Docker installer from $DOCKER_INSTALLER_URL"
+  fi
+  installer_too_big "$installer"
   log "running the Docker installer"
   sh "$installer" 2>&1 | log_lines "get-docker: "
   systemctl enable --now docker 2>&1 | log_lines "systemctl: "
@@ -289,6 +322,7 @@ main() {
   WORK_DIR=$(mktemp -d)
   CURL_CONFIG=$WORK_DIR/token-server.curlrc
   CURL_ERROR_FILE=$WORK_DIR/curl-error.txt
+  CURL_HEADERS_FILE=$WORK_DIR/curl-headers.txt
   load_config
   log "worker setup starting for $NODE_NAME (token server $TOKEN_SERVER_URL)"
 
