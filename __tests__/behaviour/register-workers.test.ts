@@ -29,6 +29,7 @@ import {
   start,
   startFileServer,
   SwarmNode,
+  SwarmRecord,
   WORKER_LOG,
   WORKER_MARKER,
   writeRegistrationConfig,
@@ -78,7 +79,7 @@ async function startFake(): Promise<FakeDokploy> {
 
 /** A manager whose Dokploy already has the admin, the API key and the workers' SSH key, as the bootstrap leaves it. */
 async function makeManager(
-  options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmNode[]; credentials?: boolean; dokployUrl?: string } = {},
+  options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmRecord[]; credentials?: boolean; dokployUrl?: string } = {},
 ): Promise<Manager> {
   const fake = await startFake();
   const { organization } = fake.seedAdmin(ADMIN);
@@ -291,6 +292,46 @@ describe("register-workers", () => {
     await loop.kill();
     expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12"]);
     expect(manager.creates()).toHaveLength(2);
+  });
+
+  test("malformed node records are skipped and reported once each; the rest of the pass goes on", async () => {
+    const ESC = "\u001b";
+    const record = (id: string, hostname: unknown, addr: unknown, extra: object = {}) => ({
+      ID: id,
+      Raw: { ID: id, Spec: { Role: "worker" }, Description: hostname === undefined ? null : { Hostname: hostname }, Status: { State: "ready", ...(addr !== undefined && { Addr: addr }) }, ...extra },
+    });
+    const hostile: SwarmRecord[] = [
+      record("v6xxxxxxxxxxxxxxxxxxxxxxx", "worker-v6", "fd00::6"),
+      record("noaddrxxxxxxxxxxxxxxxxxxx", "worker-noaddr", undefined),
+      record("portxxxxxxxxxxxxxxxxxxxxx", "worker-port", "10.0.0.30:2377"),
+      record("zeroxxxxxxxxxxxxxxxxxxxxx", "worker-zero", "0.0.0.0"),
+      record("numberxxxxxxxxxxxxxxxxxxx", "worker-number", 167772191),
+      { ID: "goneyxxxxxxxxxxxxxxxxxxxx", Vanished: true },
+      { ID: "spec-nullxxxxxxxxxxxxxxxx", Raw: { ID: "spec-nullxxxxxxxxxxxxxxxx", Spec: null, Status: null } },
+      { ID: "not-objectxxxxxxxxxxxxxxx", Raw: "a string" },
+      // A null description and a forged hostname: registered under a name built from the address.
+      record("nulldescxxxxxxxxxxxxxxxxx", undefined, "10.0.0.31"),
+      record("forgedxxxxxxxxxxxxxxxxxxx", `evil\n2026-01-01T00:00:00Z register-workers: registered ${ESC}[2J`, "10.0.0.32"),
+    ];
+    const manager = await makeManager({ nodes: [MANAGER_NODE, node(1), ...hostile, node(2)] });
+    const loop = manager.register({ loop: true });
+    await waitFor(() => manager.fake.servers.length === 4, "the four good workers");
+    await morePasses(manager, 3);
+    await loop.kill();
+    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.31", "10.0.0.32"]);
+    const names = Object.fromEntries(manager.fake.servers.map((server) => [server.ipAddress, server.name]));
+    expect(names["10.0.0.31"]).toBe("worker-10-0-0-31");
+    expect(names["10.0.0.32"]).toBe("worker-10-0-0-32");
+    const output = loop.output();
+    for (const reason of ['"fd00::6" is not an IPv4 address', 'its address null is not', '"10.0.0.30:2377" is not', "0.0.0.0 cannot reach it", "167772191 is not"]) {
+      // Once each, though several passes saw the same record.
+      expect(output.split(reason)).toHaveLength(2);
+    }
+    // Log lines are the program's own: the forged hostname stays inside one escaped, quoted value.
+    expect(output).not.toContain(ESC);
+    for (const line of output.split("\n").filter(Boolean)) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ register-workers: /);
+    expect(output.match(/: registered /g)).toHaveLength(4);
+    expect(output).not.toMatch(/Traceback/);
   });
 
   test("compiles with python3, and its systemd unit restarts it", () => {

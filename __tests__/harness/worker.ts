@@ -62,6 +62,9 @@ export interface SwarmNode {
   Addr: string;
 }
 
+/** What the stub's swarm list may also hold: a node whose `docker node inspect` record is `Raw`, or one that is gone. */
+export type SwarmRecord = SwarmNode | { ID: string; Raw: unknown } | { ID: string; Vanished: true };
+
 export interface WorkerOptions {
   tokenServerUrl: string;
   secret: string;
@@ -206,7 +209,7 @@ export function makeWorker(options: WorkerOptions): Worker {
   };
 }
 
-export function writeSwarmNodes(file: string, nodes: SwarmNode[]): void {
+export function writeSwarmNodes(file: string, nodes: SwarmRecord[]): void {
   fs.writeFileSync(file, JSON.stringify(nodes));
 }
 

@@ -21,6 +21,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +35,8 @@ LOCK_FILE = ROOT + "/var/lib/dokploy-oci/register-workers.lock"
 SERVER_TYPES = ("deploy", "build", "none")
 REQUEST_TIMEOUT_SECONDS = 10
 DOCKER_TIMEOUT_SECONDS = 60
+# A node picks its own hostname; only a plain host name becomes a Dokploy server name.
+HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}")
 # After a 4xx for one node, that node waits this long: the same request would fail the same way.
 REJECTED_NODE_WAIT_SECONDS = 300
 # Ignores http_proxy and friends: the API key goes to Dokploy on this host and nowhere else.
@@ -47,7 +50,13 @@ def log(message):
 
 
 def one_line(text, limit=300):
-    return " ".join(str(text).split())[:limit]
+    """Text from elsewhere (a node, Dokploy) as one log line: control and non-ASCII characters escaped."""
+    return json.dumps(" ".join(str(text).split())[:limit])[1:-1]
+
+
+def quoted(text):
+    """A value a node chose (its hostname), quoted and escaped: it cannot forge a log line or a terminal escape."""
+    return json.dumps(text, default=str)[:120]
 
 
 def load_config(path):
@@ -145,19 +154,65 @@ def docker(*args):
     return result.stdout
 
 
-def ready_workers():
-    """[(hostname, address)] of the swarm nodes whose role is worker and whose state is ready."""
+def field(record, *path):
+    """record[path[0]][path[1]]..., or None where a level is missing or not an object (records are untrusted)."""
+    for key in path:
+        record = record.get(key) if isinstance(record, dict) else None
+    return record
+
+
+def inspect_nodes(ids):
+    """`docker node inspect` of every id; a node that left between ls and inspect is dropped, not fatal."""
+    if not ids:
+        return []
     try:
-        ids = [json.loads(line)["ID"] for line in docker("node", "ls", "--format", "{{json .}}").splitlines() if line]
-        nodes = json.loads(docker("node", "inspect", *ids)) if ids else []
-        workers = []
-        for node in nodes:
-            if node["Spec"]["Role"] != "worker" or node["Status"]["State"] != "ready":
-                continue
-            address = str(ipaddress.IPv4Address(node["Status"]["Addr"]))
-            workers.append((node["Description"].get("Hostname") or address, address))
-    except (ValueError, LookupError, TypeError) as error:
-        raise PassFailed(f"unexpected docker node output: {error!r}") from None
+        return json.loads(docker("node", "inspect", *ids))
+    except PassFailed:
+        nodes = []
+        for node_id in ids:  # one at a time: docker refuses the whole batch when one id is gone
+            with contextlib.suppress(PassFailed):
+                nodes.extend(json.loads(docker("node", "inspect", node_id)))
+        return nodes
+
+
+def server_name(hostname, address):
+    """The Dokploy server name: the hostname when it is a plain host name, else one built from the address."""
+    if isinstance(hostname, str) and HOSTNAME.fullmatch(hostname):
+        return hostname
+    return "worker-" + address.replace(".", "-")
+
+
+def worker_from(node):
+    """(name, address) of a ready worker, None for a node that is not one, or a str saying what is wrong with it."""
+    if field(node, "Spec", "Role") != "worker" or field(node, "Status", "State") != "ready":
+        return None
+    address = field(node, "Status", "Addr")
+    try:
+        parsed = ipaddress.IPv4Address(address if isinstance(address, str) else "")
+    except ValueError:
+        return f"its address {quoted(address)} is not an IPv4 address"
+    if parsed.is_unspecified or parsed.is_loopback or parsed.is_multicast:
+        return f"its address {parsed} cannot reach it"
+    return server_name(field(node, "Description", "Hostname"), str(parsed)), str(parsed)
+
+
+def ready_workers(report_node):
+    """[(name, address)] of the swarm's ready workers; each malformed record goes to report_node and is skipped."""
+    ids = [line.strip() for line in docker("node", "ls", "-q").splitlines() if line.strip()]
+    try:
+        nodes = inspect_nodes(ids)
+    except ValueError:
+        raise PassFailed("docker node inspect printed something that is not JSON") from None
+    if not isinstance(nodes, list):
+        raise PassFailed("docker node inspect printed something that is not a list")
+    workers = []
+    for node in nodes:
+        worker = worker_from(node)
+        if isinstance(worker, str):
+            report_node(field(node, "ID"), f"skipping node {quoted(field(node, 'ID'))} "
+                                           f"(hostname {quoted(field(node, 'Description', 'Hostname'))}): {worker}")
+        elif worker is not None:
+            workers.append(worker)
     return workers
 
 
@@ -166,6 +221,12 @@ class Registrar:
         self.config = config
         self.last_problem = None
         self.rejected = {}  # address -> time.monotonic() after which that node is tried again
+        self.skipped = {}  # node id -> what was wrong with its record, logged once while it stays wrong
+
+    def report_node(self, node_id, problem):
+        if self.skipped.get(str(node_id)) != problem:
+            log(problem)
+        self.skipped[str(node_id)] = problem
 
     def report(self, problem):
         """Logs a problem once, not every pass, until it changes or goes away."""
@@ -178,7 +239,7 @@ class Registrar:
         if credentials is None:
             return self.report(f"waiting for {CREDENTIALS_FILE} (api_key, ssh_key_id) from the manager bootstrap")
         try:
-            workers = ready_workers()
+            workers = ready_workers(self.report_node)
             now = time.monotonic()
             self.rejected = {address: until for address, until in self.rejected.items() if until > now}
             if workers:
