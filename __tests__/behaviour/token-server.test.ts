@@ -6,6 +6,7 @@ import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { sleep, WAIT_LIMIT_MS } from "../harness/wait";
@@ -253,4 +254,69 @@ const hasSystemdAnalyze = spawnSync("systemd-analyze", ["--version"]).status ===
   // verify exits 0 on unknown keys and bad values but prints them, so any output is a failure.
   const result = spawnSync("systemd-analyze", ["verify", unit], { encoding: "utf8" });
   expect({ status: result.status, output: result.stdout + result.stderr }).toEqual({ status: 0, output: "" });
+});
+
+describe("long poll (?wait=N)", () => {
+  test("a request made before the token exists is answered with it as soon as it is published", async () => {
+    const server = await start();
+    const waiting = request(`${server.url}/token?wait=50`, { secret });
+    await server.waitForLog(/GET '\/token' /, 2_000).then(
+      () => {
+        throw new Error("the waiting request was answered before the token existed");
+      },
+      () => undefined,
+    );
+    server.writeValue("token", JOIN_COMMAND);
+    const reply = await waiting;
+    expect(reply.status).toBe(200);
+    expect(reply.body).toBe(JOIN_COMMAND);
+  });
+
+  test("a wait that runs out answers 503 with Retry-After 0 (ask again at once); without ?wait, Retry-After 5", async () => {
+    const server = await start();
+    const waited = await request(`${server.url}/token?wait=0.3`, { secret });
+    expect([waited.status, waited.headers["retry-after"]]).toEqual([503, "0"]);
+    const plain = await request(`${server.url}/token`, { secret });
+    expect([plain.status, plain.headers["retry-after"]]).toEqual([503, "5"]);
+    for (const wait of ["nan", "-5", "abc", ""]) {
+      const reply = await request(`${server.url}/token?wait=${wait}`, { secret });
+      expect([reply.status, reply.headers["retry-after"]]).toEqual([503, "5"]);
+    }
+  });
+
+  test("the TTL ends a wait: a waiting client hears 410, not the token", async () => {
+    const server = await start({ ttlSeconds: 1 });
+    const waiting = request(`${server.url}/token?wait=50`, { secret });
+    expect((await waiting).status).toBe(410);
+    server.writeValue("token", JOIN_COMMAND);
+    expect((await request(`${server.url}/token`, { secret })).status).toBe(410);
+  });
+
+  test("idle connections cannot pin the server: past 256 at once, a client is told to retry at once", async () => {
+    const server = await start();
+    const host = new URL(server.url);
+    const sockets: net.Socket[] = [];
+    try {
+      // Connections that never send a request, each holding one of the server's threads.
+      for (let i = 0; i < 256; i++) {
+        const socket = net.connect(Number(host.port), host.hostname);
+        socket.on("error", () => undefined);
+        sockets.push(socket);
+        await new Promise((resolve) => socket.once("connect", resolve));
+      }
+      const extra = await request(`${server.url}/token`, { secret }).catch((error) => error);
+      expect(extra.status).toBe(503);
+      expect(extra.headers["retry-after"]).toBe("5");
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    server.writeValue("token", JOIN_COMMAND);
+    const deadline = Date.now() + WAIT_LIMIT_MS;
+    let reply = await request(`${server.url}/token`, { secret });
+    while (reply.status !== 200 && Date.now() < deadline) {
+      await sleep(50);
+      reply = await request(`${server.url}/token`, { secret });
+    }
+    expect(reply.status).toBe(200);
+  });
 });

@@ -25,7 +25,7 @@ import {
   WORKER_MARKER,
   WORKER_TOKEN,
 } from "../harness/worker";
-import { waitFor } from "../harness/wait";
+import { sleep, waitFor } from "../harness/wait";
 
 const REPO = path.resolve(__dirname, "../..");
 const TIMESTAMPED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /;
@@ -126,10 +126,27 @@ describe("worker bootstrap", () => {
     const lines = worker.log().trim().split("\n");
     for (const line of lines) expect(line).toMatch(TIMESTAMPED);
     expect(lines[lines.length - 1]).toMatch(/ worker ready$/);
-    expect(worker.log()).toMatch(/GET \/token: attempt 1: not ready yet \(HTTP 503\)[^\n]*; next attempt in 0\.\d{3}s\n/);
+    // A long poll that ran out is asked again at once: the server already waited.
+    expect(worker.log()).toMatch(/GET \/token: attempt 1: not ready yet \(HTTP 503\)[^\n]*; next attempt in 0s\n/);
     expectNoSecrets(worker, secret, (await run.done).output);
     // The 0600 curl config holding the secret is gone with the work dir.
     expect(fs.readdirSync(worker.path("tmp"))).toEqual([]);
+  });
+
+  test("long poll: a worker asking before the token exists gets it on its first request, the moment it is published", async () => {
+    const secret = newSecret();
+    const server = await tokenServer(secret);
+    const worker = makeWorker({ tokenServerUrl: server.url, secret, join: { waitSeconds: 30 } });
+    const run = worker.run();
+    // curl is running with the long poll: the request is (or is about to be) held by the server.
+    await waitFor(() => commandLines().some((line) => line.includes("/token?wait=30")), "the worker's long poll");
+    await sleep(300);
+    const publishedAt = Date.now();
+    publish(server);
+    expect((await run.done).code).toBe(0);
+    expect(worker.log()).toContain("GET /token: attempt 1: received");
+    expect(worker.log()).not.toContain("not ready yet");
+    console.log(`long poll: joined ${worker.joins()[0].at - publishedAt} ms after the token was published`);
   });
 
   test("5 workers in parallel, each its own client: all join once; reports the join lag", async () => {
@@ -370,7 +387,8 @@ describe("worker bootstrap", () => {
     let token = "";
     // A token server gone rogue: /token streams without end (no Content-Length) until the client hangs up.
     const rogue = http.createServer((request, response) => {
-      if (request.url === "/token" && !token) {
+      const path = new URL(request.url ?? "/", "http://rogue").pathname;
+      if (path === "/token" && !token) {
         response.writeHead(200, { "Content-Type": "text/plain" });
         const chunk = Buffer.alloc(64 * 1024, "A");
         const pump = () => {
@@ -378,7 +396,7 @@ describe("worker bootstrap", () => {
           if (!response.destroyed) response.once("drain", pump);
         };
         pump();
-      } else if (request.url === "/token") response.writeHead(200).end(token);
+      } else if (path === "/token") response.writeHead(200).end(token);
       else response.writeHead(200).end(`${PUBLIC_KEY}\n`);
     });
     await new Promise<void>((resolve) => rogue.listen(0, "127.0.0.1", resolve));

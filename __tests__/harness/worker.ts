@@ -34,10 +34,12 @@ export interface JoinSettings {
   initialDelaySeconds: number;
   maxDelaySeconds: number;
   requestTimeoutSeconds: number;
+  /** How long the token server may hold a request for a value not published yet (long poll). */
+  waitSeconds: number;
 }
 
-/** Small enough for tests, same shape as production's 1 / 15 / 5. */
-export const FAST_JOIN: JoinSettings = { initialDelaySeconds: 0.05, maxDelaySeconds: 0.4, requestTimeoutSeconds: 2 };
+/** Small enough for tests, same shape as production's 1 / 15 / 5 / 55. */
+export const FAST_JOIN: JoinSettings = { initialDelaySeconds: 0.05, maxDelaySeconds: 0.4, requestTimeoutSeconds: 2, waitSeconds: 0.3 };
 
 export interface Exit {
   code: number | null;

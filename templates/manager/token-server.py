@@ -12,11 +12,16 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 ROOT = os.environ.get("DOKPLOY_OCI_ROOT", "")
 MIN_SECRET_LENGTH = 32
 RETRY_AFTER_SECONDS = 5
+# A client asking `?wait=N` is answered as soon as the value exists, within N seconds (at most this many).
+MAX_WAIT_SECONDS = 60
+WAIT_POLL_SECONDS = 0.05
+# Connections served at once (one thread each); past that a client is told to retry, so none can pin the server.
+MAX_CONNECTIONS = 256
 TEXT = "text/plain; charset=utf-8"
 # path -> (file in stateDir, content type, what fetching it counts as towards a served worker)
 SECRET_PATHS = {
@@ -121,10 +126,27 @@ class Handler(BaseHTTPRequestHandler):
         if path not in SECRET_PATHS:
             return self.send(404)
         file_name, content_type, kind = SECRET_PATHS[path]
-        # Sent after serve() released the lock, so a slow client cannot stall the others.
-        status, body = self.server.state.serve(self.client_address[0], kind, lambda: self.read_value(file_name))
-        headers = {200: {"Content-Type": content_type}, 503: {"Retry-After": str(RETRY_AFTER_SECONDS)}}
+        wait_seconds = self.requested_wait()
+        deadline = time.monotonic() + wait_seconds
+        # A long poll: the value is checked again every WAIT_POLL_SECONDS, with the lock held only for each check,
+        # and sent after serve() released it, so a slow or waiting client cannot stall the others.
+        while True:
+            status, body = self.server.state.serve(self.client_address[0], kind, lambda: self.read_value(file_name))
+            if status != 503 or time.monotonic() >= deadline:
+                break
+            time.sleep(WAIT_POLL_SECONDS)
+        # After a full wait the client may ask again at once: it has already waited here.
+        retry_after = 0 if wait_seconds > 0 else RETRY_AFTER_SECONDS
+        headers = {200: {"Content-Type": content_type}, 503: {"Retry-After": str(retry_after)}}
         return self.send(status, body, headers.get(status))
+
+    def requested_wait(self):
+        """Seconds the client is willing to wait for a value not there yet: ?wait=N, clamped to MAX_WAIT_SECONDS."""
+        try:
+            wait = float(parse_qs(urlsplit(self.path).query).get("wait", ["0"])[0])
+        except ValueError:
+            return 0
+        return min(max(wait, 0), MAX_WAIT_SECONDS) if wait == wait else 0  # NaN waits nothing
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = respond
 
@@ -161,6 +183,32 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     request_queue_size = 64  # the default 5 drops the SYNs of workers booting together, costing them seconds
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(f"HTTP/1.0 503 Service Unavailable\r\nRetry-After: {RETRY_AFTER_SECONDS}\r\n"
+                                "Content-Length: 0\r\n\r\n".encode())
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 def main():

@@ -113,7 +113,8 @@ if source is not None:
 with os.fdopen(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
     f.write("\n".join(curl_config) + "\n")
 print(config["name"], config["docker"]["installerUrl"], url, manager, sep="\n")
-print(seconds("initialDelaySeconds", 1), seconds("maxDelaySeconds", 15), seconds("requestTimeoutSeconds", 5), sep="\n")
+print(seconds("initialDelaySeconds", 1), seconds("maxDelaySeconds", 15), seconds("requestTimeoutSeconds", 5),
+      seconds("waitSeconds", 55), sep="\n")
 EOF
   ) || return 1
   {
@@ -124,6 +125,7 @@ EOF
     read -r INITIAL_DELAY
     read -r MAX_DELAY
     read -r REQUEST_TIMEOUT
+    read -r WAIT_SECONDS
   } <<<"$values"
 }
 
@@ -140,17 +142,21 @@ next_delay() {
 # fetch PATH OUT CHECK: GETs PATH from the token server into OUT until it answers 200 with a body that the
 # function CHECK accepts. Never gives up: the manager may take many minutes, or be rebooted.
 fetch() {
-  local path=$1 out=$2 check=$3 attempt status outcome delay
+  local path=$1 out=$2 check=$3 attempt status outcome delay retry_after
   for ((attempt = 1; ; attempt++)); do
     # The body goes through head: whatever the server sends, at most one byte more than an answer may hold
     # reaches the disk (curl's --max-filesize alone trusts Content-Length); the status comes from the headers.
     rm -f "$CURL_HEADERS_FILE"
+    # ?wait: the server holds the request until the value exists (long poll), so the join follows the token by
+    # one round trip instead of a backoff delay.
     curl --silent --show-error --config "$CURL_CONFIG" --connect-timeout "$REQUEST_TIMEOUT" \
-      --max-time "$REQUEST_TIMEOUT" --max-filesize "$MAX_ANSWER_BYTES" -D "$CURL_HEADERS_FILE" -o - \
-      "$TOKEN_SERVER_URL$path" 2>"$CURL_ERROR_FILE" | head -c "$((MAX_ANSWER_BYTES + 1))" >"$out" || true
-    status=
+      --max-time "$(awk -v a="$REQUEST_TIMEOUT" -v b="$WAIT_SECONDS" 'BEGIN { print a + b }')" \
+      --max-filesize "$MAX_ANSWER_BYTES" -D "$CURL_HEADERS_FILE" -o - \
+      "$TOKEN_SERVER_URL$path?wait=$WAIT_SECONDS" 2>"$CURL_ERROR_FILE" | head -c "$((MAX_ANSWER_BYTES + 1))" >"$out" || true
+    status='' retry_after=''
     if [[ -s $CURL_HEADERS_FILE ]]; then
       status=$(awk 'toupper($1) ~ /^HTTP\// { code = $2 } END { print code }' "$CURL_HEADERS_FILE")
+      retry_after=$(awk 'tolower($1) == "retry-after:" { value = $2 } END { sub(/\r$/, "", value); print value }' "$CURL_HEADERS_FILE")
     fi
     delay=
     case $status in
@@ -162,7 +168,11 @@ fetch() {
         outcome="unexpected answer" # CHECK logged what was wrong
         ;;
       "") outcome="token server unreachable ($(tail -n 1 "$CURL_ERROR_FILE"))" ;;
-      503) outcome="not ready yet (HTTP 503): the manager has not published it" ;;
+      503)
+        outcome="not ready yet (HTTP 503): the manager has not published it"
+        # Retry-After 0: the server already waited for us (long poll), so ask again at once.
+        if [[ $retry_after == 0 ]]; then delay=0; fi
+        ;;
       401)
         outcome="refused: wrong secret (HTTP 401); check tokenServer.secret on both nodes"
         # Not fatal: node.json may be rewritten with the right secret while this runs, so read it again.
