@@ -1,41 +1,65 @@
 /**
- * Join lag on the bootstrap harness: N workers start polling the real token server; the join command becomes
- * available T seconds later; each worker's lag is the time from then to its `docker swarm join` (stub docker
- * records it). Time is scaled down by SCALE for both schedules alike; results are in real seconds.
+ * Join lag: the time from the join command being published to a worker's `docker swarm join`.
+ *
+ * Measured, in real seconds and without any time scaling: N real worker bootstraps (templates/worker/bootstrap.sh,
+ * stub docker records the join) long-poll the real token server on 127.0.0.1; the command is published T seconds
+ * after every worker's first request; each case runs REPEATS times.
+ *
+ * Compared with polling schedules (the library's former backoff and the seed's +30 s), which are computed, not
+ * slept through: their lag is the wait until the schedule's next poll after T, drawn over many simulated workers
+ * from the schedule's own formula, plus the real cost of one poll and join as measured above. Running those
+ * schedules for real would take minutes per case; scaling their time down would scale the process overhead too.
  */
 import * as fs from "fs";
-import * as path from "path";
 import { startTokenServer } from "../__tests__/harness/token-server";
-import { JOIN_COMMAND, PUBLIC_KEY, cleanupWorkers, hostEnv, makeTempRoot, makeWorker, start } from "../__tests__/harness/worker";
+import { JOIN_COMMAND, PUBLIC_KEY, cleanupWorkers, makeTempRoot, makeWorker } from "../__tests__/harness/worker";
 import { sleep, waitFor } from "../__tests__/harness/wait";
 
-// Each poll's real cost (curl, python) is multiplied by the scale too, so keep it modest.
-export const SCALE = Number(process.env.BENCH_SCALE ?? 10);
+export const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+/** The long poll's length in the benchmark: short, so that T = 5 s crosses two renewals of the request. */
+export const BENCH_WAIT_SECONDS = 2;
 const SECRET = "b".repeat(64);
+const SIMULATED_WORKERS = 10_000;
 
-export const SCHEDULES = {
-  library: { name: "library", description: "capped exponential backoff with full jitter (1 s initial, 15 s cap)" },
-  seed: { name: "seed", description: "+30 s per attempt, capped at 10 minutes" },
-} as const;
+export interface LagSummary {
+  /** Median, 90th percentile and maximum over every worker of every repeat, in seconds. */
+  median: number;
+  p90: number;
+  max: number;
+  /** Lowest and highest per-repeat median: how much the figure moves between runs. */
+  spread: [number, number];
+}
 
 export interface JoinLagResult {
   schedule: string;
   workers: number;
   tokenAtSeconds: number;
-  medianLagSeconds: number;
-  maxLagSeconds: number;
-  scale: number;
+  measured: boolean;
+  lag: LagSummary;
 }
 
-function median(values: number[]): number {
+export const SCHEDULES = {
+  longPoll: "long poll (library)",
+  backoff: "backoff 1 s / 15 s cap, full jitter (library before)",
+  seed: "+30 s per attempt, 10 min cap (seed)",
+} as const;
+
+export function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  const position = (sorted.length - 1) * q;
+  const low = Math.floor(position);
+  return sorted[low] + (sorted[Math.min(low + 1, sorted.length - 1)] - sorted[low]) * (position - low);
 }
 
-async function runOnce(schedule: keyof typeof SCHEDULES, workerCount: number, tokenAtSeconds: number): Promise<JoinLagResult> {
-  const managerRoot = makeTempRoot("bench-manager-");
-  const server = await startTokenServer({ root: managerRoot, secret: SECRET, expectedWorkers: 1000, ttlSeconds: 3600 });
+function summarize(runs: number[][]): LagSummary {
+  const all = runs.flat();
+  const medians = runs.map((run) => quantile(run, 0.5));
+  return { median: quantile(all, 0.5), p90: quantile(all, 0.9), max: Math.max(...all), spread: [Math.min(...medians), Math.max(...medians)] };
+}
+
+/** One real run: lags in seconds of `workerCount` long-polling workers, the token published `tokenAtSeconds` late. */
+async function longPollOnce(workerCount: number, tokenAtSeconds: number): Promise<number[]> {
+  const server = await startTokenServer({ root: makeTempRoot("bench-manager-"), secret: SECRET, expectedWorkers: 1000, ttlSeconds: 3600 });
   try {
     const workers = Array.from({ length: workerCount }, (_, index) =>
       makeWorker({
@@ -43,50 +67,81 @@ async function runOnce(schedule: keyof typeof SCHEDULES, workerCount: number, to
         secret: SECRET,
         name: `worker-${index + 1}`,
         sourceAddress: `127.0.0.${20 + index}`,
-        join: { initialDelaySeconds: 1 / SCALE, maxDelaySeconds: 15 / SCALE, requestTimeoutSeconds: 5 },
+        join: { initialDelaySeconds: 1, maxDelaySeconds: 15, requestTimeoutSeconds: 5, waitSeconds: BENCH_WAIT_SECONDS },
       }),
     );
-    const runs = workers.map((worker) => {
-      if (schedule === "library") return worker.run();
-      const header = path.join(worker.root, "tmp", "auth-header");
-      fs.writeFileSync(header, `Authorization: Bearer ${SECRET}\n`, { mode: 0o600 });
-      return start("bash", [path.join(__dirname, "seed-poller.sh"), server.url, header, String(SCALE), `127.0.0.${20 + workers.indexOf(worker)}`], hostEnv(worker.root));
-    });
-    // T counts from when every worker polls: the library's worker first hardens the host and checks Docker, real
-    // work that takes minutes on a node and would be inflated by the scale here, and the seed's poller has none.
-    const polled = (index: number) => server.logs().includes(`127.0.0.${20 + index} - - `);
-    await waitFor(() => workers.every((_, index) => polled(index)), "every worker's first poll", 120_000);
-    await sleep((tokenAtSeconds * 1000) / SCALE);
+    const runs = workers.map((worker) => worker.run());
+    // T counts from every worker's first request: what comes before (hardening, Docker) is host work, not lag.
+    await waitFor(() => countWaiting(workerCount), "every worker's first request", 120_000);
+    await sleep(tokenAtSeconds * 1000);
     const tokenAt = Date.now();
     server.writeValue("token", JOIN_COMMAND);
     server.writeValue("public-key", `${PUBLIC_KEY}\n`);
-    // The seed's schedule may wait up to 10 minutes between polls: allow for that, scaled.
-    await waitFor(() => workers.every((worker) => worker.joins().length > 0), "every worker to join", ((600 + 60) * 1000) / SCALE + 30_000);
+    await waitFor(() => workers.every((worker) => worker.joins().length > 0), "every worker to join", 120_000);
     await Promise.all(runs.map((run) => run.kill("SIGTERM")));
-    const lags = workers.map((worker) => ((worker.joins()[0].at - tokenAt) / 1000) * SCALE);
-    return {
-      schedule: SCHEDULES[schedule].name,
-      workers: workerCount,
-      tokenAtSeconds,
-      medianLagSeconds: median(lags),
-      maxLagSeconds: Math.max(...lags),
-      scale: SCALE,
-    };
+    return workers.map((worker) => (worker.joins()[0].at - tokenAt) / 1000);
   } finally {
     await server.stop();
     await cleanupWorkers();
   }
 }
 
+/** True once `count` curl processes are long-polling /token (the request is in flight at the server). */
+function countWaiting(count: number): boolean {
+  let waiting = 0;
+  for (const pid of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`/token?wait=${BENCH_WAIT_SECONDS}`)) waiting++;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return waiting >= count;
+}
+
+/** Poll times (s after the first poll) of one simulated worker, until past `horizon`. */
+function pollTimes(schedule: "backoff" | "seed", horizon: number): number[] {
+  const times = [0];
+  for (let attempt = 1; times[times.length - 1] <= horizon; attempt++) {
+    const delay = schedule === "backoff" ? Math.random() * Math.min(15, 1 * 2 ** (attempt - 1)) : Math.min(30 * attempt, 600);
+    times.push(times[times.length - 1] + delay);
+  }
+  return times;
+}
+
+function simulate(schedule: "backoff" | "seed", tokenAtSeconds: number, overheads: number[]): LagSummary {
+  const runs = Array.from({ length: REPEATS }, () =>
+    Array.from({ length: SIMULATED_WORKERS }, (_, index) => {
+      const next = pollTimes(schedule, tokenAtSeconds).find((time) => time >= tokenAtSeconds)!;
+      return next - tokenAtSeconds + overheads[index % overheads.length];
+    }),
+  );
+  return summarize(runs);
+}
+
 export async function measureJoinLag(print: (line: string) => void): Promise<JoinLagResult[]> {
   const results: JoinLagResult[] = [];
-  for (const workers of [3, 10]) {
-    for (const tokenAtSeconds of [0, 90, 240]) {
-      for (const schedule of ["library", "seed"] as const) {
-        const result = await runOnce(schedule, workers, tokenAtSeconds);
-        print(`${schedule.padEnd(7)} N=${String(workers).padEnd(2)} T=${String(tokenAtSeconds).padEnd(3)}s: median ${result.medianLagSeconds.toFixed(1)} s, max ${result.maxLagSeconds.toFixed(1)} s`);
-        results.push(result);
-      }
+  const show = (result: JoinLagResult) => {
+    const { median, p90, max, spread } = result.lag;
+    print(
+      `${result.schedule.padEnd(52)} N=${String(result.workers).padEnd(2)} T=${String(result.tokenAtSeconds).padEnd(3)}s: ` +
+        `median ${median.toFixed(2)} s, p90 ${p90.toFixed(2)} s, max ${max.toFixed(2)} s (repeat medians ${spread[0].toFixed(2)}-${spread[1].toFixed(2)})`,
+    );
+    results.push(result);
+  };
+  const overheads: number[] = [];
+  for (const workers of [1, 3, 10]) {
+    for (const tokenAtSeconds of [0, 5]) {
+      const runs: number[][] = [];
+      for (let repeat = 0; repeat < REPEATS; repeat++) runs.push(await longPollOnce(workers, tokenAtSeconds));
+      if (tokenAtSeconds === 0) overheads.push(...runs.flat());
+      show({ schedule: SCHEDULES.longPoll, workers, tokenAtSeconds, measured: true, lag: summarize(runs) });
+    }
+  }
+  // A polling schedule's lag does not depend on N (workers poll independently); T does.
+  for (const tokenAtSeconds of [0, 90, 240]) {
+    for (const schedule of ["backoff", "seed"] as const) {
+      show({ schedule: SCHEDULES[schedule], workers: 1, tokenAtSeconds, measured: false, lag: simulate(schedule, tokenAtSeconds, overheads) });
     }
   }
   return results;
