@@ -109,11 +109,14 @@ function pollTimes(schedule: "backoff" | "seed", horizon: number): number[] {
   return times;
 }
 
-function simulate(schedule: "backoff" | "seed", tokenAtSeconds: number, overheads: number[]): LagSummary {
+export function simulate(schedule: "backoff" | "seed", tokenAtSeconds: number, overheads: number[]): LagSummary {
   const runs = Array.from({ length: REPEATS }, () =>
     Array.from({ length: SIMULATED_WORKERS }, (_, index) => {
-      const next = pollTimes(schedule, tokenAtSeconds).find((time) => time >= tokenAtSeconds)!;
-      return next - tokenAtSeconds + overheads[index % overheads.length];
+      // Published at a random moment of the second after T, as a real publication never lines up with a poll; as in
+      // the measured case, the worker has asked at least once before.
+      const publishedAt = tokenAtSeconds + Math.random();
+      const next = pollTimes(schedule, publishedAt).find((time) => time > publishedAt)!;
+      return next - publishedAt + overheads[index % overheads.length];
     }),
   );
   return summarize(runs);
