@@ -17,6 +17,7 @@ import {
   stopAllTokenServers,
   TokenServer,
   TokenServerOptions,
+  TOKEN_SERVER_STATE_DIR,
   writeTokenServerConfig,
 } from "../harness/token-server";
 
@@ -319,4 +320,27 @@ describe("long poll (?wait=N)", () => {
     }
     expect(reply.status).toBe(200);
   });
+});
+
+test("a corrupt state file, or one whose start time is not a finite past time, stops the server: it never serves again by accident", async () => {
+  const stateFile = path.join(root, TOKEN_SERVER_STATE_DIR, "server-state.json");
+  const fetched = '"fetched": {}';
+  for (const content of [
+    "{not json",
+    `{"startedAt": NaN, ${fetched}}`,
+    `{"startedAt": Infinity, ${fetched}}`,
+    `{"startedAt": "1700000000", ${fetched}}`,
+    `{"startedAt": true, ${fetched}}`,
+    `{"startedAt": ${Date.now() / 1000 + 86_400}, ${fetched}}`,
+    `{"startedAt": 1700000000, "fetched": []}`,
+    `{"startedAt": 1700000000}`,
+  ]) {
+    writeTokenServerConfig({ root, secret, port: await freePort() });
+    fs.mkdirSync(path.dirname(stateFile), { recursive: true });
+    fs.writeFileSync(stateFile, content);
+    const result = await runTokenServerToExit(root);
+    expect([content, result.code]).toEqual([content, 2]);
+    expect(result.output).toContain(`unreadable state file ${stateFile}`);
+    expect(result.output).toContain("delete it to serve again for a new TTL");
+  }
 });

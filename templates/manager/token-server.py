@@ -7,6 +7,7 @@ The manager bootstrap writes the served values into stateDir later, so they are 
 import argparse
 import hmac
 import json
+import math
 import os
 import sys
 import threading
@@ -17,6 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = os.environ.get("DOKPLOY_OCI_ROOT", "")
 MIN_SECRET_LENGTH = 32
 RETRY_AFTER_SECONDS = 5
+# How far in the future a saved start time may lie (a clock corrected after the save) before it counts as corrupt.
+CLOCK_SKEW_SECONDS = 300
 # A client asking `?wait=N` is answered as soon as the value exists, within N seconds (at most this many).
 MAX_WAIT_SECONDS = 60
 WAIT_POLL_SECONDS = 0.05
@@ -69,8 +72,12 @@ class ServeState:
         try:
             with open(self.path, encoding="utf-8") as f:
                 saved = json.load(f)
-            self.started_at = float(saved["startedAt"])
-            self.fetched = {client: set(kinds) for client, kinds in saved["fetched"].items()}
+            self.started_at = saved["startedAt"]
+            # NaN would never reach the TTL and a start in the future would push it out: both keep serving forever.
+            if isinstance(self.started_at, bool) or not isinstance(self.started_at, (int, float)) \
+                    or not math.isfinite(self.started_at) or self.started_at > time.time() + CLOCK_SKEW_SECONDS:
+                raise ValueError(f"startedAt {self.started_at!r} is not a past time in seconds")
+            self.fetched = {str(client): {str(kind) for kind in kinds} for client, kinds in saved["fetched"].items()}
         except FileNotFoundError:
             self.started_at, self.fetched = time.time(), {}
             self.save()
