@@ -88,7 +88,7 @@ function shellQuote(text: string): string {
 
 /**
  * Reads the API key from the credentials file and sends it as a header from inside python, so the key never
- * appears on a command line (where `ps` shows it to every local user). No single quote inside: it is shell-quoted.
+ * appears on a command line (where `ps` shows it to every local user).
  */
 const SERVER_ALL_PROGRAM = [
   "import json, sys, urllib.request",
