@@ -12,7 +12,8 @@ import { OciProvider } from "./.gen/providers/oci/provider";
 import { DockerSocketProxy } from "./constructs/docker/docker-socket-proxy";
 import { SshProxy } from "./constructs/docker/ssh-proxy";
 import { TailscaleSidecar } from "./constructs/docker/tailscale-sidecar";
-import { DokployCluster } from "./constructs/oci/dokploy-cluster";
+import { CLUSTER_DEFAULTS, DokployCluster } from "./constructs/oci/dokploy-cluster";
+import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
 import { StrongSecret } from "./lib/secret";
 
@@ -95,45 +96,58 @@ export class DokployOciStack extends TerraformStack {
       description: "0, 1 or 2. If OCI answers \"Out of host capacity\" for A1 instances, try another domain.",
     });
 
+    const tenancyKind = new OrmVariable(this, "tenancy_kind", {
+      type: "string",
+      default: DEFAULT_TENANCY_KIND,
+      title: "Tenancy kind",
+      group: "Cluster size",
+      ormType: "enum",
+      enum: [...TENANCY_KINDS],
+      description:
+        "always-free: a free-only tenancy, whose Arm (A1) allowance is 2 OCPUs and 12 GB in total since June 2026. " +
+        "pay-as-you-go: only if your tenancy is upgraded; the budget then allows the older 4 OCPUs and 24 GB, which " +
+        "Oracle's pricing pages still call free but its Always Free page does not: anything over the free amount is billed. " +
+        "Both: 200 GB of block storage.",
+    });
     const workerCount = new OrmVariable(this, "worker_count", {
       type: "number",
-      default: 3,
+      default: CLUSTER_DEFAULTS.workerCount,
       title: "Workers",
       group: "Cluster size",
       ormType: "integer",
       minimum: 0,
       maximum: 100,
-      description: "Swarm workers besides the manager. 3 at the default size uses exactly the Always Free allowance.",
+      description: "Swarm workers besides the manager. 1 at the default size uses exactly an Always Free tenancy's allowance; pay-as-you-go allows 3.",
     });
     const ocpus = new OrmVariable(this, "node_ocpus", {
       type: "number",
-      default: 1,
+      default: CLUSTER_DEFAULTS.ocpusPerNode,
       title: "OCPUs per node",
       group: "Cluster size",
       ormType: "integer",
       minimum: 1,
       maximum: 4,
-      description: "Always Free: 4 OCPUs in total over all nodes.",
+      description: "A1 OCPUs free in total over all nodes: 2 (always-free tenancy) or 4 (pay-as-you-go).",
     });
     const memory = new OrmVariable(this, "node_memory_in_gbs", {
       type: "number",
-      default: 6,
+      default: CLUSTER_DEFAULTS.memoryInGbsPerNode,
       title: "Memory per node (GB)",
       group: "Cluster size",
       ormType: "integer",
       minimum: 1,
       maximum: 24,
-      description: "Always Free: 24 GB in total over all nodes.",
+      description: "A1 memory free in total over all nodes: 12 GB (always-free tenancy) or 24 GB (pay-as-you-go).",
     });
     const bootVolume = new OrmVariable(this, "node_boot_volume_in_gbs", {
       type: "number",
-      default: 50,
+      default: CLUSTER_DEFAULTS.bootVolumeSizeInGbsPerNode,
       title: "Boot volume per node (GB)",
       group: "Cluster size",
       ormType: "integer",
       minimum: 50,
       maximum: 200,
-      description: "Always Free: 200 GB of block storage in total, boot volumes included.",
+      description: "Both tenancy kinds: 200 GB of block storage free in total, boot volumes included (100 each for a manager and one worker; 50 each for four nodes).",
     });
 
     const tailscaleKey = new OrmVariable(this, "tailscale_auth_key", {
@@ -191,6 +205,7 @@ export class DokployOciStack extends TerraformStack {
         ssh: tailscaleSsh.booleanValue,
         enabled: tailscaleEnabled,
       },
+      tenancyKind: tenancyKind.stringValue as TenancyKind,
       workerCount: workerCount.numberValue,
       ocpusPerNode: ocpus.numberValue,
       memoryInGbsPerNode: memory.numberValue,
