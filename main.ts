@@ -183,8 +183,10 @@ export class DokployOciStack extends TerraformStack {
       enum: ["internet", "tailnet"],
       description: "tailnet: SSH and the dashboard are closed to the internet (Admin CIDRs are ignored); reach them over Tailscale.",
     });
-    // cdktf 0.21 renders a falsy literal in an operator as `undefined`, so compare with 1, not 0.
-    const tailscaleEnabled = Op.gte(Fn.lengthOf(tailscaleKey.stringValue), 1);
+    // cdktf 0.21 renders a falsy literal in an operator as `undefined`, so compare with 1, not 0. Whether a key
+    // was given is no secret, and a value derived from the sensitive key would make every output that depends on
+    // it sensitive too (Terraform 1.10+ carries sensitivity through conditionals).
+    const tailscaleEnabled = Fn.nonsensitive(Op.gte(Fn.lengthOf(tailscaleKey.stringValue), 1));
     const tailnetOnly = Op.eq(adminAccess.stringValue, "tailnet");
 
     new OciProvider(this, "oci", { region: region.stringValue });
