@@ -15,6 +15,7 @@ import { TailscaleSidecar } from "./constructs/docker/tailscale-sidecar";
 import { CLUSTER_DEFAULTS, DokployCluster } from "./constructs/oci/dokploy-cluster";
 import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
+import { requireTerraformFloor } from "./lib/providers";
 import { StrongSecret } from "./lib/secret";
 
 export const OCI_STACK_NAME = "dokploy-oci";
@@ -257,6 +258,7 @@ export class DokployOciStack extends TerraformStack {
 export class DokployAddonsStack extends TerraformStack {
   constructor(scope: Construct, id: string, addons: ReadonlyArray<Addon>) {
     super(scope, id);
+    requireTerraformFloor(this);
     const host = new TerraformVariable(this, "manager_host", {
       type: "string",
       description: "The manager's address (output manager_public_ip, or its tailnet name).",

@@ -1,6 +1,7 @@
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { BudgetShare, DEFAULT_TENANCY_KIND, FreeTierBudget, TenancyKind, budgetPrecondition, checkBudget, validateTenancyKind } from "../../lib/free-tier";
+import { requireTerraformFloor } from "../../lib/providers";
 import { TailscaleNodeOptions } from "../../lib/tailscale-node";
 import { AdminAccess, ClusterNetwork, ClusterNetworkProps } from "./cluster-network";
 import { DokployManager, DokployManagerProps } from "./dokploy-manager";
@@ -91,6 +92,7 @@ export class DokployCluster extends Construct {
       throw new Error('adminAccess: "tailnet" closes SSH and the dashboard to the internet; set tailscale too, or nobody can reach them');
     }
     validateTenancyKind(props.tenancyKind ?? DEFAULT_TENANCY_KIND);
+    requireTerraformFloor(this);
     const nodeSize = {
       ocpus: props.ocpusPerNode ?? CLUSTER_DEFAULTS.ocpusPerNode,
       memoryInGbs: props.memoryInGbsPerNode ?? CLUSTER_DEFAULTS.memoryInGbsPerNode,
