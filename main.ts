@@ -15,10 +15,15 @@ import { TailscaleSidecar } from "./constructs/docker/tailscale-sidecar";
 import { CLUSTER_DEFAULTS, DokployCluster } from "./constructs/oci/dokploy-cluster";
 import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
+import { availabilityDomainName } from "./lib/oci-node";
 import { requireTerraformFloor } from "./lib/providers";
 import { StrongSecret } from "./lib/secret";
 
 export const OCI_STACK_NAME = "dokploy-oci";
+
+/** An IPv4 CIDR block with strict octets (0-255) and prefix (0-32), for the form and Terraform alike. */
+const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const CIDR_PATTERN = `${OCTET}(\\.${OCTET}){3}/(3[0-2]|[12]?[0-9])`;
 export const ADDONS_STACK_NAME = "dokploy-addons";
 
 /** The add-ons a user can switch on; DOKPLOY_ADDONS (comma-separated) picks them, all by default. */
@@ -52,7 +57,8 @@ export class DokployOciStack extends TerraformStack {
       title: "Admin CIDRs",
       group: "Access",
       description: "Comma-separated CIDR blocks allowed to reach SSH (22) and the Dokploy dashboard (3000). 0.0.0.0/0 is the whole internet.",
-      pattern: "^\\s*\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}(\\s*,\\s*\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2})*\\s*$",
+      pattern: `^\\s*${CIDR_PATTERN}(\\s*,\\s*${CIDR_PATTERN})*\\s*$`,
+      patternMessage: "comma-separated IPv4 CIDR blocks such as 203.0.113.7/32 (octets 0-255, prefix 0-32)",
     });
 
     const sshKeys = new OrmVariable(this, "ssh_public_keys", {
@@ -68,6 +74,7 @@ export class DokployOciStack extends TerraformStack {
       group: "Dokploy",
       description: "The manager creates the Dokploy admin account with this email.",
       pattern: "^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$",
+      patternMessage: "an email address such as admin@example.com",
     });
     const adminPassword = new OrmVariable(this, "admin_password", {
       type: "string",
@@ -85,16 +92,16 @@ export class DokployOciStack extends TerraformStack {
       group: "Dokploy",
       description: "A release tag such as v0.25.3, or latest.",
       pattern: "^(latest|canary|v?[0-9]+\\.[0-9]+\\.[0-9]+)$",
+      patternMessage: "latest, canary or a release tag such as v0.25.3",
     });
-    const adIndex = new OrmVariable(this, "availability_domain_index", {
-      type: "number",
-      default: 0,
+    const availabilityDomain = new OrmVariable(this, "availability_domain", {
+      type: "string",
+      default: "",
       title: "Availability domain",
       group: "Placement",
-      ormType: "integer",
-      minimum: 0,
-      maximum: 2,
-      description: "0, 1 or 2. If OCI answers \"Out of host capacity\" for A1 instances, try another domain.",
+      ormType: "oci:identity:availabilitydomain:name",
+      dependsOnCompartmentVariable: "compartment_ocid",
+      description: "Where the nodes run; empty: the region's first. If OCI answers \"Out of host capacity\" for A1 instances, try another domain.",
     });
 
     const tenancyKind = new OrmVariable(this, "tenancy_kind", {
@@ -167,6 +174,7 @@ export class DokployOciStack extends TerraformStack {
       group: "Private access",
       description: "Comma-separated, e.g. tag:dokploy (required with an OAuth secret; your tailnet policy must let the key assign them).",
       pattern: "^$|^tag:[A-Za-z][A-Za-z0-9-]*(,tag:[A-Za-z][A-Za-z0-9-]*)*$",
+      patternMessage: "empty, or comma-separated tags such as tag:dokploy",
     });
     const tailscaleSsh = new OrmVariable(this, "tailscale_ssh", {
       type: "bool",
@@ -200,7 +208,8 @@ export class DokployOciStack extends TerraformStack {
       // coalesce skips the empty string: the generated password stands in when the field is left empty.
       adminPassword: Fn.coalesce([adminPassword.stringValue, generatedPassword.value]),
       dokployVersion: dokployVersion.stringValue,
-      availabilityDomainIndex: adIndex.numberValue,
+      // The picker's name, or the region's first domain when left empty (`< 1`: cdktf renders a literal 0 as undefined).
+      availabilityDomain: Fn.conditional(Op.lt(Fn.lengthOf(availabilityDomain.stringValue), 1), availabilityDomainName(this, compartment.stringValue, 0), availabilityDomain.stringValue),
       adminCidrs: adminCidrsFromForm(adminCidrs.stringValue, adminAccess.stringValue),
       tailscale: {
         authKey: tailscaleKey.stringValue,

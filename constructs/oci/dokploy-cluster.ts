@@ -42,6 +42,11 @@ export interface DokployClusterProps {
   /** @default - 0 */
   readonly availabilityDomainIndex?: number;
   /**
+   * The availability domain's name for every node (e.g. from ORM's picker), instead of `availabilityDomainIndex`.
+   * @default - the domain at availabilityDomainIndex
+   */
+  readonly availabilityDomain?: string;
+  /**
    * Check that every node marked Always Free fits the budget (at synth time, or at plan time when sizes are
    * Terraform variables).
    * @default - true
@@ -116,6 +121,7 @@ export class DokployCluster extends Construct {
       adminPassword: props.adminPassword,
       dokployVersion: props.dokployVersion,
       availabilityDomainIndex: props.availabilityDomainIndex,
+      availabilityDomain: props.availabilityDomain,
       tailscale: props.tailscale,
       namePrefix: props.namePrefix,
       freeformTags: props.freeformTags,
@@ -126,6 +132,7 @@ export class DokployCluster extends Construct {
       ...nodeSize,
       count: props.workerCount ?? CLUSTER_DEFAULTS.workerCount,
       availabilityDomainIndex: props.availabilityDomainIndex,
+      availabilityDomain: props.availabilityDomain,
     });
   }
 

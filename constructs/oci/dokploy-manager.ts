@@ -58,6 +58,11 @@ export interface DokployManagerProps {
    */
   readonly availabilityDomainIndex?: number;
   /**
+   * The availability domain's name (e.g. from ORM's picker), instead of `availabilityDomainIndex`.
+   * @default - the domain at availabilityDomainIndex
+   */
+  readonly availabilityDomain?: string;
+  /**
    * Host number of the manager in the subnet: its fixed private IP, known to workers at synth time.
    * @default - 10 (10.0.0.10 in the default subnet)
    */
@@ -226,7 +231,7 @@ export class DokployManager extends Construct {
     this.instance = createNodeInstance(this, "Resource", {
       ...size,
       compartmentId: props.compartmentId,
-      availabilityDomain: availabilityDomainName(this, props.compartmentId, props.availabilityDomainIndex ?? 0),
+      availabilityDomain: props.availabilityDomain ?? availabilityDomainName(this, props.compartmentId, props.availabilityDomainIndex ?? 0),
       displayName: `${prefix}-manager`,
       hostnameLabel: "manager",
       imageId: props.imageId ?? ubuntuImageId(this, props.compartmentId, ubuntuVersion, size.shape),

@@ -51,6 +51,11 @@ export interface SwarmWorkerPoolProps {
    */
   readonly availabilityDomainIndex?: number;
   /**
+   * The availability domain's name (e.g. from ORM's picker), instead of `availabilityDomainIndex`.
+   * @default - the domain at availabilityDomainIndex
+   */
+  readonly availabilityDomain?: string;
+  /**
    * Place worker i in availability domain i (wrapping), for regions with three; fault domains are always spread.
    * @default - false
    */
@@ -162,11 +167,9 @@ export class SwarmWorkerPool extends Construct {
       ...size,
       count,
       compartmentId: props.compartmentId,
-      availabilityDomain: availabilityDomainName(
-        this,
-        props.compartmentId,
-        props.spreadAcrossAvailabilityDomains ? count.index : props.availabilityDomainIndex ?? 0,
-      ),
+      availabilityDomain: props.spreadAcrossAvailabilityDomains
+        ? availabilityDomainName(this, props.compartmentId, count.index, true)
+        : props.availabilityDomain ?? availabilityDomainName(this, props.compartmentId, props.availabilityDomainIndex ?? 0),
       faultDomain: Fn.element(FAULT_DOMAINS, count.index),
       displayName: name,
       hostnameLabel: name,
