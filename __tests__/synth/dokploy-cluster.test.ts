@@ -36,7 +36,7 @@ describe("DokployCluster", () => {
     expect(workers.display_name).toBe('${format("%s-%d", "worker", (count.index + 1))}');
     expect(workers.fault_domain).toBe('${element(["FAULT-DOMAIN-1", "FAULT-DOMAIN-2", "FAULT-DOMAIN-3"], count.index)}');
     expect(workers.create_vnic_details.nsg_ids).toEqual([expect.stringMatching(/WorkerNsg/)]);
-    expect(workers.create_vnic_details.private_ip).toBeUndefined();
+    expect(workers.create_vnic_details.private_ip).toBe('${cidrhost("10.0.0.0/24", (20 + count.index))}');
     expect(workers.lifecycle.precondition).toBeUndefined();
   });
 
@@ -85,6 +85,41 @@ describe("DokployCluster", () => {
     const bytes = cluster.workers.cloudConfig.estimateUserDataBytes();
     console.log(`worker user_data: about ${bytes} bytes; manager: about ${cluster.manager.cloudConfig.estimateUserDataBytes()} bytes`);
     expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - 4000);
+  });
+});
+
+describe("fixed private addresses", () => {
+  test("workers get fixed addresses from 20 up, which real terraform computes clear of the manager's 10.0.0.10", () => {
+    const stack = new TerraformStack(Testing.app(), "ips");
+    const count = new TerraformVariable(stack, "worker_count", { type: "number" });
+    new DokployCluster(stack, "Cluster", { compartmentId: "c", sshPublicKeys: [KEY], adminEmail: "a@example.com", workerCount: count.numberValue, alwaysFree: false });
+    const json = JSON.parse(Testing.synth(stack));
+    const manager = Object.entries<any>(instances(json)).find(([key]) => key.includes("_Manager_"))![1];
+    const workers = workerPool(json);
+    const config = {
+      variable: { worker_count: { type: "number" } },
+      resource: { terraform_data: { workers: { count: workers.count, input: workers.create_vnic_details.private_ip } } },
+      output: { ips: { value: "${terraform_data.workers[*].output}" } },
+    };
+    const ips = applyAndReadOutputs(config, { worker_count: "100" }).ips.value as string[];
+    expect(ips).toHaveLength(100);
+    expect(ips[0]).toBe("10.0.0.20");
+    expect(ips[99]).toBe("10.0.0.119");
+    expect(new Set(ips).size).toBe(100);
+    expect(ips).not.toContain(manager.create_vnic_details.private_ip);
+  });
+
+  test("a second pool takes the next free run; overlaps and runs past the subnet are refused naming the prop", () => {
+    const { json } = synthCluster({ workerCount: 1 }, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 2, alwaysFree: false }));
+    expect(workerPool(json, "Paid").create_vnic_details.private_ip).toBe('${cidrhost("10.0.0.0/24", (21 + count.index))}');
+    expect(() => synthCluster({}, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 2, alwaysFree: false, firstHostNumber: 9 }))).toThrow(
+      /firstHostNumber: host numbers 9\.\.10 \(worker pool "paid"\) overlap 10\.\.10, taken by the manager/,
+    );
+    const moved = synthCluster({ workerCount: 1, manager: { hostNumber: 20 } }).json;
+    expect(workerPool(moved).create_vnic_details.private_ip).toBe('${cidrhost("10.0.0.0/24", (21 + count.index))}');
+    expect(() =>
+      synthCluster({ workerCount: 1, network: { subnetCidr: "10.0.0.0/28" } }),
+    ).toThrow(/firstHostNumber: host number 20 is outside 10\.0\.0\.0\/28/);
   });
 });
 

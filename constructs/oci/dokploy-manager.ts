@@ -156,7 +156,7 @@ export class DokployManager extends Construct {
       throw new Error(`workerServerType: "${workerServerType}" is not one of deploy, build, none`);
     }
 
-    this.privateIp = props.network.privateIpFor(props.hostNumber ?? 10, "hostNumber");
+    this.privateIp = props.network.privateIpFor(props.hostNumber ?? 10, "hostNumber", "the manager");
     this.adminEmail = props.adminEmail;
     this.adminPassword = new StrongSecret(this, "AdminPassword", {
       value: props.adminPassword,
