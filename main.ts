@@ -12,11 +12,18 @@ import { OciProvider } from "./.gen/providers/oci/provider";
 import { DockerSocketProxy } from "./constructs/docker/docker-socket-proxy";
 import { SshProxy } from "./constructs/docker/ssh-proxy";
 import { TailscaleSidecar } from "./constructs/docker/tailscale-sidecar";
-import { DokployCluster } from "./constructs/oci/dokploy-cluster";
+import { CLUSTER_DEFAULTS, DokployCluster } from "./constructs/oci/dokploy-cluster";
+import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
+import { availabilityDomainName } from "./lib/oci-node";
+import { requireTerraformFloor } from "./lib/providers";
 import { StrongSecret } from "./lib/secret";
 
 export const OCI_STACK_NAME = "dokploy-oci";
+
+/** An IPv4 CIDR block with strict octets (0-255) and prefix (0-32), for the form and Terraform alike. */
+const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const CIDR_PATTERN = `${OCTET}(\\.${OCTET}){3}/(3[0-2]|[12]?[0-9])`;
 export const ADDONS_STACK_NAME = "dokploy-addons";
 
 /** The add-ons a user can switch on; DOKPLOY_ADDONS (comma-separated) picks them, all by default. */
@@ -50,7 +57,8 @@ export class DokployOciStack extends TerraformStack {
       title: "Admin CIDRs",
       group: "Access",
       description: "Comma-separated CIDR blocks allowed to reach SSH (22) and the Dokploy dashboard (3000). 0.0.0.0/0 is the whole internet.",
-      pattern: "^\\s*\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}(\\s*,\\s*\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2})*\\s*$",
+      pattern: `^\\s*${CIDR_PATTERN}(\\s*,\\s*${CIDR_PATTERN})*\\s*$`,
+      patternMessage: "comma-separated IPv4 CIDR blocks such as 203.0.113.7/32 (octets 0-255, prefix 0-32)",
     });
 
     const sshKeys = new OrmVariable(this, "ssh_public_keys", {
@@ -66,6 +74,7 @@ export class DokployOciStack extends TerraformStack {
       group: "Dokploy",
       description: "The manager creates the Dokploy admin account with this email.",
       pattern: "^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$",
+      patternMessage: "an email address such as admin@example.com",
     });
     const adminPassword = new OrmVariable(this, "admin_password", {
       type: "string",
@@ -83,57 +92,70 @@ export class DokployOciStack extends TerraformStack {
       group: "Dokploy",
       description: "A release tag such as v0.25.3, or latest.",
       pattern: "^(latest|canary|v?[0-9]+\\.[0-9]+\\.[0-9]+)$",
+      patternMessage: "latest, canary or a release tag such as v0.25.3",
     });
-    const adIndex = new OrmVariable(this, "availability_domain_index", {
-      type: "number",
-      default: 0,
+    const availabilityDomain = new OrmVariable(this, "availability_domain", {
+      type: "string",
+      default: "",
       title: "Availability domain",
       group: "Placement",
-      ormType: "integer",
-      minimum: 0,
-      maximum: 2,
-      description: "0, 1 or 2. If OCI answers \"Out of host capacity\" for A1 instances, try another domain.",
+      ormType: "oci:identity:availabilitydomain:name",
+      dependsOnCompartmentVariable: "compartment_ocid",
+      description: "Where the nodes run; empty: the region's first. If OCI answers \"Out of host capacity\" for A1 instances, try another domain.",
     });
 
+    const tenancyKind = new OrmVariable(this, "tenancy_kind", {
+      type: "string",
+      default: DEFAULT_TENANCY_KIND,
+      title: "Tenancy kind",
+      group: "Cluster size",
+      ormType: "enum",
+      enum: [...TENANCY_KINDS],
+      description:
+        "always-free: a free-only tenancy, whose Arm (A1) allowance is 2 OCPUs and 12 GB in total since June 2026. " +
+        "pay-as-you-go: only if your tenancy is upgraded; the budget then allows the older 4 OCPUs and 24 GB, which " +
+        "Oracle's pricing pages still call free but its Always Free page does not: anything over the free amount is billed. " +
+        "Both: 200 GB of block storage.",
+    });
     const workerCount = new OrmVariable(this, "worker_count", {
       type: "number",
-      default: 3,
+      default: CLUSTER_DEFAULTS.workerCount,
       title: "Workers",
       group: "Cluster size",
       ormType: "integer",
       minimum: 0,
       maximum: 100,
-      description: "Swarm workers besides the manager. 3 at the default size uses exactly the Always Free allowance.",
+      description: "Swarm workers besides the manager. 1 at the default size uses exactly an Always Free tenancy's allowance; pay-as-you-go allows 3.",
     });
     const ocpus = new OrmVariable(this, "node_ocpus", {
       type: "number",
-      default: 1,
+      default: CLUSTER_DEFAULTS.ocpusPerNode,
       title: "OCPUs per node",
       group: "Cluster size",
       ormType: "integer",
       minimum: 1,
       maximum: 4,
-      description: "Always Free: 4 OCPUs in total over all nodes.",
+      description: "A1 OCPUs free in total over all nodes: 2 (always-free tenancy) or 4 (pay-as-you-go).",
     });
     const memory = new OrmVariable(this, "node_memory_in_gbs", {
       type: "number",
-      default: 6,
+      default: CLUSTER_DEFAULTS.memoryInGbsPerNode,
       title: "Memory per node (GB)",
       group: "Cluster size",
       ormType: "integer",
       minimum: 1,
       maximum: 24,
-      description: "Always Free: 24 GB in total over all nodes.",
+      description: "A1 memory free in total over all nodes: 12 GB (always-free tenancy) or 24 GB (pay-as-you-go).",
     });
     const bootVolume = new OrmVariable(this, "node_boot_volume_in_gbs", {
       type: "number",
-      default: 50,
+      default: CLUSTER_DEFAULTS.bootVolumeSizeInGbsPerNode,
       title: "Boot volume per node (GB)",
       group: "Cluster size",
       ormType: "integer",
       minimum: 50,
       maximum: 200,
-      description: "Always Free: 200 GB of block storage in total, boot volumes included.",
+      description: "Both tenancy kinds: 200 GB of block storage free in total, boot volumes included (100 each for a manager and one worker; 50 each for four nodes).",
     });
 
     const tailscaleKey = new OrmVariable(this, "tailscale_auth_key", {
@@ -152,6 +174,7 @@ export class DokployOciStack extends TerraformStack {
       group: "Private access",
       description: "Comma-separated, e.g. tag:dokploy (required with an OAuth secret; your tailnet policy must let the key assign them).",
       pattern: "^$|^tag:[A-Za-z][A-Za-z0-9-]*(,tag:[A-Za-z][A-Za-z0-9-]*)*$",
+      patternMessage: "empty, or comma-separated tags such as tag:dokploy",
     });
     const tailscaleSsh = new OrmVariable(this, "tailscale_ssh", {
       type: "bool",
@@ -169,8 +192,10 @@ export class DokployOciStack extends TerraformStack {
       enum: ["internet", "tailnet"],
       description: "tailnet: SSH and the dashboard are closed to the internet (Admin CIDRs are ignored); reach them over Tailscale.",
     });
-    // cdktf 0.21 renders a falsy literal in an operator as `undefined`, so compare with 1, not 0.
-    const tailscaleEnabled = Op.gte(Fn.lengthOf(tailscaleKey.stringValue), 1);
+    // cdktf 0.21 renders a falsy literal in an operator as `undefined`, so compare with 1, not 0. Whether a key
+    // was given is no secret, and a value derived from the sensitive key would make every output that depends on
+    // it sensitive too (Terraform 1.10+ carries sensitivity through conditionals).
+    const tailscaleEnabled = Fn.nonsensitive(Op.gte(Fn.lengthOf(tailscaleKey.stringValue), 1));
     const tailnetOnly = Op.eq(adminAccess.stringValue, "tailnet");
 
     new OciProvider(this, "oci", { region: region.stringValue });
@@ -183,7 +208,8 @@ export class DokployOciStack extends TerraformStack {
       // coalesce skips the empty string: the generated password stands in when the field is left empty.
       adminPassword: Fn.coalesce([adminPassword.stringValue, generatedPassword.value]),
       dokployVersion: dokployVersion.stringValue,
-      availabilityDomainIndex: adIndex.numberValue,
+      // The picker's name, or the region's first domain when left empty (`< 1`: cdktf renders a literal 0 as undefined).
+      availabilityDomain: Fn.conditional(Op.lt(Fn.lengthOf(availabilityDomain.stringValue), 1), availabilityDomainName(this, compartment.stringValue, 0), availabilityDomain.stringValue),
       adminCidrs: adminCidrsFromForm(adminCidrs.stringValue, adminAccess.stringValue),
       tailscale: {
         authKey: tailscaleKey.stringValue,
@@ -191,6 +217,7 @@ export class DokployOciStack extends TerraformStack {
         ssh: tailscaleSsh.booleanValue,
         enabled: tailscaleEnabled,
       },
+      tenancyKind: tenancyKind.stringValue as TenancyKind,
       workerCount: workerCount.numberValue,
       ocpusPerNode: ocpus.numberValue,
       memoryInGbsPerNode: memory.numberValue,
@@ -240,6 +267,7 @@ export class DokployOciStack extends TerraformStack {
 export class DokployAddonsStack extends TerraformStack {
   constructor(scope: Construct, id: string, addons: ReadonlyArray<Addon>) {
     super(scope, id);
+    requireTerraformFloor(this);
     const host = new TerraformVariable(this, "manager_host", {
       type: "string",
       description: "The manager's address (output manager_public_ip, or its tailnet name).",

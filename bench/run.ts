@@ -10,7 +10,8 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ALWAYS_FREE_BUDGET } from "../lib/free-tier";
+import { CLUSTER_DEFAULTS } from "../constructs/oci/dokploy-cluster";
+import { DEFAULT_TENANCY_KIND, FREE_ALLOWANCES } from "../lib/free-tier";
 import { OCI_METADATA_LIMIT_BYTES } from "../lib/cloud-init";
 import { BENCH_WAIT_SECONDS, measureJoinLag, JoinLagResult, REPEATS, SCHEDULES } from "./join-lag";
 
@@ -96,8 +97,8 @@ async function main(): Promise<void> {
   const three = synth.find((row) => row.workers === 3)!;
   const hundred = synth.find((row) => row.workers === 100)!;
 
-  const budget = ALWAYS_FREE_BUDGET;
-  const defaultNodes = 4;
+  const budget = FREE_ALLOWANCES[DEFAULT_TENANCY_KIND];
+  const defaultNodes = 1 + CLUSTER_DEFAULTS.workerCount;
   const table = (header: string[], rows: Array<Array<string | number>>) =>
     [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((row) => `| ${row.join(" | ")} |`)].join("\n");
 
@@ -164,10 +165,10 @@ programs (bootstrap, hardening, token server, registration) and misses the 16,00
 OCI's limit, with room for several SSH keys.
 
 ## 4. Free-tier fit of the default cluster
-${table(["resource", "used", "Always Free allowance"], [
-    ["OCPUs (A1)", defaultNodes * 1, budget.ocpus],
-    ["memory (GB)", defaultNodes * 6, budget.memoryInGbs],
-    ["boot volumes (GB)", defaultNodes * 50, budget.bootVolumeInGbs],
+${table(["resource", "used", "Always Free tenancy allowance"], [
+    ["OCPUs (A1)", defaultNodes * CLUSTER_DEFAULTS.ocpusPerNode, budget.ocpus],
+    ["memory (GB)", defaultNodes * CLUSTER_DEFAULTS.memoryInGbsPerNode, budget.memoryInGbs],
+    ["boot volumes (GB)", defaultNodes * CLUSTER_DEFAULTS.bootVolumeSizeInGbsPerNode, budget.bootVolumeInGbs],
   ])}
 
 Monthly cost of what the stack creates: 0 (A1.Flex within the allowance, one VCN, an internet gateway, NSGs,

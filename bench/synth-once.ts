@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { App, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { OciProvider } from "../.gen/providers/oci/provider";
-import { DokployCluster } from "../constructs/oci/dokploy-cluster";
+import { CLUSTER_DEFAULTS, DokployCluster } from "../constructs/oci/dokploy-cluster";
 import { writeOrmPackage } from "../lib/orm-package";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp bench@local";
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     sshPublicKeys: [KEY],
     adminEmail: "bench@example.com",
     workerCount: workers,
-    alwaysFree: workers <= 3,
+    alwaysFree: workers <= CLUSTER_DEFAULTS.workerCount,
   });
   const synthesized = JSON.parse(Testing.synth(stack));
   const zip = await writeOrmPackage({

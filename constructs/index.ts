@@ -17,8 +17,8 @@ export type { AllowListDocument, AllowedCommand, ArgumentRule, EnumRule, Literal
 // Shared pieces.
 export { StrongSecret, MIN_SECRET_LENGTH } from "../lib/secret";
 export type { StrongSecretProps } from "../lib/secret";
-export { ALWAYS_FREE_BUDGET, checkBudget, budgetPrecondition } from "../lib/free-tier";
-export type { BudgetShare, FreeTierBudget } from "../lib/free-tier";
+export { FREE_ALLOWANCES, TENANCY_KINDS, checkBudget, budgetPrecondition } from "../lib/free-tier";
+export type { BudgetShare, FreeTierBudget, TenancyKind } from "../lib/free-tier";
 export { OrmOutput, OrmVariable, buildSchemaYaml } from "../lib/orm-schema";
 export type { OrmOutputConfig, OrmOutputType, OrmVariableConfig, OrmVariableType, SchemaYamlOptions } from "../lib/orm-schema";
 export { writeOrmPackage, ormStackJson } from "../lib/orm-package";

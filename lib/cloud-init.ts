@@ -5,7 +5,7 @@
  */
 import { Fn, Token } from "cdktf";
 import { gzipSync } from "zlib";
-import { stringify } from "yaml";
+import { Scalar, stringify } from "yaml";
 import { joinLiteralAndTokens, jsonencodeWithTokens } from "./terraform-text";
 
 /** OCI rejects an instance whose metadata, user_data included, is larger than this. */
@@ -55,7 +55,9 @@ export class CloudConfig {
           permissions: file.permissions,
           owner: "root:root",
           encoding: "b64",
-          content: fill(index),
+          // Quoted: an empty value (e.g. Tailscale's key when Tailscale is off) must stay "" and never become a
+          // YAML null, which cloud-init before 24.3 crashes on.
+          content: doubleQuoted(fill(index)),
         })),
         ...this.props.files.map((file) => ({ path: file.path, permissions: file.permissions, owner: "root:root", content: file.content })),
       ],
@@ -93,6 +95,12 @@ export class CloudConfig {
       ...(this.props.terraformFiles ?? []),
     ];
   }
+}
+
+function doubleQuoted(value: string): Scalar {
+  const scalar = new Scalar(value);
+  scalar.type = Scalar.QUOTE_DOUBLE;
+  return scalar;
 }
 
 function withSampleValues(value: unknown): unknown {

@@ -1,19 +1,45 @@
 /**
- * The Always Free allowance as a checked budget: at synth time when every size is known, otherwise at plan time
- * through a lifecycle precondition (Terraform >= 1.2, which ORM runs).
+ * The free A1 allowance as a checked budget: at synth time when every size is known, otherwise at plan time
+ * through a lifecycle precondition (Terraform >= 1.2). Which allowance applies depends on the tenancy kind
+ * (research/oci.md, "Always Free"): since June 2026 an Always Free tenancy gets 2 OCPUs / 12 GB of A1; Oracle's
+ * pricing pages still give a Pay As You Go tenancy 4 OCPUs / 24 GB free, which the user must choose explicitly.
  */
-import { Op, Token } from "cdktf";
+import { Fn, Op, Token } from "cdktf";
 
 export interface FreeTierBudget {
-  /** @default - 4 (3,000 A1 OCPU-hours a month) */
+  /** @default - the tenancy kind's allowance: 2 (Always Free) or 4 (Pay As You Go) */
   readonly ocpus?: number;
-  /** @default - 24 (18,000 A1 GB-hours a month) */
+  /** @default - the tenancy kind's allowance: 12 (Always Free) or 24 (Pay As You Go) */
   readonly memoryInGbs?: number;
-  /** @default - 200 (block storage, boot volumes included) */
+  /** @default - 200 (block storage, boot volumes included; both tenancy kinds) */
   readonly bootVolumeInGbs?: number;
 }
 
-export const ALWAYS_FREE_BUDGET: Required<FreeTierBudget> = { ocpus: 4, memoryInGbs: 24, bootVolumeInGbs: 200 };
+/** "always-free": a free-only tenancy. "pay-as-you-go": an upgraded tenancy; what exceeds the free amount is billed. */
+export type TenancyKind = "always-free" | "pay-as-you-go";
+export const TENANCY_KINDS: ReadonlyArray<TenancyKind> = ["always-free", "pay-as-you-go"];
+export const DEFAULT_TENANCY_KIND: TenancyKind = "always-free";
+
+/** The free A1 amount per tenancy kind. */
+export const FREE_ALLOWANCES: Readonly<Record<TenancyKind, Required<FreeTierBudget>>> = {
+  "always-free": { ocpus: 2, memoryInGbs: 12, bootVolumeInGbs: 200 },
+  "pay-as-you-go": { ocpus: 4, memoryInGbs: 24, bootVolumeInGbs: 200 },
+};
+
+const TENANCY_TITLES: Readonly<Record<TenancyKind, string>> = { "always-free": "Always Free", "pay-as-you-go": "Pay As You Go" };
+
+/** Throws, naming the prop, unless `kind` is a tenancy kind (a Terraform value is checked by its variable's validation). */
+export function validateTenancyKind(kind: string, prop = "tenancyKind"): void {
+  if (!Token.isUnresolved(kind) && !TENANCY_KINDS.includes(kind as TenancyKind)) {
+    throw new Error(`${prop}: "${kind}" is not a tenancy kind; use one of ${TENANCY_KINDS.join(", ")}`);
+  }
+}
+
+/** "Always Free tenancy: 2 OCPUs, 12 GB of memory, 200 GB of boot volumes" for messages. */
+export function describeAllowance(kind: TenancyKind): string {
+  const limits = FREE_ALLOWANCES[kind];
+  return `${TENANCY_TITLES[kind]} tenancy: ${limits.ocpus} OCPUs, ${limits.memoryInGbs} GB of memory, ${limits.bootVolumeInGbs} GB of boot volumes`;
+}
 
 /** One group of identical nodes that draws on the budget; any number may be a Terraform token. */
 export interface BudgetShare {
@@ -37,10 +63,13 @@ function isKnown(share: BudgetShare): boolean {
   return [share.count, share.ocpus, share.memoryInGbs, share.bootVolumeSizeInGbs].every((value) => !Token.isUnresolved(value));
 }
 
-/** Throws, listing each group's share, when known sizes exceed the budget; shares with tokens are skipped here. */
-export function checkBudget(shares: ReadonlyArray<BudgetShare>, budget: FreeTierBudget = {}): void {
-  const limits = { ...ALWAYS_FREE_BUDGET, ...budget };
-  if (!shares.every(isKnown)) return;
+/**
+ * Throws, listing each group's share, when known sizes exceed the tenancy kind's allowance (or `budget`, which
+ * overrides it); shares with tokens, or a tenancy kind only Terraform knows, are left to the precondition.
+ */
+export function checkBudget(shares: ReadonlyArray<BudgetShare>, budget: FreeTierBudget = {}, tenancyKind: TenancyKind = DEFAULT_TENANCY_KIND): void {
+  if (Token.isUnresolved(tenancyKind) || !shares.every(isKnown)) return;
+  const limits = { ...FREE_ALLOWANCES[tenancyKind], ...budget };
   const over = DIMENSIONS.filter((dimension) => total(shares, dimension.share) > limits[dimension.key]);
   if (over.length === 0) return;
   const lines = shares.map(
@@ -49,10 +78,11 @@ export function checkBudget(shares: ReadonlyArray<BudgetShare>, budget: FreeTier
       ` = ${share.count * share.ocpus} OCPU, ${share.count * share.memoryInGbs} GB, ${share.count * share.bootVolumeSizeInGbs} GB boot`,
   );
   const sums = over.map((dimension) => `${total(shares, dimension.share)} ${dimension.unit} > ${limits[dimension.key]}`);
+  const upgrade = tenancyKind === "always-free" ? ', tenancyKind: "pay-as-you-go" if your tenancy is upgraded (over 2/12 is then billed per Oracle\'s Always Free page)' : "";
   throw new Error(
-    `the cluster exceeds the Always Free budget: ${sums.join("; ")}.\n${lines.join("\n")}\n` +
-      `Lower a pool's count (${shares.map((share) => share.countProp).join(", ")}) or its ${over.map((d) => d.prop).join("/")}, ` +
-      "raise the budget prop if your allowance differs, or set alwaysFree: false to run paid resources.",
+    `the cluster exceeds the free allowance (${describeAllowance(tenancyKind)}): ${sums.join("; ")}.\n${lines.join("\n")}\n` +
+      `Lower a pool's count (${shares.map((share) => share.countProp).join(", ")}) or its ${over.map((d) => d.prop).join("/")}` +
+      `${upgrade}, raise the budget prop if your allowance differs, or set alwaysFree: false to run paid resources.`,
   );
 }
 
@@ -60,17 +90,33 @@ function total(shares: ReadonlyArray<BudgetShare>, of: (share: BudgetShare) => n
   return shares.reduce((sum, share) => sum + share.count * of(share), 0);
 }
 
-/** A Terraform precondition enforcing the budget at plan time, for sizes that come from variables. */
-export function budgetPrecondition(shares: ReadonlyArray<BudgetShare>, budget: FreeTierBudget = {}): { condition: any; errorMessage: string } {
-  const limits = { ...ALWAYS_FREE_BUDGET, ...budget };
+/**
+ * A Terraform precondition enforcing the budget at plan time, for sizes that come from variables. The tenancy
+ * kind may itself be a Terraform value (the form's choice); then each limit is chosen at plan time.
+ */
+export function budgetPrecondition(
+  shares: ReadonlyArray<BudgetShare>,
+  budget: FreeTierBudget = {},
+  tenancyKind: TenancyKind = DEFAULT_TENANCY_KIND,
+): { condition: any; errorMessage: string } {
+  const limitOf = (key: keyof FreeTierBudget): number => {
+    if (budget[key] !== undefined) return budget[key]!;
+    if (!Token.isUnresolved(tenancyKind)) return FREE_ALLOWANCES[tenancyKind][key];
+    // A function call, so the operator around it needs no parentheses (cdktf adds none to a conditional).
+    return Fn.lookup(Object.fromEntries(TENANCY_KINDS.map((kind) => [kind, FREE_ALLOWANCES[kind][key]])), tenancyKind);
+  };
   const sum = (of: (share: BudgetShare) => number) =>
     shares.map((share) => Op.mul(share.count, of(share))).reduce((left, right) => Op.add(left, right));
-  const checks = DIMENSIONS.map((dimension) => Op.lte(sum(dimension.share), limits[dimension.key]));
+  const checks = DIMENSIONS.map((dimension) => Op.lte(sum(dimension.share), limitOf(dimension.key)));
+  const custom = (["ocpus", "memoryInGbs", "bootVolumeInGbs"] as const).filter((key) => budget[key] !== undefined);
+  const allowance =
+    custom.length > 0
+      ? `the budget given (${custom.map((key) => `${key} ${budget[key]}`).join(", ")}; the rest from the tenancy kind)`
+      : Token.isUnresolved(tenancyKind)
+        ? `the free allowance of the tenancy kind chosen (${describeAllowance("always-free")}; ${describeAllowance("pay-as-you-go")})`
+        : `the free allowance (${describeAllowance(tenancyKind)})`;
   return {
     condition: checks.reduce((left, right) => Op.and(left, right)),
-    errorMessage:
-      `The cluster exceeds the Always Free budget of ${limits.ocpus} OCPUs, ${limits.memoryInGbs} GB of memory and ` +
-      `${limits.bootVolumeInGbs} GB of boot volumes (${shares.map((share) => share.name).join(" + ")}). ` +
-      "Lower the worker count or the node size.",
+    errorMessage: `The cluster exceeds ${allowance} (${shares.map((share) => share.name).join(" + ")}). Lower the worker count or the node size.`,
   };
 }

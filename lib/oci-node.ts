@@ -71,12 +71,17 @@ export function ubuntuImageId(scope: Construct, compartmentId: string, version: 
   return images.images.get(0).id;
 }
 
-/** The name of the availability domain at `index` (0-based) in the region, one lookup per stack. */
-export function availabilityDomainName(scope: Construct, compartmentId: string, index: number | string): string {
+/**
+ * The name of the availability domain at `index` (0-based) in the region, one lookup per stack. An index past the
+ * region's domains is a plan-time error ("Invalid index"), never a silent wrap to another domain; `wrap` asks for
+ * wrapping on purpose (spreading a pool over however many domains there are).
+ */
+export function availabilityDomainName(scope: Construct, compartmentId: string, index: number | string, wrap = false): string {
   const stack = TerraformStack.of(scope);
   const existing = stack.node.tryFindChild("AvailabilityDomains") as DataOciIdentityAvailabilityDomains | undefined;
   const domains = existing ?? new DataOciIdentityAvailabilityDomains(stack, "AvailabilityDomains", { compartmentId });
-  return Fn.lookup(Fn.element(domains.availabilityDomains, Token.asNumber(index)), "name", "");
+  if (wrap) return Fn.lookup(Fn.element(domains.availabilityDomains, Token.asNumber(index)), "name", "");
+  return domains.availabilityDomains.get(Token.asNumber(index)).name;
 }
 
 export function validateAvailabilityDomainIndex(index: number, prop = "availabilityDomainIndex"): void {

@@ -38,7 +38,10 @@ export interface OrmVariableConfig extends TerraformVariableConfig {
   readonly required?: boolean;
   /** @default - shown; false hides it (auto-filled values such as tenancy_ocid) */
   readonly visible?: boolean;
+  /** A regular expression the value must match, in the form and in Terraform (RE2 and JavaScript alike). */
   readonly pattern?: string;
+  /** What `pattern` requires, in words, for Terraform's error message. @default - "must match <pattern>" */
+  readonly patternMessage?: string;
   readonly minimum?: number;
   readonly maximum?: number;
   readonly enum?: string[];
@@ -53,10 +56,43 @@ export class OrmVariable extends TerraformVariable {
   public readonly form: OrmVariableConfig;
 
   constructor(scope: Construct, id: string, config: OrmVariableConfig) {
-    const { title, group, ormType, required, visible, pattern, minimum, maximum, multiline, dependsOnCompartmentVariable, ...terraform } = config;
+    const { title, group, ormType, required, visible, pattern, patternMessage, minimum, maximum, multiline, dependsOnCompartmentVariable, ...terraform } = config;
     super(scope, id, terraform);
     this.form = config;
+    for (const validation of formValidations(id, config)) this.addValidation(validation);
   }
+}
+
+/**
+ * The form's rules as Terraform `validation` blocks, so `-var` and `TF_VAR_` users get the same checks as the
+ * form. Each condition refers to this variable only (Terraform 1.5 allows no other). Sensitive variables get none.
+ */
+function formValidations(id: string, config: OrmVariableConfig): Array<{ condition: string; errorMessage: string }> {
+  const self = `var.${id}`;
+  const title = config.title;
+  const rules: Array<{ condition: string; errorMessage: string }> = [];
+  // Terraform (1.11 measured) prints the failing value of a validated variable, sensitive or not: secrets keep
+  // the form's check only, plus whatever plan-time checks their users make without repeating the value.
+  if (config.sensitive) return rules;
+  if (config.pattern !== undefined) {
+    if (/[$%]\{/.test(config.pattern)) throw new Error(`variable ${id}: pattern must not contain \${ or %{ (Terraform would read a template)`);
+    // JSON string escapes are HCL's for backslashes and quotes.
+    rules.push({ condition: `\${can(regex(${JSON.stringify(config.pattern)}, ${self}))}`, errorMessage: `${title}: ${config.patternMessage ?? `must match ${config.pattern}`}.` });
+  }
+  const integer = config.ormType === "integer";
+  if (config.minimum !== undefined || config.maximum !== undefined || integer) {
+    const checks = [
+      ...(integer ? [`floor(${self}) == ${self}`] : []),
+      ...(config.minimum !== undefined ? [`${self} >= ${config.minimum}`] : []),
+      ...(config.maximum !== undefined ? [`${self} <= ${config.maximum}`] : []),
+    ];
+    const range = [config.minimum !== undefined ? `from ${config.minimum}` : "", config.maximum !== undefined ? `to ${config.maximum}` : ""].filter(Boolean).join(" ");
+    rules.push({ condition: `\${${checks.join(" && ")}}`, errorMessage: `${title}: must be a ${integer ? "whole number" : "number"}${range ? ` ${range}` : ""}.` });
+  }
+  if (config.enum !== undefined) {
+    rules.push({ condition: `\${contains(${JSON.stringify(config.enum)}, ${self})}`, errorMessage: `${title}: must be one of ${config.enum.join(", ")}.` });
+  }
+  return rules;
 }
 
 export type OrmOutputType = "string" | "copyableString" | "link" | "ocid" | "map" | "json" | "list" | "csv" | "boolean" | "number";

@@ -16,3 +16,14 @@ export function ensureRandomProvider(scope: Construct): void {
 export function ensureTlsProvider(scope: Construct): void {
   ensureProvider(scope, TlsProvider, "tls");
 }
+
+/**
+ * The oldest Terraform the stacks are written for: OCI Resource Manager runs 1.5.x only (research/oci.md), so no
+ * language feature newer than 1.5 may appear (__tests__/terraform/terraform-floor.test.ts checks the list).
+ */
+export const TERRAFORM_REQUIRED_VERSION = ">= 1.5";
+
+/** States the floor in the stack's `terraform.required_version`. */
+export function requireTerraformFloor(scope: Construct): void {
+  TerraformStack.of(scope).addOverride("terraform.required_version", TERRAFORM_REQUIRED_VERSION);
+}

@@ -1,6 +1,7 @@
 /**
  * The main job (npm run package): synthesize the OCI stack, validate it, and write dist/<stack>.zip for
- * OCI Resource Manager. A stack that fails validation stops here and leaves no zip behind.
+ * OCI Resource Manager. A run that fails (synthesis or validation) stops here and leaves no zip behind, not even
+ * an older one.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -13,6 +14,9 @@ async function main(): Promise<void> {
   const outdir = path.join(root, "dist", "cdktf.out");
   const step = (text: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${text}`);
 
+  // An older zip goes first: whatever fails below, dist/ never holds a zip that does not match the sources.
+  const outFile = path.join(root, "dist", `${OCI_STACK_NAME}.zip`);
+  fs.rmSync(outFile, { force: true });
   step(`synthesizing ${OCI_STACK_NAME}`);
   fs.mkdirSync(outdir, { recursive: true });
   const { app, stack } = buildApp(outdir);
@@ -25,7 +29,7 @@ async function main(): Promise<void> {
   const result = await writeOrmPackage({
     stack,
     synthesized,
-    outFile: path.join(root, "dist", `${OCI_STACK_NAME}.zip`),
+    outFile,
     schema: {
       title: "Dokploy on Oracle Cloud Always Free",
       description: "A Dokploy cluster on Docker Swarm: one manager and a pool of workers that set themselves up.",

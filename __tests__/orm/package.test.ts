@@ -134,4 +134,21 @@ describe("npm run package (the main job)", () => {
     expect(output).toMatch(/stacks in the zip: dokploy-oci/);
     expect(fs.existsSync(path.join(root, "dist", "dokploy-oci.zip"))).toBe(true);
   });
+
+  // After the test above (same file, so never in parallel with it): it replaces the zip that test wrote.
+  test("a run that fails removes an older zip, so dist/ never holds one that does not match the sources", () => {
+    const root = path.join(__dirname, "..", "..");
+    const zip = path.join(root, "dist", "dokploy-oci.zip");
+    fs.mkdirSync(path.dirname(zip), { recursive: true });
+    fs.writeFileSync(zip, "an older zip");
+    let failure: any;
+    try {
+      execFileSync("npm", ["run", "--silent", "package"], { cwd: root, encoding: "utf8", env: { ...process.env, CI: "true", DOKPLOY_ADDONS: "no-such-addon" }, stdio: "pipe" });
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure?.status).toBe(1);
+    expect(failure.stderr).toMatch(/package failed: DOKPLOY_ADDONS: "no-such-addon" is not one of/);
+    expect(fs.existsSync(zip)).toBe(false);
+  });
 });

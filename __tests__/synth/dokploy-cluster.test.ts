@@ -2,7 +2,7 @@ import { TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdk
 import { DataResource } from "cdktf";
 import { DokployCluster, DokployClusterProps } from "../../constructs/oci/dokploy-cluster";
 import { OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
-import { BudgetShare, budgetPrecondition, checkBudget } from "../../lib/free-tier";
+import { BudgetShare, TenancyKind, budgetPrecondition, checkBudget } from "../../lib/free-tier";
 import { ormStackJson } from "../../lib/orm-package";
 import { validateStack } from "../../lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
@@ -23,15 +23,19 @@ const instances = (json: any) => json.resource.oci_core_instance as Record<strin
 const workerPool = (json: any, name = "Workers") => Object.entries(instances(json)).find(([key]) => key.includes(`_${name}_`))![1];
 
 describe("DokployCluster", () => {
-  test("defaults to 1 manager + 3 workers at 1 OCPU / 6 GB / 50 GB: exactly the Always Free allowance", () => {
+  test("defaults to 1 manager + 1 worker at 1 OCPU / 6 GB / 100 GB: exactly an Always Free tenancy's 2 / 12 / 200", () => {
     const { json } = synthCluster();
     const workers = workerPool(json);
-    expect(workers.count).toBe(3);
-    expect(workers.shape_config).toEqual({ ocpus: 1, memory_in_gbs: 6 });
+    expect(workers.count).toBe(1);
+    const manager = Object.entries<any>(instances(json)).find(([key]) => key.includes("_Manager_"))![1];
+    for (const node of [manager, workers]) {
+      expect(node.shape_config).toEqual({ ocpus: 1, memory_in_gbs: 6 });
+      expect(node.source_details.boot_volume_size_in_gbs).toBe("100");
+    }
     expect(workers.display_name).toBe('${format("%s-%d", "worker", (count.index + 1))}');
     expect(workers.fault_domain).toBe('${element(["FAULT-DOMAIN-1", "FAULT-DOMAIN-2", "FAULT-DOMAIN-3"], count.index)}');
     expect(workers.create_vnic_details.nsg_ids).toEqual([expect.stringMatching(/WorkerNsg/)]);
-    expect(workers.create_vnic_details.private_ip).toBeUndefined();
+    expect(workers.create_vnic_details.private_ip).toBe('${cidrhost("10.0.0.0/24", (20 + count.index))}');
     expect(workers.lifecycle.precondition).toBeUndefined();
   });
 
@@ -60,7 +64,7 @@ describe("DokployCluster", () => {
   });
 
   test("the token server waits for every pool's workers", () => {
-    const { cluster } = synthCluster({ workerCount: 2 }, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 4, alwaysFree: false, ocpus: 2, memoryInGbs: 12 }));
+    const { cluster } = synthCluster({ workerCount: 2, tenancyKind: "pay-as-you-go", bootVolumeSizeInGbsPerNode: 50 }, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 4, alwaysFree: false, ocpus: 2, memoryInGbs: 12 }));
     const stack = cluster.node.scope as TerraformStack;
     const json = JSON.parse(Testing.synth(stack));
     const manager = Object.entries<any>(instances(json)).find(([key]) => key.includes("_Manager_"))![1];
@@ -68,7 +72,7 @@ describe("DokployCluster", () => {
   });
 
   test.each([0, 1, 3, 50])("validates clean against the provider schemas with %i workers", async (workerCount) => {
-    const { json } = synthCluster({ workerCount, alwaysFree: workerCount <= 3 });
+    const { json } = synthCluster({ workerCount, alwaysFree: workerCount <= 1 });
     expect(workerPool(json).count).toBe(workerCount);
     expect(await validateStack(json)).toEqual([]);
   });
@@ -83,21 +87,64 @@ describe("DokployCluster", () => {
   });
 });
 
+describe("fixed private addresses", () => {
+  test("workers get fixed addresses from 20 up, which real terraform computes clear of the manager's 10.0.0.10", () => {
+    const stack = new TerraformStack(Testing.app(), "ips");
+    const count = new TerraformVariable(stack, "worker_count", { type: "number" });
+    new DokployCluster(stack, "Cluster", { compartmentId: "c", sshPublicKeys: [KEY], adminEmail: "a@example.com", workerCount: count.numberValue, alwaysFree: false });
+    const json = JSON.parse(Testing.synth(stack));
+    const manager = Object.entries<any>(instances(json)).find(([key]) => key.includes("_Manager_"))![1];
+    const workers = workerPool(json);
+    const config = {
+      variable: { worker_count: { type: "number" } },
+      resource: { terraform_data: { workers: { count: workers.count, input: workers.create_vnic_details.private_ip } } },
+      output: { ips: { value: "${terraform_data.workers[*].output}" } },
+    };
+    const ips = applyAndReadOutputs(config, { worker_count: "100" }).ips.value as string[];
+    expect(ips).toHaveLength(100);
+    expect(ips[0]).toBe("10.0.0.20");
+    expect(ips[99]).toBe("10.0.0.119");
+    expect(new Set(ips).size).toBe(100);
+    expect(ips).not.toContain(manager.create_vnic_details.private_ip);
+  });
+
+  test("a second pool takes the next free run; overlaps and runs past the subnet are refused naming the prop", () => {
+    const { json } = synthCluster({ workerCount: 1 }, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 2, alwaysFree: false }));
+    expect(workerPool(json, "Paid").create_vnic_details.private_ip).toBe('${cidrhost("10.0.0.0/24", (21 + count.index))}');
+    expect(() => synthCluster({}, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 2, alwaysFree: false, firstHostNumber: 9 }))).toThrow(
+      /firstHostNumber: host numbers 9\.\.10 \(worker pool "paid"\) overlap 10\.\.10, taken by the manager/,
+    );
+    const moved = synthCluster({ workerCount: 1, manager: { hostNumber: 20 } }).json;
+    expect(workerPool(moved).create_vnic_details.private_ip).toBe('${cidrhost("10.0.0.0/24", (21 + count.index))}');
+    expect(() =>
+      synthCluster({ workerCount: 1, network: { subnetCidr: "10.0.0.0/28" } }),
+    ).toThrow(/firstHostNumber: host number 20 is outside 10\.0\.0\.0\/28/);
+  });
+});
+
 describe("the free-tier budget", () => {
-  test("an over-budget cluster is a synth-time error listing each node's share and the prop to change", () => {
-    expect(() => synthCluster({ workerCount: 4 })).toThrow(
-      /exceeds the Always Free budget: 5 OCPUs > 4; 30 GB of memory > 24; 250 GB of boot volume > 200\.\n  manager: 1 x \(1 OCPU, 6 GB, 50 GB boot\) = 1 OCPU, 6 GB, 50 GB boot\n  workers "worker": 4 x \(1 OCPU, 6 GB, 50 GB boot\) = 4 OCPU, 24 GB, 200 GB boot\nLower a pool's count \(\(one manager\), workerCount\)/,
+  test("an over-budget cluster is a synth-time error naming the tenancy kind, each node's share and the prop to change", () => {
+    expect(() => synthCluster({ workerCount: 2 })).toThrow(
+      /exceeds the free allowance \(Always Free tenancy: 2 OCPUs, 12 GB of memory, 200 GB of boot volumes\): 3 OCPUs > 2; 18 GB of memory > 12; 300 GB of boot volume > 200\.\n  manager: 1 x \(1 OCPU, 6 GB, 100 GB boot\) = 1 OCPU, 6 GB, 100 GB boot\n  workers "worker": 2 x \(1 OCPU, 6 GB, 100 GB boot\) = 2 OCPU, 12 GB, 200 GB boot\nLower a pool's count \(\(one manager\), workerCount\) or its ocpus\/memoryInGbs\/bootVolumeSizeInGbs, tenancyKind: "pay-as-you-go" if your tenancy is upgraded/,
     );
   });
 
   test("memory alone over budget names memoryInGbs", () => {
-    expect(() => synthCluster({ workerCount: 1, memoryInGbsPerNode: 16 })).toThrow(/32 GB of memory > 24[\s\S]*or its memoryInGbs,/);
+    expect(() => synthCluster({ workerCount: 1, memoryInGbsPerNode: 8 })).toThrow(/16 GB of memory > 12[\s\S]*or its memoryInGbs,/);
+  });
+
+  test("pay-as-you-go allows the older 4 / 24, and says so when exceeded", () => {
+    expect(() => synthCluster({ tenancyKind: "pay-as-you-go", workerCount: 3, bootVolumeSizeInGbsPerNode: 50 })).not.toThrow();
+    expect(() => synthCluster({ tenancyKind: "pay-as-you-go", workerCount: 4, bootVolumeSizeInGbsPerNode: 50 })).toThrow(
+      /exceeds the free allowance \(Pay As You Go tenancy: 4 OCPUs, 24 GB of memory, 200 GB of boot volumes\): 5 OCPUs > 4/,
+    );
+    expect(() => synthCluster({ tenancyKind: "paid" as any })).toThrow(/tenancyKind: "paid" is not a tenancy kind; use one of always-free, pay-as-you-go/);
   });
 
   test("a paid pool does not count, alwaysFree: false turns the check off, and a bigger budget is honoured", () => {
     expect(() => synthCluster({}, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 10, alwaysFree: false }))).not.toThrow();
     expect(() => synthCluster({ workerCount: 10, alwaysFree: false })).not.toThrow();
-    expect(() => synthCluster({ workerCount: 5, budget: { ocpus: 6, memoryInGbs: 36, bootVolumeInGbs: 300 } })).not.toThrow();
+    expect(() => synthCluster({ workerCount: 5, budget: { ocpus: 6, memoryInGbs: 36, bootVolumeInGbs: 600 } })).not.toThrow();
   });
 
   test("bad pool input names the prop", () => {
@@ -112,7 +159,7 @@ describe("the free-tier budget", () => {
     new DokployCluster(stack, "Cluster", { compartmentId: "c", sshPublicKeys: [KEY], adminEmail: "a@example.com", workerCount: count.numberValue });
     const json = JSON.parse(Testing.synth(stack));
     expect(workerPool(json).lifecycle.precondition).toEqual([
-      { condition: expect.stringMatching(/var\.workers/), error_message: expect.stringMatching(/exceeds the Always Free budget/) },
+      { condition: expect.stringMatching(/var\.workers/), error_message: expect.stringMatching(/exceeds the free allowance \(Always Free tenancy: 2 OCPUs/) },
     ]);
   });
 
@@ -124,16 +171,22 @@ describe("the free-tier budget", () => {
       { name: "manager", countProp: "-", count: 1, ocpus: ocpus.numberValue, memoryInGbs: 6, bootVolumeSizeInGbs: 50 },
       { name: "workers", countProp: "workerCount", count: count.numberValue, ocpus: ocpus.numberValue, memoryInGbs: 6, bootVolumeSizeInGbs: 50 },
     ];
+    const kind = new TerraformVariable(stack, "tenancy_kind", { type: "string" });
     checkBudget(shares); // tokens: nothing to check at synth time
-    new DataResource(stack, "budget", { input: { checked: true }, lifecycle: { precondition: [budgetPrecondition(shares)] } });
+    const tenancyKind = kind.stringValue as TenancyKind;
+    new DataResource(stack, "budget", { input: { checked: true }, lifecycle: { precondition: [budgetPrecondition(shares, {}, tenancyKind)] } });
     new TerraformOutput(stack, "ok", { value: "yes" });
     const config = ormStackJson(JSON.parse(Testing.synth(stack)));
-    expect(applyAndReadOutputs(config, { worker_count: "2", ocpus: "1" }).ok.value).toBe("yes");
-    expect(applyAndReadOutputs(config, { worker_count: "3", ocpus: "1" }).ok.value).toBe("yes");
-    const over = applyExpectingFailure(config, { worker_count: "4", ocpus: "1" });
+    const free = { tenancy_kind: "always-free" };
+    const payg = { tenancy_kind: "pay-as-you-go" };
+    expect(applyAndReadOutputs(config, { ...free, worker_count: "0", ocpus: "2" }).ok.value).toBe("yes");
+    expect(applyAndReadOutputs(config, { ...free, worker_count: "1", ocpus: "1" }).ok.value).toBe("yes");
+    const over = applyExpectingFailure(config, { ...free, worker_count: "2", ocpus: "1" });
     expect(over).toMatch(/Resource precondition failed/);
-    expect(over.replace(/\s+/g, " ")).toMatch(/exceeds the Always Free budget of 4 OCPUs, 24 GB of memory and 200 GB/);
-    expect(applyExpectingFailure(config, { worker_count: "1", ocpus: "3" })).toMatch(/Resource precondition failed/);
+    expect(over.replace(/\s+/g, " ")).toMatch(/exceeds the free allowance of the tenancy kind chosen \(Always Free tenancy: 2 OCPUs, 12 GB of memory, 200 GB of boot volumes; Pay As You Go tenancy: 4 OCPUs, 24 GB/);
+    expect(applyAndReadOutputs(config, { ...payg, worker_count: "3", ocpus: "1" }).ok.value).toBe("yes");
+    expect(applyExpectingFailure(config, { ...payg, worker_count: "4", ocpus: "1" })).toMatch(/Resource precondition failed/);
+    expect(applyExpectingFailure(config, { ...payg, worker_count: "1", ocpus: "3" })).toMatch(/Resource precondition failed/);
   });
 });
 

@@ -5,16 +5,17 @@ import { PaidWorkerPoolStack } from "../../examples/paid-worker-pool/main";
 import { TailnetAdminClusterStack } from "../../examples/tailnet-admin-cluster/main";
 
 describe("examples/", () => {
-  test("free-tier-cluster synthesizes a clean stack with 1 manager and 3 workers", async () => {
+  test("free-tier-cluster synthesizes a clean stack with 1 manager and 1 worker", async () => {
     const json = JSON.parse(Testing.synth(new FreeTierClusterStack(Testing.app(), "free")));
     expect(await validateStack(json)).toEqual([]);
     const instances = Object.values<any>(json.resource.oci_core_instance);
-    expect(instances.map((instance) => instance.count ?? 1).sort()).toEqual([1, 3]);
+    expect(instances.map((instance) => instance.count ?? 1).sort()).toEqual([1, 1]);
   });
 
-  test("paid-worker-pool adds a 2 x 4 OCPU pool beside the free one and stays valid", async () => {
+  test("paid-worker-pool: a pay-as-you-go free pool of 3 plus a 2 x 4 OCPU paid pool, and stays valid", async () => {
     const json = JSON.parse(Testing.synth(new PaidWorkerPoolStack(Testing.app(), "paid")));
     expect(await validateStack(json)).toEqual([]);
+    expect(Object.entries<any>(json.resource.oci_core_instance).find(([name]) => name.includes("_Workers_"))![1].count).toBe(3);
     const builders = Object.entries<any>(json.resource.oci_core_instance).find(([name]) => name.includes("Builders"))![1];
     expect(builders).toMatchObject({ count: 2, shape_config: { ocpus: 4, memory_in_gbs: 24 } });
     expect(JSON.stringify(json)).toMatch(/\\"serverType\\" = \\"build\\"/);

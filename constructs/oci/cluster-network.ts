@@ -10,6 +10,9 @@ import { CoreVcn } from "../../.gen/providers/oci/core-vcn";
 import { Ipv4Cidr, contains, hostAddress, overlaps, parseCidr } from "../../lib/cidr";
 
 /** Which nodes a rule protects. */
+/** Worker pools' fixed addresses start here by default, clear of the manager's default host number (10). */
+export const FIRST_POOL_HOST_NUMBER = 20;
+
 export type NodeRole = "manager" | "workers";
 
 /**
@@ -120,6 +123,7 @@ export class ClusterNetwork extends Construct {
   public readonly adminAccess: AdminAccess;
   private readonly subnetRange: Ipv4Cidr;
   private readonly rules: IngressRule[] = [];
+  private readonly hostReservations: Array<{ first: number; last: number; owner: string }> = [];
 
   constructor(scope: Construct, id: string, props: ClusterNetworkProps) {
     super(scope, id);
@@ -195,9 +199,41 @@ export class ClusterNetwork extends Construct {
     }
   }
 
-  /** The private address of host number `hostNumber` in the nodes' subnet (2 .. size-2). */
-  public privateIpFor(hostNumber: number, prop: string): string {
+  /**
+   * The private address of host number `hostNumber` in the nodes' subnet (2 .. size-2), reserved for `owner`: a
+   * second claim on it is an error, so fixed addresses never collide.
+   */
+  public privateIpFor(hostNumber: number, prop: string, owner = prop): string {
+    this.reserveHostNumbers(hostNumber, 1, prop, owner);
     return hostAddress(this.subnetRange, hostNumber, prop);
+  }
+
+  /**
+   * Reserves `count` consecutive host numbers for a pool's fixed private IPs and returns the first: `first` when
+   * given, else the lowest free run from FIRST_POOL_HOST_NUMBER up. A run that overlaps another reservation (the
+   * manager's address among them) or leaves the subnet is an error naming `prop`.
+   */
+  public reserveHostNumbers(first: number | undefined, count: number, prop: string, owner: string): number {
+    const start = first ?? this.firstFreeHostNumber(count);
+    // An empty pool holds no address.
+    if (count === 0) return start;
+    const last = start + count - 1;
+    hostAddress(this.subnetRange, start, prop);
+    hostAddress(this.subnetRange, last, `${prop} (the last of ${count} addresses)`);
+    const clash = this.hostReservations.find((taken) => start <= taken.last && taken.first <= last);
+    if (clash) {
+      throw new Error(`${prop}: host numbers ${start}..${last} (${owner}) overlap ${clash.first}..${clash.last}, taken by ${clash.owner}`);
+    }
+    this.hostReservations.push({ first: start, last, owner });
+    return start;
+  }
+
+  private firstFreeHostNumber(count: number): number {
+    let start = FIRST_POOL_HOST_NUMBER;
+    for (const taken of [...this.hostReservations].sort((a, b) => a.first - b.first)) {
+      if (start + count - 1 >= taken.first && start <= taken.last) start = taken.last + 1;
+    }
+    return start;
   }
 
   /**

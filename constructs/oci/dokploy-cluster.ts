@@ -1,6 +1,7 @@
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import { BudgetShare, FreeTierBudget, budgetPrecondition, checkBudget } from "../../lib/free-tier";
+import { BudgetShare, DEFAULT_TENANCY_KIND, FreeTierBudget, TenancyKind, budgetPrecondition, checkBudget, validateTenancyKind } from "../../lib/free-tier";
+import { requireTerraformFloor } from "../../lib/providers";
 import { TailscaleNodeOptions } from "../../lib/tailscale-node";
 import { AdminAccess, ClusterNetwork, ClusterNetworkProps } from "./cluster-network";
 import { DokployManager, DokployManagerProps } from "./dokploy-manager";
@@ -17,14 +18,14 @@ export interface DokployClusterProps {
   readonly dokployVersion?: string;
   /**
    * Workers in the default pool; may be a Terraform number.
-   * @default - 3 (with the manager, exactly the Always Free allowance at the default size)
+   * @default - 1 (with the manager, exactly an Always Free tenancy's 2 OCPUs / 12 GB / 200 GB at the default size)
    */
   readonly workerCount?: number;
   /** OCPUs of each node, manager included. @default - 1 */
   readonly ocpusPerNode?: number;
   /** @default - 6 */
   readonly memoryInGbsPerNode?: number;
-  /** @default - 50 */
+  /** @default - 100 (two nodes use the 200 GB of free block storage) */
   readonly bootVolumeSizeInGbsPerNode?: number;
   /** @default - ["0.0.0.0/0"] (see ClusterNetwork.adminCidrs) */
   readonly adminCidrs?: string[];
@@ -41,12 +42,24 @@ export interface DokployClusterProps {
   /** @default - 0 */
   readonly availabilityDomainIndex?: number;
   /**
+   * The availability domain's name for every node (e.g. from ORM's picker), instead of `availabilityDomainIndex`.
+   * @default - the domain at availabilityDomainIndex
+   */
+  readonly availabilityDomain?: string;
+  /**
    * Check that every node marked Always Free fits the budget (at synth time, or at plan time when sizes are
    * Terraform variables).
    * @default - true
    */
   readonly alwaysFree?: boolean;
-  /** @default - 4 OCPUs, 24 GB memory, 200 GB boot volumes */
+  /**
+   * Which free A1 amount the budget assumes: "always-free" (2 OCPUs, 12 GB) or "pay-as-you-go" (4 OCPUs, 24 GB,
+   * the older amount Oracle's pricing pages still give upgraded tenancies; what goes over it is billed). Both get
+   * 200 GB of block storage. May be a Terraform string (the form's choice); it is then checked at plan time.
+   * @default - "always-free"
+   */
+  readonly tenancyKind?: TenancyKind;
+  /** Overrides the tenancy kind's allowance, limit by limit. @default - the allowance of `tenancyKind` */
   readonly budget?: FreeTierBudget;
   /** Network layout beyond the defaults. @default - ClusterNetwork's defaults */
   readonly network?: Omit<ClusterNetworkProps, "compartmentId" | "adminCidrs">;
@@ -58,11 +71,14 @@ export interface DokployClusterProps {
   readonly freeformTags?: Record<string, string>;
 }
 
+/** The default cluster: a manager and one worker that together fit an Always Free tenancy. */
+export const CLUSTER_DEFAULTS = { workerCount: 1, ocpusPerNode: 1, memoryInGbsPerNode: 6, bootVolumeSizeInGbsPerNode: 100 } as const;
+
 export type WorkerPoolOptions = Omit<SwarmWorkerPoolProps, "compartmentId" | "network" | "manager" | "sshPublicKeys"> &
   Partial<Pick<SwarmWorkerPoolProps, "sshPublicKeys">>;
 
 /**
- * A whole Dokploy cluster on Always Free: network, manager with its token server, and a default worker pool,
+ * A whole Dokploy cluster on Always Free (a manager and one worker by default): network, manager with its token server, and a default worker pool,
  * from a handful of props. More pools (a paid one beside the free one) come from `addWorkerPool`.
  */
 export class DokployCluster extends Construct {
@@ -80,10 +96,12 @@ export class DokployCluster extends Construct {
     if (props.adminAccess === "tailnet" && !props.tailscale) {
       throw new Error('adminAccess: "tailnet" closes SSH and the dashboard to the internet; set tailscale too, or nobody can reach them');
     }
+    validateTenancyKind(props.tenancyKind ?? DEFAULT_TENANCY_KIND);
+    requireTerraformFloor(this);
     const nodeSize = {
-      ocpus: props.ocpusPerNode ?? 1,
-      memoryInGbs: props.memoryInGbsPerNode ?? 6,
-      bootVolumeSizeInGbs: props.bootVolumeSizeInGbsPerNode ?? 50,
+      ocpus: props.ocpusPerNode ?? CLUSTER_DEFAULTS.ocpusPerNode,
+      memoryInGbs: props.memoryInGbsPerNode ?? CLUSTER_DEFAULTS.memoryInGbsPerNode,
+      bootVolumeSizeInGbs: props.bootVolumeSizeInGbsPerNode ?? CLUSTER_DEFAULTS.bootVolumeSizeInGbsPerNode,
     };
     this.network = new ClusterNetwork(this, "Network", {
       ...props.network,
@@ -103,6 +121,7 @@ export class DokployCluster extends Construct {
       adminPassword: props.adminPassword,
       dokployVersion: props.dokployVersion,
       availabilityDomainIndex: props.availabilityDomainIndex,
+      availabilityDomain: props.availabilityDomain,
       tailscale: props.tailscale,
       namePrefix: props.namePrefix,
       freeformTags: props.freeformTags,
@@ -111,8 +130,9 @@ export class DokployCluster extends Construct {
     this.budgetShares.push({ name: "manager", countProp: "(one manager)", count: 1, ocpus, memoryInGbs, bootVolumeSizeInGbs });
     this.workers = this.addWorkerPool("Workers", {
       ...nodeSize,
-      count: props.workerCount ?? 3,
+      count: props.workerCount ?? CLUSTER_DEFAULTS.workerCount,
       availabilityDomainIndex: props.availabilityDomainIndex,
+      availabilityDomain: props.availabilityDomain,
     });
   }
 
@@ -137,12 +157,13 @@ export class DokployCluster extends Construct {
         memoryInGbs: pool.memoryInGbs,
         bootVolumeSizeInGbs: pool.bootVolumeSizeInGbs,
       });
-      checkBudget(this.budgetShares, this.props.budget);
-      if (this.budgetShares.some((share) => Object.values(share).some((value) => Token.isUnresolved(value)))) {
+      checkBudget(this.budgetShares, this.props.budget, this.props.tenancyKind);
+      const tenancyKind = this.props.tenancyKind ?? DEFAULT_TENANCY_KIND;
+      if (Token.isUnresolved(tenancyKind) || this.budgetShares.some((share) => Object.values(share).some((value) => Token.isUnresolved(value)))) {
         // Sizes from variables are only known at plan time: the newest pool carries the whole budget's check.
         pool.instances.lifecycle = {
           ...pool.instances.lifecycle,
-          precondition: [budgetPrecondition(this.budgetShares, this.props.budget)],
+          precondition: [budgetPrecondition(this.budgetShares, this.props.budget, tenancyKind)],
         };
       }
     }

@@ -58,6 +58,11 @@ export interface DokployManagerProps {
    */
   readonly availabilityDomainIndex?: number;
   /**
+   * The availability domain's name (e.g. from ORM's picker), instead of `availabilityDomainIndex`.
+   * @default - the domain at availabilityDomainIndex
+   */
+  readonly availabilityDomain?: string;
+  /**
    * Host number of the manager in the subnet: its fixed private IP, known to workers at synth time.
    * @default - 10 (10.0.0.10 in the default subnet)
    */
@@ -151,7 +156,7 @@ export class DokployManager extends Construct {
       throw new Error(`workerServerType: "${workerServerType}" is not one of deploy, build, none`);
     }
 
-    this.privateIp = props.network.privateIpFor(props.hostNumber ?? 10, "hostNumber");
+    this.privateIp = props.network.privateIpFor(props.hostNumber ?? 10, "hostNumber", "the manager");
     this.adminEmail = props.adminEmail;
     this.adminPassword = new StrongSecret(this, "AdminPassword", {
       value: props.adminPassword,
@@ -226,7 +231,7 @@ export class DokployManager extends Construct {
     this.instance = createNodeInstance(this, "Resource", {
       ...size,
       compartmentId: props.compartmentId,
-      availabilityDomain: availabilityDomainName(this, props.compartmentId, props.availabilityDomainIndex ?? 0),
+      availabilityDomain: props.availabilityDomain ?? availabilityDomainName(this, props.compartmentId, props.availabilityDomainIndex ?? 0),
       displayName: `${prefix}-manager`,
       hostnameLabel: "manager",
       imageId: props.imageId ?? ubuntuImageId(this, props.compartmentId, ubuntuVersion, size.shape),

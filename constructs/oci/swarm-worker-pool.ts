@@ -51,6 +51,18 @@ export interface SwarmWorkerPoolProps {
    */
   readonly availabilityDomainIndex?: number;
   /**
+   * The availability domain's name (e.g. from ORM's picker), instead of `availabilityDomainIndex`.
+   * @default - the domain at availabilityDomainIndex
+   */
+  readonly availabilityDomain?: string;
+  /**
+   * Host number of the first worker's fixed private IP in the subnet; worker i gets firstHostNumber + i - 1. The
+   * pool reserves `count` numbers (100, the most a pool may have, when count is a Terraform value), which must
+   * not overlap the manager's or another pool's.
+   * @default - the first free run from 20 (10.0.0.20 .. in the default subnet)
+   */
+  readonly firstHostNumber?: number;
+  /**
    * Place worker i in availability domain i (wrapping), for regions with three; fault domains are always spread.
    * @default - false
    */
@@ -80,6 +92,7 @@ export interface SwarmWorkerPoolProps {
 }
 
 const FAULT_DOMAINS = ["FAULT-DOMAIN-1", "FAULT-DOMAIN-2", "FAULT-DOMAIN-3"];
+const MAX_WORKERS = 100;
 const NAME_PATTERN = /^[a-z][a-z0-9-]{0,20}$/;
 
 /**
@@ -96,6 +109,8 @@ export class SwarmWorkerPool extends Construct {
   public readonly memoryInGbs: number;
   public readonly bootVolumeSizeInGbs: number;
   public readonly alwaysFree: boolean;
+  /** Host number of the first worker's private IP (worker i has firstHostNumber + i - 1). */
+  public readonly firstHostNumber: number;
   public readonly cloudConfig: CloudConfig;
   /** `{ "<name>" = { public_ip, private_ip } }` for every worker, as a Terraform expression. */
   public readonly nodes: any;
@@ -110,8 +125,8 @@ export class SwarmWorkerPool extends Construct {
     this.alwaysFree = props.alwaysFree ?? true;
     const shape = props.shape ?? A1_FLEX;
     const size = { shape, ocpus: this.ocpus, memoryInGbs: this.memoryInGbs, bootVolumeSizeInGbs: this.bootVolumeSizeInGbs };
-    if (!Token.isUnresolved(this.count) && !(Number.isInteger(this.count) && this.count >= 0 && this.count <= 100)) {
-      throw new Error(`count: ${this.count} workers is out of range; use a whole number from 0 to 100`);
+    if (!Token.isUnresolved(this.count) && !(Number.isInteger(this.count) && this.count >= 0 && this.count <= MAX_WORKERS)) {
+      throw new Error(`count: ${this.count} workers is out of range; use a whole number from 0 to ${MAX_WORKERS}`);
     }
     if (!NAME_PATTERN.test(this.namePrefix)) {
       throw new Error(`namePrefix: "${this.namePrefix}" must be lowercase letters, digits and dashes, starting with a letter (at most 21)`);
@@ -128,6 +143,14 @@ export class SwarmWorkerPool extends Construct {
     network.allowIngress({ role: "workers", protocol: "tcp", port: 22, from: "admin", description: "SSH" });
     network.allowIngress({ role: "workers", protocol: "tcp", port: 22, from: "manager", description: "SSH from Dokploy on the manager" });
 
+    // Fixed addresses: OCI assigns free ones in any order, and workers start in parallel with the manager, so a
+    // worker could otherwise take the manager's address first.
+    this.firstHostNumber = network.reserveHostNumbers(
+      props.firstHostNumber,
+      Token.isUnresolved(this.count) ? MAX_WORKERS : this.count,
+      "firstHostNumber",
+      `worker pool "${this.namePrefix}"`,
+    );
     const count = TerraformCount.of(Token.asNumber(this.count));
     const name = Fn.format("%s-%d", [this.namePrefix, Op.add(count.index, 1)]);
     const tokenServer = props.manager.tokenServer;
@@ -164,17 +187,16 @@ export class SwarmWorkerPool extends Construct {
       ...size,
       count,
       compartmentId: props.compartmentId,
-      availabilityDomain: availabilityDomainName(
-        this,
-        props.compartmentId,
-        props.spreadAcrossAvailabilityDomains ? count.index : props.availabilityDomainIndex ?? 0,
-      ),
+      availabilityDomain: props.spreadAcrossAvailabilityDomains
+        ? availabilityDomainName(this, props.compartmentId, count.index, true)
+        : props.availabilityDomain ?? availabilityDomainName(this, props.compartmentId, props.availabilityDomainIndex ?? 0),
       faultDomain: Fn.element(FAULT_DOMAINS, count.index),
       displayName: name,
       hostnameLabel: name,
       imageId: props.imageId ?? ubuntuImageId(this, props.compartmentId, ubuntuVersion, shape),
       subnetId: network.subnet.id,
       nsgIds: [network.workerNsg.id],
+      privateIp: Fn.cidrhost(network.subnetCidr, Op.add(this.firstHostNumber, count.index)),
       sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
       cloudConfig: this.cloudConfig,
       freeformTags: props.freeformTags,

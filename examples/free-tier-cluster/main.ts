@@ -1,5 +1,6 @@
 /**
- * The default Always Free cluster in your own cdktf app: 1 manager + 3 workers, admin access from one address.
+ * The default Always Free cluster in your own cdktf app: 1 manager + 1 worker at 1 OCPU / 6 GB / 100 GB each (an
+ * Always Free tenancy's whole 2 OCPUs / 12 GB / 200 GB), admin access from one address.
  * Run: npx ts-node examples/free-tier-cluster/main.ts (then cdktf deploy, or package it for Resource Manager).
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";

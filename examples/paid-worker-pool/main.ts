@@ -1,6 +1,7 @@
 /**
- * The free cluster plus a pay-as-you-go pool of bigger workers (e.g. for builds). The paid pool does not count
- * against the Always Free budget; the free part is still checked.
+ * The free cluster on a Pay As You Go tenancy plus a paid pool of bigger workers (e.g. for builds). The tenancy
+ * kind says the budget assumes the older 4 OCPUs / 24 GB free amount, so the free pool has 3 workers at 50 GB
+ * boot volumes (anything over the free amount is billed); the paid pool does not count against the budget.
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
@@ -17,6 +18,9 @@ export class PaidWorkerPoolStack extends TerraformStack {
       compartmentId: compartment.stringValue,
       sshPublicKeys: [sshKey.stringValue],
       adminEmail: "admin@example.com",
+      tenancyKind: "pay-as-you-go",
+      workerCount: 3,
+      bootVolumeSizeInGbsPerNode: 50,
       manager: { workerServerType: "build" },
     });
     cluster.addWorkerPool("Builders", {

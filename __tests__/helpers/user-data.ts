@@ -1,0 +1,65 @@
+/**
+ * Each instance's `metadata` as the real terraform binary computes it: a provider-free copy of a stack whose
+ * instances become terraform_data resources (same count, same metadata expression), applied with realistic
+ * values, then user_data decoded (base64, gunzip) into the cloud-config a node receives.
+ */
+import { gunzipSync } from "zlib";
+import { parse } from "yaml";
+import { applyAndReadOutputs } from "./terraform";
+import { withStandIns } from "./oci-provider";
+
+export interface RenderedMetadata {
+  /** Instance resource name, with `[i]` for counted instances. */
+  readonly instance: string;
+  readonly metadata: Record<string, string>;
+  /** What OCI counts against its limit: every key and value of `metadata`, in bytes. */
+  readonly bytes: number;
+  readonly cloudConfig: string;
+}
+
+/**
+ * Evaluates every oci_core_instance's metadata in `stackJson`. `variables` are -var values; `standIns` give each
+ * stand-in resource (e.g. random_password) its attributes, keyed by resource type.
+ */
+export function renderMetadata(stackJson: any, variables: Record<string, string>, standIns: Record<string, Record<string, string>>): RenderedMetadata[] {
+  const json = withStandIns(stackJson);
+  const instances: Record<string, any> = json.resource.oci_core_instance;
+  // Locals are left out: they describe instances (addresses), which metadata never refers to.
+  const config: any = { variable: json.variable, resource: { terraform_data: {} }, output: {} };
+  for (const [name, instance] of Object.entries(instances)) {
+    config.resource.terraform_data[name] = { input: instance.metadata, ...(instance.count !== undefined ? { count: instance.count } : {}) };
+    config.output[name] = { value: `\${terraform_data.${name}${instance.count !== undefined ? "[*]" : ""}}`, sensitive: true };
+  }
+  const standInValues: Record<string, string> = {};
+  for (const name of Object.keys(json.variable).filter((variable) => variable.startsWith("standin_"))) {
+    const type = Object.keys(standIns).find((prefix) => name.startsWith(`standin_${prefix}_`));
+    if (!type) throw new Error(`no stand-in values for ${name}`);
+    standInValues[name] = `{${Object.entries(standIns[type]).map(([key, value]) => `${key} = ${JSON.stringify(value)}`).join(", ")}}`;
+  }
+  const outputs = applyAndReadOutputs(config, { ...variables, ...standInValues });
+  return Object.entries(outputs).flatMap(([name, { value }]) => {
+    const list = Array.isArray(value) ? (value as any[]).map((item, index) => [`${name}[${index}]`, item] as const) : [[name, value] as const];
+    return list.map(([instance, data]) => {
+      const metadata: Record<string, string> = (data as any).output;
+      const bytes = Object.entries(metadata).reduce((sum, [key, text]) => sum + Buffer.byteLength(key) + Buffer.byteLength(text), 0);
+      return { instance, metadata, bytes, cloudConfig: gunzipSync(Buffer.from(metadata.user_data, "base64")).toString("utf8") };
+    });
+  });
+}
+
+export interface CarriedFile {
+  readonly path: string;
+  readonly permissions: string;
+  /** Decoded text (b64 files decoded). */
+  readonly text: string;
+}
+
+/** write_files of a cloud-config, decoded. */
+export function carriedFiles(cloudConfig: string): CarriedFile[] {
+  const document = parse(cloudConfig);
+  return (document.write_files ?? []).map((file: any) => {
+    if (typeof file.content !== "string") throw new Error(`${file.path}: content is ${JSON.stringify(file.content)}, not a string`);
+    const text = file.encoding === "b64" ? Buffer.from(file.content, "base64").toString("utf8") : file.content;
+    return { path: file.path, permissions: file.permissions, text };
+  });
+}

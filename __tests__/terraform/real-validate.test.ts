@@ -1,0 +1,89 @@
+/**
+ * The real `terraform validate` with the real oracle/oci provider (../shared/providers) on the ORM zip's
+ * main.tf.json, the add-ons stack and every example: no error and no warning but the dev-override notice.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { TerraformStack, Testing } from "cdktf";
+import { FreeTierClusterStack } from "../../examples/free-tier-cluster/main";
+import { PaidWorkerPoolStack } from "../../examples/paid-worker-pool/main";
+import { TailnetAdminClusterStack } from "../../examples/tailnet-admin-cluster/main";
+import { TailscaleSidecarStack } from "../../examples/tailscale-sidecar/main";
+import { writeOrmPackage } from "../../lib/orm-package";
+import { ADDONS, buildApp } from "../../main";
+import { validateWithRealProvider, withStandIns } from "../helpers/oci-provider";
+import { readZip } from "../helpers/orm";
+
+// Loading the 280 MB provider takes seconds to tens of seconds on a busy 2-core machine.
+jest.setTimeout(300000);
+
+const DEV_OVERRIDE_NOTICE = "Provider development overrides are in effect";
+
+function expectCleanValidate(stackJson: any): void {
+  const { valid, diagnostics } = validateWithRealProvider(stackJson);
+  const unexpected = diagnostics.filter((diagnostic) => diagnostic.summary !== DEV_OVERRIDE_NOTICE);
+  expect(unexpected.map((d) => `${d.severity}: ${d.summary}: ${d.detail ?? ""}`)).toEqual([]);
+  expect(valid).toBe(true);
+}
+
+async function ormZipStackJson(): Promise<any> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orm-validate-"));
+  try {
+    const { stack } = buildApp(undefined, ADDONS);
+    const result = await writeOrmPackage({
+      stack,
+      synthesized: JSON.parse(Testing.synth(stack)),
+      outFile: path.join(dir, "stack.zip"),
+      schema: { title: "t", description: "d" },
+    });
+    return JSON.parse((await readZip(result.path)).get("main.tf.json")!);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const synth = (make: (app: ReturnType<typeof Testing.app>) => TerraformStack) => JSON.parse(Testing.synth(make(Testing.app())));
+
+describe("real terraform validate with oracle/oci 8.28.0", () => {
+  test("the ORM zip's main.tf.json", async () => {
+    expectCleanValidate(await ormZipStackJson());
+  });
+
+  test("the add-ons stack (docker resources as stand-ins)", () => {
+    expectCleanValidate(JSON.parse(Testing.synth(buildApp(undefined, ADDONS).addons)));
+  });
+
+  test.each([
+    ["free-tier-cluster", (app: any) => new FreeTierClusterStack(app, "free")],
+    ["paid-worker-pool", (app: any) => new PaidWorkerPoolStack(app, "paid")],
+    ["tailnet-admin-cluster", (app: any) => new TailnetAdminClusterStack(app, "tailnet")],
+    ["tailscale-sidecar", (app: any) => new TailscaleSidecarStack(app, "sidecar")],
+  ])("examples/%s", (_name, make) => {
+    expectCleanValidate(synth(make));
+  });
+
+  test("is not a rubber stamp: an unknown attribute and an output derived from a sensitive value fail", async () => {
+    const original = await ormZipStackJson();
+    const unknownAttribute = JSON.parse(JSON.stringify(original));
+    Object.values<any>(unknownAttribute.resource.oci_core_vcn)[0].no_such_attribute = "x";
+    const first = validateWithRealProvider(unknownAttribute);
+    expect(first.valid).toBe(false);
+    expect(first.diagnostics.map((d) => d.summary)).toContain("Extraneous JSON object property");
+    const leak = JSON.parse(JSON.stringify(original));
+    leak.output.leak = { value: '${length(var.admin_password) >= 1 ? "set" : "empty"}' };
+    const second = validateWithRealProvider(leak);
+    expect(second.valid).toBe(false);
+    expect(second.diagnostics.map((d) => d.summary)).toContain("Output refers to sensitive values");
+  });
+
+  test("stand-ins keep every reference: random values become variables of type any", async () => {
+    const json = withStandIns(await ormZipStackJson());
+    expect(Object.keys(json.resource).every((type) => type.startsWith("oci_"))).toBe(true);
+    expect(Object.keys(json.terraform.required_providers)).toEqual(["oci"]);
+    expect(JSON.stringify(json)).not.toMatch(/(?<![\w.])random_password\./);
+    const standIns = Object.keys(json.variable).filter((name) => name.startsWith("standin_"));
+    expect(standIns.length).toBeGreaterThanOrEqual(2);
+    for (const name of standIns) expect(JSON.stringify(json)).toContain(`var.${name}.`);
+  });
+});
