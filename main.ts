@@ -13,6 +13,7 @@ import { DockerSocketProxy } from "./constructs/docker/docker-socket-proxy";
 import { SshProxy } from "./constructs/docker/ssh-proxy";
 import { TailscaleSidecar } from "./constructs/docker/tailscale-sidecar";
 import { CLUSTER_DEFAULTS, DokployCluster } from "./constructs/oci/dokploy-cluster";
+import { TESTED_DOKPLOY_VERSION } from "./constructs/oci/dokploy-manager";
 import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
 import { availabilityDomainName } from "./lib/oci-node";
@@ -87,10 +88,10 @@ export class DokployOciStack extends TerraformStack {
     });
     const dokployVersion = new OrmVariable(this, "dokploy_version", {
       type: "string",
-      default: "latest",
+      default: TESTED_DOKPLOY_VERSION,
       title: "Dokploy version",
       group: "Dokploy",
-      description: "A release tag such as v0.25.3, or latest.",
+      description: `The release this stack was tested with is ${TESTED_DOKPLOY_VERSION}. Another tag, or latest, installs a Dokploy its setup scripts were not tested against.`,
       pattern: "^(latest|canary|v?[0-9]+\\.[0-9]+\\.[0-9]+)$",
       patternMessage: "latest, canary or a release tag such as v0.25.3",
     });

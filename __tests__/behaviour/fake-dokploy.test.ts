@@ -101,11 +101,12 @@ describe("better-auth endpoints", () => {
     expect(fake.organizations).toEqual([expect.objectContaining({ name: FIRST_ORGANIZATION_NAME, ownerId: fake.users[0].id })]);
   });
 
-  test("a second sign-up answers 400 'Admin is already created'", async () => {
+  test("a second sign-up: same email 422 (better-auth), another email 400 'Admin is already created' (Dokploy)", async () => {
     await signUp(ADMIN);
-    const again = await signUp({ ...ADMIN, email: "other@example.com" });
-    expect(again.status).toBe(400);
-    expect(again.body.message).toBe("Admin is already created");
+    const same = await signUp(ADMIN);
+    expect([same.status, same.body]).toEqual([422, { message: "User already exists. Use another email.", code: "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL" }]);
+    const other = await signUp({ ...ADMIN, email: "other@example.com" });
+    expect([other.status, other.body]).toEqual([400, { message: "Admin is already created" }]);
     expect(fake.users).toHaveLength(1);
   });
 
@@ -138,7 +139,7 @@ describe("tRPC transport and auth", () => {
     expect((await query("organization.all", { cookie: `${SESSION_COOKIE}=forged` })).status).toBe(401);
     const health = await query("settings.health", {});
     expect(health.status).toBe(200);
-    expect(data(health)).toEqual({ status: "not_cloud" });
+    expect(data(health)).toEqual({ status: "ok" });
   });
 
   test("organization.all lists the owner's organization", async () => {
@@ -156,7 +157,7 @@ describe("tRPC transport and auth", () => {
 
   test("a non-batched call gets an unwrapped answer", async () => {
     const reply = await send("GET", `/api/trpc/settings.health?input=${encodeURIComponent(JSON.stringify({ json: null }))}`);
-    expect(reply.body).toEqual({ result: { data: { json: { status: "not_cloud" } } } });
+    expect(reply.body).toEqual({ result: { data: { json: { status: "ok" } } } });
   });
 
   test("an API key authenticates only when it was created with metadata.organizationId", async () => {
@@ -168,6 +169,17 @@ describe("tRPC transport and auth", () => {
     expect((await query("organization.all", { "x-api-key": withoutOrganization.key })).status).toBe(401);
     expect((await query("organization.all", { "x-api-key": "made-up" })).status).toBe(401);
   });
+
+  test("an API key answers 10 requests, then 401, unless it was created with rateLimitEnabled: false", async () => {
+    const { cookie, organizationId } = await signedUp();
+    const limited = data(await mutation("user.createApiKey", { cookie }, { name: "limited", metadata: { organizationId } }));
+    expect(limited).toMatchObject({ rateLimitEnabled: true, rateLimitMax: 10 });
+    for (let call = 1; call <= 10; call++) expect((await query("server.all", { "x-api-key": limited.key })).status).toBe(200);
+    expect((await query("server.all", { "x-api-key": limited.key })).status).toBe(401);
+
+    const unlimited = data(await mutation("user.createApiKey", { cookie }, { name: "unlimited", metadata: { organizationId }, rateLimitEnabled: false }));
+    for (let call = 1; call <= 30; call++) expect((await query("server.all", { "x-api-key": unlimited.key })).status).toBe(200);
+  });
 });
 
 describe("procedures", () => {
@@ -175,7 +187,7 @@ describe("procedures", () => {
     const { cookie, organizationId } = await signedUp();
     const reply = await mutation("user.createApiKey", { cookie }, { name: "dokploy-oci", metadata: { organizationId } });
     expect(reply.status).toBe(200);
-    expect(data(reply)).toEqual({ key: fake.apiKeys[0].key, id: fake.apiKeys[0].id, name: "dokploy-oci" });
+    expect(data(reply)).toEqual({ key: fake.apiKeys[0].key, id: fake.apiKeys[0].id, name: "dokploy-oci", rateLimitEnabled: true, rateLimitMax: 10 });
     expect(fake.apiKeys[0].metadata).toEqual({ organizationId });
   });
 
@@ -203,14 +215,13 @@ describe("procedures", () => {
     expect(fake.apiKeys).toHaveLength(1);
   });
 
-  test("sshKey.create returns nothing; sshKey.all lists it without the private key", async () => {
+  test("sshKey.create returns nothing; sshKey.all lists the full row, private key included", async () => {
     const { cookie, organizationId } = await signedUp();
     const reply = await mutation("sshKey.create", { cookie }, { name: "workers", publicKey: PUBLIC_KEY, privateKey: PRIVATE_KEY, organizationId });
     expect(reply.status).toBe(200);
     expect(data(reply)).toBeNull();
     const rows = data(await query("sshKey.all", { cookie }));
-    expect(rows).toEqual([expect.objectContaining({ sshKeyId: fake.sshKeys[0].sshKeyId, name: "workers", publicKey: PUBLIC_KEY, organizationId })]);
-    expect(rows[0]).not.toHaveProperty("privateKey");
+    expect(rows).toEqual([expect.objectContaining({ sshKeyId: fake.sshKeys[0].sshKeyId, name: "workers", publicKey: PUBLIC_KEY, privateKey: PRIVATE_KEY, organizationId })]);
   });
 
   test("sshKey.create refuses keys in the wrong format and a missing organizationId", async () => {

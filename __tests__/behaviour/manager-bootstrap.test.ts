@@ -189,7 +189,7 @@ describe("manager bootstrap", () => {
     expect((signUp.body as { password: string }).password).toBe(ADMIN.password);
     for (const call of fake.calls.filter((c) => c.path.startsWith("/api/auth/"))) expect(call.headers.cookie).toBeUndefined();
     expect(fake.apiKeys).toHaveLength(1);
-    expect(fake.apiKeys[0]).toMatchObject({ name: "dokploy-oci", metadata: { organizationId: fake.organizations[0].id } });
+    expect(fake.apiKeys[0]).toMatchObject({ name: "dokploy-oci", metadata: { organizationId: fake.organizations[0].id }, rateLimitEnabled: false });
     expect(fake.sshKeys).toHaveLength(1);
     const privateKey = host.read("etc/dokploy-oci/ssh/dokploy_ed25519");
     const publicKey = host.read("etc/dokploy-oci/ssh/dokploy_ed25519.pub").trim();
@@ -270,46 +270,83 @@ describe("manager bootstrap", () => {
     expect(procCalls(host, "/api/auth/sign-in/email")).toHaveLength(2);
     const log = host.log();
     expect(log).toContain("Dokploy is installed, not running its installer again");
-    expect(log).toContain("Dokploy admin already exists");
+    expect(log).toContain("Dokploy already has a user");
     expect(log).toContain("API key already saved");
     expect(log).toContain("SSH key 'dokploy-oci-workers' already registered in Dokploy; not creating another");
     expect(JSON.parse(host.read(`${STATE_DIR}/credentials.json`)).ssh_key_id).toBe(host.fake.sshKeys[0].sshKeyId);
     expectSecretsAbsent(host, rerun.output);
   });
 
-  test("a re-run that only lacks the marker does nothing but finish", async () => {
+  test("a re-run that only lacks the marker checks the saved key and creates nothing", async () => {
     const host = await makeHost();
     expect((await runScript(host, BOOTSTRAP)).code).toBe(0);
     const callsBefore = host.fake.calls.length;
     fs.rmSync(host.path("opt/dokploy-manager-setup-complete"));
     expect((await runScript(host, BOOTSTRAP)).code).toBe(0);
-    expect(host.fake.calls.length).toBe(callsBefore);
+    const calls = host.fake.calls.slice(callsBefore);
+    expect(calls.map((call) => `${call.method} ${call.proc}`)).toEqual(["GET settings.health", "GET organization.all"]);
+    expect(calls[1].headers["x-api-key"]).toBe(host.fake.apiKeys[0].key);
+    expect(host.log()).toContain("the saved API key works");
     expect(fs.existsSync(host.path("opt/dokploy-manager-setup-complete"))).toBe(true);
     // With the marker present the script stops at once.
     expect((await runScript(host, BOOTSTRAP)).code).toBe(0);
     expect(host.log()).toContain("manager setup already complete");
   });
 
-  test("admin already signed up: the 400 'Admin is already created' counts as done and the run signs in", async () => {
+  test("admin already signed up (answer lost): the 422 for the same email counts as done and the run signs in", async () => {
     const host = await makeHost();
     host.fake.seedAdmin(ADMIN);
     const run = await runScript(host, BOOTSTRAP);
     expect(run.code).toBe(0);
     expect(host.fake.users).toHaveLength(1);
-    expect(host.log()).toContain("Dokploy admin already exists");
+    expect(host.log()).toContain(`Dokploy already has a user ${ADMIN.email} (an earlier sign-up finished): signing in instead`);
     expect(host.log()).toContain(`signed in to Dokploy as ${ADMIN.email}`);
     expect(host.fake.apiKeys).toHaveLength(1);
   });
 
   test("a 4xx stops the run with the status and Dokploy's message, and no secret", async () => {
     const host = await makeHost();
-    host.fake.seedAdmin({ ...ADMIN, password: "some other password" });
+    // Another admin owns this Dokploy: sign-up says 400 'Admin is already created', then sign-in fails.
+    host.fake.seedAdmin({ ...ADMIN, email: "someone@example.com" });
     const run = await runScript(host, BOOTSTRAP);
     expect(run.code).not.toBe(0);
+    expect(host.log()).toContain("Dokploy admin already exists");
     expect(host.log()).toContain(`ERROR: sign-in as ${ADMIN.email} failed: HTTP 401: Invalid email or password`);
     expect(fs.existsSync(host.path("opt/dokploy-manager-setup-complete"))).toBe(false);
     expect(host.fake.apiKeys).toHaveLength(0);
     expectSecretsAbsent(host, run.output);
+  });
+
+  test("a saved key that answers 401 is replaced once and deleted; a rejected replacement is never replaced again", async () => {
+    const host = await makeHost();
+    expect((await runScript(host, BOOTSTRAP)).code).toBe(0);
+    const { fake } = host;
+    // An older bootstrap's key: rate-limited and used up.
+    const old = fake.seedApiKey({ name: "dokploy-oci", organizationId: fake.organizations[0].id });
+    old.requestCount = old.rateLimitMax;
+    fake.apiKeys.splice(0, 1);
+    const credentials = JSON.parse(host.read("opt/dokploy-credentials.json"));
+    fs.writeFileSync(host.path("opt/dokploy-credentials.json"), JSON.stringify({ ...credentials, api_key: old.key, api_key_id: old.id }), { mode: 0o600 });
+
+    fs.rmSync(host.path("opt/dokploy-manager-setup-complete"));
+    const run = await runScript(host, BOOTSTRAP);
+    expect(run.code).toBe(0);
+    expect(fake.apiKeys).toHaveLength(1);
+    expect(fake.apiKeys[0]).toMatchObject({ rateLimitEnabled: false });
+    const saved = JSON.parse(host.read("opt/dokploy-credentials.json"));
+    expect(saved).toMatchObject({ api_key: fake.apiKeys[0].key, api_key_id: fake.apiKeys[0].id });
+    expect(host.log().match(/is rejected with HTTP 401 .*; replacing it once$/gm)).toHaveLength(1);
+    expect(host.log()).toContain(`API key replaced: new id ${fake.apiKeys[0].id}, old key ${old.id} deleted`);
+    expectSecretsAbsent(host, run.output);
+
+    // The replacement revoked: the run stops, in words, and creates no third key.
+    fake.apiKeys.splice(0);
+    fs.rmSync(host.path("opt/dokploy-manager-setup-complete"));
+    const stopped = await runScript(host, BOOTSTRAP);
+    expect(stopped.code).not.toBe(0);
+    expect(host.log()).toContain("created by this script as a replacement) is rejected with HTTP 401; not replacing it again");
+    expect(fake.apiKeys).toHaveLength(0);
+    expect(procCalls(host, "user.createApiKey")).toHaveLength(2);
   });
 
   test("the worker join command is published before any Dokploy API call", async () => {

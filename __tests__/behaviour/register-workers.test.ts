@@ -77,13 +77,13 @@ async function startFake(): Promise<FakeDokploy> {
   return fake;
 }
 
-/** A manager whose Dokploy already has the admin, the API key and the workers' SSH key, as the bootstrap leaves it. */
+/** A manager whose Dokploy already has the admin, the API key (unlimited) and the workers' SSH key, as the bootstrap leaves it. */
 async function makeManager(
   options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmRecord[]; credentials?: boolean; dokployUrl?: string } = {},
 ): Promise<Manager> {
   const fake = await startFake();
   const { organization } = fake.seedAdmin(ADMIN);
-  const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id }).key;
+  const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id, rateLimitEnabled: false }).key;
   const sshKeyId = randomUUID();
   fake.sshKeys.push({
     sshKeyId,
@@ -219,7 +219,7 @@ describe("register-workers", () => {
     const exit = await loop.kill();
     expect(manager.fake.servers).toEqual([]);
     expect(manager.creates()).toEqual([]);
-    expect(exit.output.split("server.all: API key rejected (HTTP 401); trying again in 0.1s")).toHaveLength(2);
+    expect(exit.output.split("server.all: API key rejected (HTTP 401; rate-limited or revoked: re-running the manager bootstrap replaces it); trying again in 0.1s")).toHaveLength(2);
     expect(exit.output).not.toContain(wrongKey);
     expectNoKey(manager, exit.output);
   });

@@ -32,7 +32,7 @@ describe("npm run status", () => {
     dokploy = new FakeDokploy();
     await dokploy.start();
     const { organization } = dokploy.seedAdmin({ email: "admin@example.com", password: "correct horse battery", name: "Admin" });
-    apiKey = dokploy.seedApiKey({ name: "dokploy-oci", organizationId: organization.id }).key;
+    apiKey = dokploy.seedApiKey({ name: "dokploy-oci", organizationId: organization.id, rateLimitEnabled: false }).key;
     const host = (name: string, files: Record<string, string>) => {
       for (const [file, text] of Object.entries(files)) {
         fs.mkdirSync(path.dirname(path.join(hosts, name, file)), { recursive: true });

@@ -3,6 +3,9 @@
  * bootstrap scripts depend on (../shared/research/dokploy.md): better-auth sign-up/sign-in with a session cookie,
  * tRPC batched GET/POST, `x-api-key` keys that only count when created with `metadata.organizationId`, zod-like
  * validation (optional fields must be omitted, not null), and `sshKey.create` returning nothing.
+ * Answers are shaped as the real Dokploy v0.30.2 gave them (__tests__/real-dokploy/manager.test.ts records them):
+ * health `{status: "ok"}`, 422 for a second sign-up with the same email, `sshKey.all` with the private key, and API
+ * keys limited to 10 requests (then 401) unless created with `rateLimitEnabled: false`.
  *
  * Faults: `upAfterMs` (nothing listening, connections refused), `setReady(false)` (502 like the proxy in front of a
  * starting app) and `failNext` (a chosen status for the next calls to one procedure or path).
@@ -47,6 +50,10 @@ export interface FakeApiKey {
   metadata: { organizationId?: string };
   prefix?: string;
   expiresIn?: number;
+  /** better-auth's default: true, 10 requests per 24 hours; the 11th and later are answered 401. */
+  rateLimitEnabled: boolean;
+  rateLimitMax: number;
+  requestCount: number;
 }
 
 export interface FakeSshKey {
@@ -77,6 +84,8 @@ export interface FakeServer {
 export const SESSION_COOKIE = "better-auth.session_token";
 /** What a self-hosted Dokploy names the owner's organization at sign-up. */
 export const FIRST_ORGANIZATION_NAME = "My Organization";
+/** better-auth api-key plugin's default limit, per key and 24 hours, unless created with rateLimitEnabled: false. */
+export const API_KEY_RATE_LIMIT_MAX = 10;
 
 // ---------------------------------------------------------------------------------------------------------------
 // zod-like validation: just the rules the Dokploy procedures below use, with zod's issue shapes and messages.
@@ -155,6 +164,8 @@ const API_KEY_INPUT: Rule = {
     prefix: str({ optional: true }),
     expiresIn: { kind: "number", optional: true },
     metadata: { kind: "object", fields: { organizationId: str({ min: 1 }) } },
+    rateLimitEnabled: { kind: "boolean", optional: true },
+    rateLimitMax: { kind: "number", optional: true },
   },
 };
 
@@ -246,22 +257,20 @@ export class FakeDokploy {
   private resumeTimer?: NodeJS.Timeout;
 
   private readonly procedures: Record<string, Procedure> = {
-    "settings.health": { type: "query", auth: false, run: () => ({ status: "not_cloud" }) },
+    "settings.health": { type: "query", auth: false, run: () => ({ status: "ok" }) },
     "organization.all": {
       type: "query",
       auth: true,
       run: (_input, caller) => this.organizations.filter((org) => org.ownerId === caller!.userId),
     },
     "user.createApiKey": { type: "mutation", auth: true, run: (input, caller) => this.createApiKey(input, caller!) },
+    "user.deleteApiKey": { type: "mutation", auth: true, run: (input, caller) => this.deleteApiKey(input, caller!) },
     "sshKey.create": { type: "mutation", auth: true, run: (input) => this.createSshKey(input) },
     "sshKey.all": {
       type: "query",
       auth: true,
-      // Never the private key.
-      run: (_input, caller) =>
-        this.sshKeys
-          .filter((key) => key.organizationId === caller!.organizationId)
-          .map(({ privateKey: _privateKey, ...row }) => row),
+      // Full rows, private key included, as the real one answers.
+      run: (_input, caller) => this.sshKeys.filter((key) => key.organizationId === caller!.organizationId),
     },
     "server.create": { type: "mutation", auth: true, run: (input, caller) => this.createServer(input, caller!) },
     "server.all": {
@@ -312,7 +321,7 @@ export class FakeDokploy {
 
   /** Adds an API key for the owner without going through `user.createApiKey` (which insists on
    * `metadata.organizationId`), e.g. to show that a key without it does not authenticate. */
-  seedApiKey(options: { name: string; organizationId?: string }): FakeApiKey {
+  seedApiKey(options: { name: string; organizationId?: string; rateLimitEnabled?: boolean }): FakeApiKey {
     const owner = this.users[0];
     if (!owner) throw new Error("seedApiKey needs an admin: call seedAdmin or sign up first");
     const apiKey: FakeApiKey = {
@@ -321,6 +330,9 @@ export class FakeDokploy {
       key: `fake_${randomBytes(24).toString("hex")}`,
       userId: owner.id,
       metadata: options.organizationId === undefined ? {} : { organizationId: options.organizationId },
+      rateLimitEnabled: options.rateLimitEnabled ?? true,
+      rateLimitMax: API_KEY_RATE_LIMIT_MAX,
+      requestCount: 0,
     };
     this.apiKeys.push(apiKey);
     return apiKey;
@@ -428,7 +440,8 @@ export class FakeDokploy {
     }
   }
 
-  /** Session cookie first, then `x-api-key`; a key only counts when it carries `metadata.organizationId`. */
+  /** Session cookie first, then `x-api-key`; a key only counts when it carries `metadata.organizationId` and is
+   * within its rate limit (Dokploy turns better-auth's RATE_LIMITED into "no caller", hence 401). */
   private authenticate(request: http.IncomingMessage): Caller | undefined {
     const token = parseCookies(request.headers.cookie)[SESSION_COOKIE];
     const sessionUser = token === undefined ? undefined : this.sessions.get(token);
@@ -438,7 +451,12 @@ export class FakeDokploy {
     }
     const header = request.headers["x-api-key"];
     const apiKey = this.apiKeys.find((candidate) => candidate.key === header);
-    if (apiKey?.metadata.organizationId) return { userId: apiKey.userId, organizationId: apiKey.metadata.organizationId };
+    if (!apiKey) return undefined;
+    if (apiKey.rateLimitEnabled) {
+      if (apiKey.requestCount >= apiKey.rateLimitMax) return undefined;
+      apiKey.requestCount++;
+    }
+    if (apiKey.metadata.organizationId) return { userId: apiKey.userId, organizationId: apiKey.metadata.organizationId };
     return undefined;
   }
 
@@ -450,7 +468,7 @@ export class FakeDokploy {
     badJson: boolean,
     injected: number | undefined,
   ): void {
-    const fail = (status: number, code: string, message: string) => sendJson(response, status, { code, message });
+    const fail = (status: number, code: string | undefined, message: string) => sendJson(response, status, code === undefined ? { message } : { message, code });
     if (injected !== undefined) return fail(injected, "INJECTED", `Injected failure (HTTP ${injected})`);
     if (request.method !== "POST") return fail(404, "NOT_FOUND", "Not found");
     // better-auth's origin check: a POST that carries cookies must come from a trusted Origin (CSRF guard).
@@ -467,16 +485,19 @@ export class FakeDokploy {
   private signUp(
     response: http.ServerResponse,
     fields: Record<string, unknown>,
-    fail: (status: number, code: string, message: string) => void,
+    fail: (status: number, code: string | undefined, message: string) => void,
   ): void {
-    // Dokploy's before-hook runs ahead of better-auth's own checks on a self-hosted instance.
-    if (this.organizations.length > 0) return fail(400, "BAD_REQUEST", "Admin is already created");
     const { email, password, name, lastName } = fields;
     if (typeof email !== "string" || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return fail(400, "INVALID_EMAIL", "Invalid email");
     if (typeof password !== "string") return fail(400, "VALIDATION_ERROR", "password: Required");
     if (password.length < 8) return fail(400, "PASSWORD_TOO_SHORT", "Password too short");
     if (typeof name !== "string" || name.length === 0) return fail(400, "VALIDATION_ERROR", "name: Required");
     if (lastName !== undefined && typeof lastName !== "string") return fail(400, "VALIDATION_ERROR", "lastName: Expected string");
+    // better-auth's own check comes first, then Dokploy's database hook (which sends no code).
+    if (this.users.some((user) => user.email === email)) {
+      return fail(422, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email.");
+    }
+    if (this.organizations.length > 0) return fail(400, undefined, "Admin is already created");
     const { user } = this.seedAdmin({ email, password, name });
     if (lastName !== undefined) user.lastName = lastName;
     this.sendSession(response, user);
@@ -485,7 +506,7 @@ export class FakeDokploy {
   private signIn(
     response: http.ServerResponse,
     fields: Record<string, unknown>,
-    fail: (status: number, code: string, message: string) => void,
+    fail: (status: number, code: string | undefined, message: string) => void,
   ): void {
     const { email, password } = fields;
     if (typeof email !== "string" || typeof password !== "string") return fail(400, "VALIDATION_ERROR", "email and password are required");
@@ -522,6 +543,8 @@ export class FakeDokploy {
       prefix?: string;
       expiresIn?: number;
       metadata: { organizationId: string };
+      rateLimitEnabled?: boolean;
+      rateLimitMax?: number;
     };
     this.requireOrganization(valid.metadata.organizationId);
     const apiKey: FakeApiKey = {
@@ -532,9 +555,22 @@ export class FakeDokploy {
       metadata: { organizationId: valid.metadata.organizationId },
       ...(valid.prefix !== undefined && { prefix: valid.prefix }),
       ...(valid.expiresIn !== undefined && { expiresIn: valid.expiresIn }),
+      rateLimitEnabled: valid.rateLimitEnabled ?? true,
+      rateLimitMax: valid.rateLimitMax ?? API_KEY_RATE_LIMIT_MAX,
+      requestCount: 0,
     };
     this.apiKeys.push(apiKey);
-    return { key: apiKey.key, id: apiKey.id, name: apiKey.name };
+    // The real row has more columns; these are the ones anything here reads.
+    return { key: apiKey.key, id: apiKey.id, name: apiKey.name, rateLimitEnabled: apiKey.rateLimitEnabled, rateLimitMax: apiKey.rateLimitMax };
+  }
+
+  private deleteApiKey(input: unknown, caller: Caller): boolean {
+    const valid = this.validate({ kind: "object", fields: { apiKeyId: str() } }, input) as { apiKeyId: string };
+    const index = this.apiKeys.findIndex((apiKey) => apiKey.id === valid.apiKeyId);
+    if (index < 0) throw new ApiError(404, "NOT_FOUND", "API key not found");
+    if (this.apiKeys[index].userId !== caller.userId) throw new ApiError(401, "UNAUTHORIZED", "You are not authorized to delete this API key");
+    this.apiKeys.splice(index, 1);
+    return true;
   }
 
   private createSshKey(input: unknown): undefined {

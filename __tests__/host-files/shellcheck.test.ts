@@ -1,6 +1,6 @@
 /**
- * Every shell script that lands on a host (templates/**\/*.sh) and every test stub (any __tests__/harness/*stubs
- * directory) passes the real shellcheck.
+ * Every shell script that lands on a host (templates/**\/*.sh), the real-Dokploy preparation script and every test
+ * stub (any __tests__/harness/*stubs directory) passes the real shellcheck.
  * A missing shellcheck fails the suite: a skipped lint would look green while checking nothing.
  */
 import { spawnSync } from "child_process";
@@ -20,6 +20,8 @@ function filesUnder(dir: string, keep: (file: string) => boolean): string[] {
 }
 
 const templateScripts = filesUnder(path.join(REPO, "templates"), (file) => file.endsWith(".sh"));
+// Test tooling that runs as root on the CI machine (prepares the real Dokploy).
+const toolScripts = filesUnder(path.join(REPO, "__tests__/real-dokploy"), (file) => file.endsWith(".sh"));
 const stubScripts = fs
   .readdirSync(HARNESS, { withFileTypes: true })
   .filter((entry) => entry.isDirectory() && entry.name.endsWith("stubs"))
@@ -41,9 +43,10 @@ test("there are scripts to check", () => {
     expect.arrayContaining(["templates/common/harden.sh", "templates/manager/bootstrap.sh"]),
   );
   expect(stubScripts.length).toBeGreaterThan(0);
+  expect(toolScripts.map((file) => path.relative(REPO, file))).toEqual(["__tests__/real-dokploy/prepare.sh"]);
 });
 
-test.each([...templateScripts, ...stubScripts].map((file) => [path.relative(REPO, file)]))("shellcheck %s", (file) => {
+test.each([...templateScripts, ...toolScripts, ...stubScripts].map((file) => [path.relative(REPO, file)]))("shellcheck %s", (file) => {
   const result = spawnSync("shellcheck", ["--external-sources", path.join(REPO, file)], { encoding: "utf8" });
   if (result.error) throw new Error(`shellcheck could not run (${result.error.message}): is it installed?`);
   expect(result.stdout + result.stderr).toBe("");

@@ -4,7 +4,7 @@ import { parse } from "yaml";
 import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../../.gen/providers/oci/data-oci-core-images";
 import { ClusterNetwork } from "../../constructs/oci/cluster-network";
-import { DokployManager, DokployManagerProps } from "../../constructs/oci/dokploy-manager";
+import { DokployManager, DokployManagerProps, TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
 import { CloudConfig, OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
 import { ormStackJson } from "../../lib/orm-package";
 import { readHostFile, readTemplate } from "../../lib/templates";
@@ -87,6 +87,14 @@ describe("the manager's cloud-config", () => {
     expect(files.get("/opt/dokploy-oci/bin/token-server.py").content).toBe(readHostFile("manager/token-server.py"));
     expect(files.get("/etc/dokploy-oci/node.json").permissions).toBe("0600");
     expect(document.runcmd).toContainEqual(["systemctl", "enable", "--now", "--no-block", "dokploy-manager-setup.service"]);
+  });
+
+  test("installs the Dokploy release the real-Dokploy suite tested, unless dokployVersion says otherwise", () => {
+    // CloudConfig keeps its props private; the node.json values are read from there, before Terraform renders them.
+    const version = (props: Partial<DokployManagerProps>) => (synthManager(props).manager.cloudConfig as any).props.config.dokploy.version;
+    expect(TESTED_DOKPLOY_VERSION).toBe("v0.30.2");
+    expect(version({})).toBe(TESTED_DOKPLOY_VERSION);
+    expect(version({ dokployVersion: "latest" })).toBe("latest");
   });
 
   test("a broken cloud-config is caught by the same check (the check can fail)", () => {

@@ -14,7 +14,7 @@ export interface DokployClusterProps {
   readonly adminEmail: string;
   /** @default - generated (read it from `manager.adminPassword`) */
   readonly adminPassword?: string;
-  /** @default - "latest" */
+  /** Dokploy release to install; "latest" is allowed but untested. @default - TESTED_DOKPLOY_VERSION */
   readonly dokployVersion?: string;
   /**
    * Workers in the default pool; may be a Terraform number.

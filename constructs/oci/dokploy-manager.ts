@@ -17,6 +17,9 @@ import { readHostFile, readTemplate } from "../../lib/templates";
 import { ClusterNetwork } from "./cluster-network";
 import { TokenServer } from "./token-server";
 
+
+/** The Dokploy release the manager's scripts were tested against (__tests__/real-dokploy); the default version. */
+export const TESTED_DOKPLOY_VERSION = "v0.30.2";
 export interface DokployManagerProps {
   readonly compartmentId: string;
   readonly network: ClusterNetwork;
@@ -30,8 +33,9 @@ export interface DokployManagerProps {
    */
   readonly adminPassword?: string;
   /**
-   * Dokploy version for its installer (`DOKPLOY_VERSION`), e.g. "v0.25.3".
-   * @default - "latest"
+   * Dokploy version for its installer (`DOKPLOY_VERSION`), e.g. "v0.30.2". "latest" installs whatever Dokploy
+   * released last, which this library's scripts were not tested against.
+   * @default - TESTED_DOKPLOY_VERSION, the version the real-Dokploy tests ran
    */
   readonly dokployVersion?: string;
   /** @default - VM.Standard.A1.Flex (Always Free) */
@@ -187,7 +191,7 @@ export class DokployManager extends Construct {
         blockContainerMetadata: true,
         swarm: { defaultAddrPool: network.swarmAddressPool, defaultAddrPoolMaskLength: network.swarmAddressPoolMaskLength },
         dokploy: {
-          version: props.dokployVersion ?? "latest",
+          version: props.dokployVersion ?? TESTED_DOKPLOY_VERSION,
           installerUrl: props.installerUrl ?? "https://dokploy.com/install.sh",
           url: "http://127.0.0.1:3000",
           adminEmail: props.adminEmail,

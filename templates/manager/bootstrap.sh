@@ -21,6 +21,8 @@ COOKIE_JAR=$STATE_ROOT/dokploy-session.cookies
 SSH_KEY=$ROOT/etc/dokploy-oci/ssh/dokploy_ed25519
 CREDENTIALS_FILE=$ROOT/opt/dokploy-credentials.json
 MARKER=$ROOT/opt/dokploy-manager-setup-complete
+# Holds the id of the API key this script created to replace a rejected one (see check_api_key).
+KEY_REPLACED_FILE=$STATE_ROOT/api-key-replaced
 LOG_FILE=$ROOT/var/log/dokploy-manager-setup.log
 
 # Answers without auth once Dokploy serves its API (a publicProcedure of the settings router).
@@ -29,8 +31,13 @@ HEALTH_PATH='/api/trpc/settings.health?batch=1&input=%7B%220%22%3A%7B%22json%22%
 NULL_INPUT='%7B%220%22%3A%7B%22json%22%3Anull%7D%7D'
 # Attempts for an API call that gets no answer or a 5xx; the delays between them follow dokploy.wait.
 API_ATTEMPTS=8
+# Seconds one request may take. Sign-up awaits Dokploy's public-IP lookup, which takes minutes without a reply
+# (measured on v0.30.2: 143 s with no route); a sign-up cut short still creates the admin (see step_admin).
+REQUEST_MAX_SECONDS=60
+SIGN_UP_MAX_SECONDS=300
 
 WORK_DIR=
+API_KEY_HEADER=
 RESPONSE_FILE=
 CURL_ERROR_FILE=
 RESPONSE_STATUS=
@@ -191,13 +198,21 @@ swarm_active() {
 # --- Dokploy HTTP ------------------------------------------------------------------------------------------------
 
 # One request; the answer goes to $RESPONSE_FILE, its status to $RESPONSE_STATUS (000: no answer).
+# AUTH: "session" (the cookie jar) or "key" (the saved API key, as a header read from a 0600 file).
 send_request() {
-  local method=$1 path=$2 body=$3
-  local -a args=(--silent --show-error --connect-timeout 10 --max-time 60 -X "$method"
+  local method=$1 path=$2 body=$3 auth=$4 max_seconds=$REQUEST_MAX_SECONDS
+  if [[ $path == /api/auth/sign-up/* ]]; then max_seconds=$SIGN_UP_MAX_SECONDS; fi
+  local -a args=(--silent --show-error --connect-timeout 10 --max-time "$max_seconds" -X "$method"
     -o "$RESPONSE_FILE" -w '%{http_code}')
   # better-auth refuses a POST that carries cookies without a trusted Origin, so the auth calls only store the
   # session cookie and the tRPC calls only send it.
-  if [[ $path == /api/auth/* ]]; then args+=(-c "$COOKIE_JAR"); else args+=(-b "$COOKIE_JAR"); fi
+  if [[ $auth == key ]]; then
+    args+=(-H "@$API_KEY_HEADER")
+  elif [[ $path == /api/auth/* ]]; then
+    args+=(-c "$COOKIE_JAR")
+  else
+    args+=(-b "$COOKIE_JAR")
+  fi
   # The body goes through stdin: a password on curl's command line would show in ps.
   if [[ -n $body ]]; then args+=(-H 'Content-Type: application/json' --data-binary @-); fi
   RESPONSE_STATUS=$(printf '%s' "$body" | curl "${args[@]}" "$DOKPLOY_URL$path" 2>"$CURL_ERROR_FILE") || true
@@ -230,9 +245,9 @@ describe_answer() {
 
 # Sends a request, retrying when there is no answer or a 5xx. Any other answer is left for the caller.
 dokploy_call() {
-  local method=$1 path=$2 body=${3:-} what=${2%%\?*} attempt delay
+  local method=$1 path=$2 body=${3:-} auth=${4:-session} what=${2%%\?*} attempt delay
   for ((attempt = 1; ; attempt++)); do
-    send_request "$method" "$path" "$body"
+    send_request "$method" "$path" "$body" "$auth"
     if [[ $RESPONSE_STATUS != 000 && $RESPONSE_STATUS != 5?? ]]; then
       return 0
     fi
@@ -352,6 +367,12 @@ step_publish_join_token() {
 
 step_admin() {
   dokploy_call POST /api/auth/sign-up/email "$(auth_body sign-up)"
+  # 422: this email already signed up (better-auth checks that first), e.g. an earlier sign-up whose answer was
+  # lost to a timeout or a reboot. 400: another admin exists. Either way the sign-in that follows decides.
+  if [[ $RESPONSE_STATUS == 422 && $(api_message) == *"already exists"* ]]; then
+    log "Dokploy already has a user $ADMIN_EMAIL (an earlier sign-up finished): signing in instead"
+    return 0
+  fi
   if [[ $RESPONSE_STATUS == 400 && $(api_message) == *"Admin is already created"* ]]; then
     log "Dokploy admin already exists"
     return 0
@@ -360,24 +381,94 @@ step_admin() {
   log "Dokploy admin $ADMIN_EMAIL created"
 }
 
-step_api_key() {
-  local organization_id input
-  # The key is saved the moment it exists: a run interrupted after that must not create a second one.
-  if credentials_have api_key; then
-    log "API key already saved in $CREDENTIALS_FILE; not creating another"
-    return 0
-  fi
-  trpc_query organization.all
-  organization_id=$(json_get "$RESPONSE_FILE" 0.result.data.json.0.id)
-  input=$(python3 -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "metadata": {"organizationId": sys.argv[2]}}))' \
-    "$API_KEY_NAME" "$organization_id")
+# Sets ORGANIZATION_ID to the admin's organization. organization.all is [] until sign-up's hook has created
+# "My Organization" (after the public-IP lookup), so an empty list is checked again, a bounded number of times.
+find_organization() {
+  local attempt delay
+  for ((attempt = 1; ; attempt++)); do
+    trpc_query organization.all
+    if ORGANIZATION_ID=$(json_get "$RESPONSE_FILE" 0.result.data.json.0.id 2>/dev/null); then
+      if ((attempt > 1)); then
+        log "the admin's organization exists now"
+        # The session was opened before the organization existed and has no active organization: renew it.
+        sign_in
+      fi
+      return 0
+    fi
+    if ((attempt >= WAIT_ATTEMPTS)); then
+      die "organization.all is still empty after $WAIT_ATTEMPTS checks: Dokploy's sign-up never created the admin's organization"
+    fi
+    delay=$(backoff_delay "$attempt")
+    if ((attempt == 1)); then
+      log "organization.all is empty: Dokploy has not finished creating the admin's organization; checking again (up to $WAIT_ATTEMPTS checks)"
+    fi
+    sleep "$delay"
+  done
+}
+
+# Creates an API key for ORGANIZATION_ID and saves it (0600) the moment it exists. rateLimitEnabled: false, as
+# Dokploy's own UI sends: otherwise better-auth allows 10 requests per 24 hours and then answers 401.
+create_api_key() {
+  local input
+  input=$(python3 -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "metadata": {"organizationId": sys.argv[2]}, "rateLimitEnabled": False}))' \
+    "$API_KEY_NAME" "$ORGANIZATION_ID")
   trpc_mutation user.createApiKey "$input"
   python3 -c '
 import json, sys
 created = json.load(open(sys.argv[1]))[0]["result"]["data"]["json"]
 print(json.dumps({"api_key": created["key"], "api_key_id": created["id"], "organization_id": sys.argv[2]}))
-' "$RESPONSE_FILE" "$organization_id" | update_credentials
-  log "API key '$API_KEY_NAME' created (id $(json_get "$CREDENTIALS_FILE" api_key_id)) for organization $organization_id"
+' "$RESPONSE_FILE" "$ORGANIZATION_ID" | update_credentials
+}
+
+# Writes the saved API key as a curl header file (0600): the key never reaches a command line.
+write_api_key_header() {
+  python3 -c '
+import json, sys
+print("x-api-key: " + json.load(open(sys.argv[1]))["api_key"])
+' "$CREDENTIALS_FILE" | write_private_file "$API_KEY_HEADER"
+}
+
+# Sets RESPONSE_STATUS to what Dokploy answers a read with the saved API key.
+probe_api_key() {
+  write_api_key_header
+  dokploy_call GET "/api/trpc/organization.all?batch=1&input=$NULL_INPUT" "" key
+}
+
+step_api_key() {
+  # The key is saved the moment it exists: a run interrupted after that must not create a second one.
+  if credentials_have api_key; then
+    log "API key already saved in $CREDENTIALS_FILE; not creating another"
+    return 0
+  fi
+  find_organization
+  create_api_key
+  log "API key '$API_KEY_NAME' created (id $(json_get "$CREDENTIALS_FILE" api_key_id)) for organization $ORGANIZATION_ID"
+}
+
+# A key saved by an older bootstrap (created without rateLimitEnabled: false) answers 401 after 10 requests. Such a
+# key is replaced once: a new key is created and saved, the old one deleted. A key this script created as a
+# replacement is never replaced again (that would loop once a minute): a 401 for it stops the run.
+check_api_key() {
+  local old_id
+  probe_api_key
+  if [[ $RESPONSE_STATUS == 2?? ]]; then
+    log "the saved API key works"
+    return 0
+  fi
+  [[ $RESPONSE_STATUS == 401 ]] || die "checking the saved API key failed: $(describe_answer)"
+  old_id=$(json_get "$CREDENTIALS_FILE" api_key_id)
+  if [[ -f $KEY_REPLACED_FILE && $(<"$KEY_REPLACED_FILE") == "$old_id" ]]; then
+    die "the saved API key (id $old_id, created by this script as a replacement) is rejected with HTTP 401; not replacing it again. Check Dokploy's API keys, then delete $KEY_REPLACED_FILE to allow one more replacement"
+  fi
+  log "the saved API key (id $old_id) is rejected with HTTP 401 (rate-limited: created without rateLimitEnabled: false, or revoked); replacing it once"
+  sign_in
+  find_organization
+  create_api_key
+  json_get "$CREDENTIALS_FILE" api_key_id | write_private_file "$KEY_REPLACED_FILE"
+  probe_api_key
+  [[ $RESPONSE_STATUS == 2?? ]] || die "the new API key is rejected too: $(describe_answer)"
+  trpc_mutation user.deleteApiKey "$(python3 -c 'import json, sys; print(json.dumps({"apiKeyId": sys.argv[1]}))' "$old_id")"
+  log "API key replaced: new id $(json_get "$CREDENTIALS_FILE" api_key_id), old key $old_id deleted"
 }
 
 ensure_ssh_key() {
@@ -481,6 +572,7 @@ main() {
   trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
   trap 'on_exit $?' EXIT
   WORK_DIR=$(mktemp -d)
+  API_KEY_HEADER=$WORK_DIR/api-key.header
   RESPONSE_FILE=$WORK_DIR/response.json
   CURL_ERROR_FILE=$WORK_DIR/curl-error.txt
   load_config
@@ -490,16 +582,18 @@ main() {
   run_step install-dokploy step_install_dokploy
   # Before any Dokploy API step: workers can join the swarm while Dokploy is still starting.
   run_step publish-join-token step_publish_join_token
+  # Not a .done step: after a reboot Dokploy has to be waited for again before the remaining API steps.
+  wait_for_dokploy
   if api_steps_pending; then
-    # Not a .done step: after a reboot Dokploy has to be waited for again before the remaining API steps.
-    wait_for_dokploy
     run_step admin step_admin
     sign_in
     run_step api-key step_api_key
     run_step ssh-key step_ssh_key
-    # The session is only needed by the steps above; do not leave a live admin session on disk.
-    rm -f "$COOKIE_JAR"
   fi
+  # On every run, not as a step: a saved key may have been rate-limited since (see check_api_key).
+  check_api_key
+  # The session is only needed by the steps above; do not leave a live admin session on disk.
+  rm -f "$COOKIE_JAR"
   run_step credentials step_credentials
   run_step publish-credentials step_publish_credentials
   touch "$MARKER"

@@ -139,7 +139,8 @@ def describe(error):
     if error.status is None:
         return str(error)
     if error.status == 401:
-        return "API key rejected (HTTP 401)"
+        # The manager bootstrap replaces a rejected key when it runs again (docs/host-contract.md).
+        return "API key rejected (HTTP 401; rate-limited or revoked: re-running the manager bootstrap replaces it)"
     return f"HTTP {error.status}: {error}"
 
 

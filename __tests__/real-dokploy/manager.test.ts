@@ -1,0 +1,351 @@
+/**
+ * The manager's real host programs against the real Dokploy v0.30.2 (harness/real-dokploy.ts: built from source,
+ * PostgreSQL + dev server in a loopback-only network namespace). templates/manager/bootstrap.sh and
+ * register-workers.py run unchanged inside that namespace, with the same stub docker / installer / systemctl as the
+ * behaviour tests; `npm run status` runs with the status tests' stub ssh, also inside the namespace.
+ * Each test starts from an empty Dokploy (a fresh copy of the migrated database).
+ *
+ * Needs root and `bash __tests__/real-dokploy/prepare.sh` first (.ci/run does both); fails, never skips, without.
+ *
+ * What the real Dokploy v0.30.2 answered, and which of these tests relies on it:
+ *
+ * | request                                         | real answer                                                  | test |
+ * |-------------------------------------------------|--------------------------------------------------------------|------|
+ * | GET settings.health (no auth)                   | 200 `[{"result":{"data":{"json":{"status":"ok"}}}}]`         | fresh |
+ * | POST sign-up, first time                        | 200 `{token, user}` + session cookie; with no reply to the public-IP lookup it takes 143 s | fresh, lost answer |
+ * | POST sign-up, same email again                  | 422 `{"message":"User already exists. Use another email.","code":"USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"}` | steps, lost answer |
+ * | POST sign-up, another email once an owner exists | 400 `{"message":"Admin is already created"}` (no code)      | fresh |
+ * | POST sign-in, wrong password                    | 401 `{"message":"Invalid email or password","code":"INVALID_EMAIL_OR_PASSWORD"}` | fresh |
+ * | GET organization.all between the user row and the end of sign-up's hook | 200, `json: []`                  | lost answer |
+ * | tRPC call without session or key                | 401 `[{"error":{"json":{"message":"UNAUTHORIZED","code":-32001,"data":{"code":"UNAUTHORIZED","httpStatus":401,...}}}}]` | fresh |
+ * | user.createApiKey without rateLimitEnabled      | row with `rateLimitEnabled: true, rateLimitMax: 10, rateLimitTimeWindow: 86400000`; calls 1-10 answer 200, the 11th and later 401 UNAUTHORIZED | old key |
+ * | user.createApiKey with rateLimitEnabled: false  | never limited (requestCount is not even counted)             | registration |
+ * | sshKey.all                                      | full rows, **including privateKey**                          | fresh |
+ * | sshKey.create                                   | 200, `json: null`                                            | fresh |
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
+import { NULL_INPUT, RealDokploy, startRealDokploy } from "../harness/real-dokploy";
+import { cleanupWorkers, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../harness/worker";
+import { shippedScript } from "../helpers/shipped";
+
+// Dokploy's first start compiles its API (about a minute idle, more on a busy machine); one test waits out the
+// real slow sign-up (about 2.5 minutes).
+jest.setTimeout(15 * 60_000);
+
+const REPO = path.resolve(__dirname, "../..");
+const STUBS = path.join(REPO, "__tests__/harness/stubs");
+const STATUS_STUBS = path.join(REPO, "__tests__/harness/status-stubs");
+const BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
+const CREDENTIALS = "opt/dokploy-credentials.json";
+const MARKER = "opt/dokploy-manager-setup-complete";
+const STEPS = "var/lib/dokploy-oci/manager-steps";
+const SETUP_LOG = "var/log/dokploy-manager-setup.log";
+/** bootstrap.sh's steps, in order. */
+const STEP_NAMES = ["harden", "install-dokploy", "publish-join-token", "admin", "api-key", "ssh-key", "credentials", "publish-credentials"];
+const ADMIN = { email: "admin@example.com", password: `Pa"ss\\w0rd $HOME 'x'`, name: "Admin" };
+const MANAGER_IP = "10.0.0.10";
+const MANAGER_PUBLIC_IP = "203.0.113.10";
+const PYTHON_DIR = path.dirname(spawnSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).stdout.trim());
+
+let dokploy: RealDokploy;
+const roots: string[] = [];
+
+beforeAll(async () => {
+  dokploy = await startRealDokploy();
+});
+
+afterAll(async () => {
+  await dokploy?.stop();
+});
+
+afterEach(async () => {
+  await cleanupWorkers();
+  for (const root of roots.splice(0)) fs.rmSync(root, { recursive: true, force: true });
+});
+
+interface Host {
+  root: string;
+  path(hostPath: string): string;
+  read(hostPath: string): string;
+  credentials(): Record<string, string>;
+  log(): string;
+  bootstrap(): Running;
+  register(nodes: SwarmNode[], args?: string[]): Running;
+}
+
+function makeHost(): Host {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "real-dokploy-manager-"));
+  roots.push(root);
+  const host: Host = {
+    root,
+    path: (hostPath) => path.join(root, hostPath),
+    read: (hostPath) => fs.readFileSync(host.path(hostPath), "utf8"),
+    credentials: () => JSON.parse(host.read(CREDENTIALS)),
+    log: () => (fs.existsSync(host.path(SETUP_LOG)) ? host.read(SETUP_LOG) : ""),
+    bootstrap: () =>
+      start("ip", ["netns", "exec", dokploy.namespace, "bash", host.path(BOOTSTRAP)], {
+        ...process.env,
+        PATH: `${STUBS}:${PYTHON_DIR}:${process.env.PATH}`,
+        DOKPLOY_OCI_ROOT: root,
+        TMPDIR: host.path("tmp"),
+      }),
+    register(nodes, args = ["--once"]) {
+      const nodesFile = host.path("swarm-nodes.json");
+      writeSwarmNodes(nodesFile, nodes);
+      return start("ip", ["netns", "exec", dokploy.namespace, "python3", REGISTER_WORKERS, ...args], hostEnv(root, { STUB_SWARM_NODES: nodesFile }));
+    },
+  };
+  const config = {
+    role: "manager",
+    privateIp: MANAGER_IP,
+    hostPorts: [{ protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] }],
+    blockContainerMetadata: true,
+    swarm: { defaultAddrPool: "10.20.0.0/16", defaultAddrPoolMaskLength: 24 },
+    dokploy: {
+      version: dokploy.version,
+      // curl reads file:// too; the namespace has no route to an HTTP server outside it.
+      installerUrl: `file://${path.join(STUBS, "installer/install.sh")}`,
+      url: dokploy.url,
+      adminEmail: ADMIN.email,
+      adminPassword: ADMIN.password,
+      adminName: ADMIN.name,
+      apiKeyName: "dokploy-oci",
+      sshKeyName: "dokploy-oci-workers",
+      // Up to about 7 minutes of checks: covers the real slow sign-up.
+      wait: { stepSeconds: 1, maxDelaySeconds: 5, maxAttempts: 90 },
+    },
+    tokenServer: { bindAddress: MANAGER_IP, port: 9999, secret: "0".repeat(64), stateDir: "/var/lib/dokploy-oci/token-server", expectedWorkers: 5, ttlSeconds: 86400 },
+  };
+  fs.mkdirSync(host.path("etc/dokploy-oci"), { recursive: true });
+  fs.writeFileSync(host.path("etc/dokploy-oci/node.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
+  fs.mkdirSync(host.path("opt/dokploy-oci/bin"), { recursive: true });
+  fs.copyFileSync(shippedScript("manager/bootstrap.sh"), host.path(BOOTSTRAP));
+  fs.copyFileSync(shippedScript("common/harden.sh"), host.path("opt/dokploy-oci/bin/harden.sh"));
+  fs.mkdirSync(host.path("tmp"));
+  writeRegistrationConfig(root, { serverType: "deploy", username: "root", sshPort: 22, intervalSeconds: 0.2, dokployUrl: dokploy.url, enableDockerCleanup: true });
+  return host;
+}
+
+const count = (table: string) => Number(dokploy.sql(`SELECT count(*) FROM ${table}`));
+const counts = () => ({ users: count('"user"'), organizations: count("organization"), apiKeys: count("apikey"), sshKeys: count('"ssh-key"'), servers: count("server") });
+
+async function poll(condition: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !condition(); await new Promise((resolve) => setTimeout(resolve, 500))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+  }
+}
+
+async function expectSuccess(running: Running, host: Host): Promise<void> {
+  const exit = await running.done;
+  if (exit.code !== 0) throw new Error(`exit ${exit.code}:\n${exit.output}\n--- Dokploy log tail:\n${dokploy.serverLog().slice(-3000)}`);
+  expect(host.log()).not.toContain(ADMIN.password);
+  const key = fs.existsSync(host.path(CREDENTIALS)) ? host.credentials().api_key : undefined;
+  if (key) expect(`${host.log()}${exit.output}`).not.toContain(key);
+}
+
+/** An empty Dokploy that answers sign-up's public-IP lookup, and a manager bootstrapped against it. */
+async function freshCluster(): Promise<Host> {
+  dokploy.reset();
+  await dokploy.publicIpLookup(true);
+  const host = makeHost();
+  await expectSuccess(host.bootstrap(), host);
+  return host;
+}
+
+const get = (procedure: string, apiKey: string) => dokploy.request("GET", `/api/trpc/${procedure}?batch=1&input=${NULL_INPUT}`, { apiKey });
+const worker = (n: number): SwarmNode => ({ ID: `node${n}${"x".repeat(20)}`, Hostname: `worker-${n}`, Role: "worker", State: "ready", Addr: `10.0.0.${10 + n}` });
+const MANAGER_NODE: SwarmNode = { ID: "manager0xxxxxxxxxxxxxxxxx", Hostname: "manager", Role: "manager", State: "ready", Addr: MANAGER_IP };
+
+describe(`manager programs against the real Dokploy`, () => {
+  test("the Dokploy under test is the version the constructs install by default", () => {
+    expect(dokploy.version).toBe(TESTED_DOKPLOY_VERSION);
+  });
+
+  test("fresh bootstrap: one admin, one unlimited API key bound to the organization, one SSH key", async () => {
+    const host = await freshCluster();
+    expect(fs.existsSync(host.path(MARKER))).toBe(true);
+    expect(counts()).toEqual({ users: 1, organizations: 1, apiKeys: 1, sshKeys: 1, servers: 0 });
+    const organizationId = dokploy.sql("SELECT id FROM organization");
+    expect(dokploy.sql("SELECT name, rate_limit_enabled, metadata FROM apikey")).toBe(`dokploy-oci|f|{"organizationId":"${organizationId}"}`);
+
+    const credentials = host.credentials();
+    expect(credentials).toMatchObject({ admin_email: ADMIN.email, organization_id: organizationId, api_key_id: dokploy.sql("SELECT id FROM apikey") });
+    expect(credentials.ssh_key_id).toBe(dokploy.sql('SELECT "sshKeyId" FROM "ssh-key"'));
+    expect(host.log()).toContain("the saved API key works");
+
+    // Real answers the scripts and the fake rely on.
+    expect(dokploy.request("GET", `/api/trpc/settings.health?batch=1&input=${NULL_INPUT}`).body).toEqual([{ result: { data: { json: { status: "ok" } } } }]);
+    const keys = get("sshKey.all", credentials.api_key);
+    expect(keys.status).toBe(200);
+    expect(keys.body[0].result.data.json).toEqual([
+      expect.objectContaining({ name: "dokploy-oci-workers", privateKey: host.read("etc/dokploy-oci/ssh/dokploy_ed25519"), organizationId }),
+    ]);
+    const anonymous = dokploy.request("GET", `/api/trpc/server.all?batch=1&input=${NULL_INPUT}`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body[0].error.json).toMatchObject({ message: "UNAUTHORIZED", code: -32001, data: { code: "UNAUTHORIZED", httpStatus: 401 } });
+    const secondAdmin = dokploy.request("POST", "/api/auth/sign-up/email", { body: { email: "other@example.com", password: "another password", name: "Other" } });
+    expect([secondAdmin.status, secondAdmin.body]).toEqual([400, { message: "Admin is already created" }]);
+    const wrongPassword = dokploy.request("POST", "/api/auth/sign-in/email", { body: { email: ADMIN.email, password: "not the password" } });
+    expect([wrongPassword.status, wrongPassword.body]).toEqual([401, { message: "Invalid email or password", code: "INVALID_EMAIL_OR_PASSWORD" }]);
+  });
+
+  test("every step's marker lost after its effect: each re-run finishes and creates nothing twice", async () => {
+    const host = await freshCluster();
+    const before = counts();
+    const credentials = host.credentials();
+    for (const step of ["publish-credentials", "credentials", "ssh-key", "api-key", "admin"]) {
+      // The worst case of a crash or reboot: the step did its work, but neither its .done file nor any later one
+      // (nor the final marker) was written.
+      fs.rmSync(host.path(MARKER), { force: true });
+      for (const later of STEP_NAMES.slice(STEP_NAMES.indexOf(step))) fs.rmSync(host.path(`${STEPS}/${later}.done`), { force: true });
+      const logBefore = host.log().length;
+      await expectSuccess(host.bootstrap(), host);
+      const rerunLog = host.log().slice(logBefore);
+      expect(counts()).toEqual(before);
+      expect(host.credentials()).toEqual(credentials);
+      expect(fs.existsSync(host.path(MARKER))).toBe(true);
+      if (step === "admin") {
+        // The lost sign-up answer: the real Dokploy says 422 for the same email, and the run signs in.
+        expect(rerunLog).toContain(`Dokploy already has a user ${ADMIN.email} (an earlier sign-up finished): signing in instead`);
+        expect(rerunLog).toContain(`signed in to Dokploy as ${ADMIN.email}`);
+      }
+      if (step === "api-key") expect(rerunLog).toContain("API key already saved");
+      if (step === "ssh-key") expect(rerunLog).toContain("SSH key 'dokploy-oci-workers' already registered in Dokploy; not creating another");
+    }
+    expect(host.read("stub-calls.log").match(/^install\.sh /gm)).toHaveLength(1);
+  });
+
+  test("a sign-up whose answer is lost while the real public-IP lookup times out: the re-run signs in and waits for the organization", async () => {
+    dokploy.reset();
+    await dokploy.publicIpLookup(false);
+    const host = makeHost();
+    const first = host.bootstrap();
+    // The user row exists as soon as sign-up starts; its organization only after the lookup gave up (minutes).
+    await poll(() => count('"user"') === 1, "the sign-up to create the user", 5 * 60_000);
+    await first.kill();
+    expect(count("organization")).toBe(0);
+    expect(fs.existsSync(host.path(`${STEPS}/admin.done`))).toBe(false);
+
+    await expectSuccess(host.bootstrap(), host);
+    const log = host.log();
+    expect(log).toContain(`Dokploy already has a user ${ADMIN.email} (an earlier sign-up finished): signing in instead`);
+    expect(log).toContain("organization.all is empty: Dokploy has not finished creating the admin's organization; checking again");
+    expect(log.match(/organization\.all is empty/g)).toHaveLength(1);
+    expect(log).toContain("the admin's organization exists now");
+    expect(counts()).toEqual({ users: 1, organizations: 1, apiKeys: 1, sshKeys: 1, servers: 0 });
+    expect(fs.existsSync(host.path(MARKER))).toBe(true);
+  });
+
+  test("registration: five workers registered once, then more than 50 calls with the same key, then npm run status", async () => {
+    const host = await freshCluster();
+    const apiKey = host.credentials().api_key;
+    // The long-running loop, with workers joining while it runs.
+    const loop = host.register([MANAGER_NODE, worker(1), worker(2)], []);
+    await poll(() => count("server") === 2, "2 servers", 120_000);
+    writeSwarmNodes(host.path("swarm-nodes.json"), [MANAGER_NODE, ...[1, 2, 3, 4, 5].map(worker)]);
+    await poll(() => count("server") === 5, "5 servers", 120_000);
+    await loop.kill("SIGTERM");
+    expect(loop.output().match(/registered worker-\d \(10\.0\.0\.1\d\) as a Dokploy deploy server/g)).toHaveLength(5);
+
+    // 50 more passes: each lists server.all with the key and creates nothing. A rate-limited key would fail at the
+    // 11th request of its life.
+    for (let pass = 0; pass < 50; pass++) {
+      const once = await host.register([MANAGER_NODE, ...[1, 2, 3, 4, 5].map(worker)]).done;
+      expect(once.code).toBe(0);
+      expect(once.output).not.toMatch(/registered|401|rejected/);
+    }
+    expect(count("server")).toBe(5);
+    const rows = dokploy.sql('SELECT name, "ipAddress", port, username, "serverType" FROM server ORDER BY name').split("\n");
+    expect(rows).toEqual([1, 2, 3, 4, 5].map((n) => `worker-${n}|10.0.0.${10 + n}|22|root|deploy`));
+    expect(get("server.all", apiKey).status).toBe(200);
+
+    // npm run status, its ssh replaced by the stub that runs each command "on" a host dir, inside the namespace.
+    const hosts = fs.mkdtempSync(path.join(os.tmpdir(), "real-dokploy-status-"));
+    roots.push(hosts);
+    const files = (name: string, entries: Record<string, string>) => {
+      for (const [file, text] of Object.entries(entries)) {
+        fs.mkdirSync(path.dirname(path.join(hosts, name, file)), { recursive: true });
+        fs.writeFileSync(path.join(hosts, name, file), text, { mode: 0o600 });
+      }
+    };
+    files(MANAGER_PUBLIC_IP, {
+      "cloud-init-status": "status: done\n",
+      [SETUP_LOG]: host.log(),
+      "var/lib/dokploy-oci/token-server/server-state.json": "{}\n",
+      [CREDENTIALS]: host.read(CREDENTIALS),
+      // `docker node inspect` records, as the status stub's docker answers them.
+      "nodes.json": JSON.stringify([
+        { ID: "m", Spec: { Role: "manager", Availability: "active" }, Description: { Hostname: "manager" }, Status: { State: "ready", Addr: MANAGER_IP } },
+        ...[1, 2, 3, 4, 5].map((n) => ({
+          ID: `w${n}`,
+          Spec: { Role: "worker", Availability: "active" },
+          Description: { Hostname: `worker-${n}` },
+          Status: { State: "ready", Addr: `10.0.0.${10 + n}` },
+        })),
+      ]),
+    });
+    for (const n of [1, 2, 3, 4, 5]) files(`10.0.0.${10 + n}`, { "cloud-init-status": "status: done\n", "var/log/dokploy-worker-setup.log": "worker ready\n" });
+    const ssh = path.join(hosts, "ssh");
+    fs.writeFileSync(ssh, `#!/usr/bin/env bash\nSTATUS_HOSTS_DIR='${hosts}' exec ip netns exec '${dokploy.namespace}' '${path.join(STATUS_STUBS, "ssh")}' "$@"\n`, { mode: 0o755 });
+    const status = spawnSync("npx", ["ts-node", "--transpile-only", "scripts/status.ts", MANAGER_PUBLIC_IP, "--dokploy-url", dokploy.url], {
+      cwd: REPO,
+      encoding: "utf8",
+      env: { ...process.env, DOKPLOY_OCI_SSH: ssh },
+      timeout: 300_000,
+    });
+    if (status.status !== 0) throw new Error(`npm run status exited ${status.status}:\n${status.stdout}${status.stderr}`);
+    for (const n of [1, 2, 3, 4, 5]) expect(status.stdout).toMatch(new RegExp(`worker-${n} +10\\.0\\.0\\.${10 + n} +deploy`));
+    expect(fs.readFileSync(path.join(hosts, "ssh-calls.log"), "utf8")).not.toContain(apiKey);
+    expect(fs.readFileSync(path.join(hosts, "argv.log"), "utf8")).not.toContain(apiKey);
+  });
+
+  test("a key from an older bootstrap (rate-limited, 401) is replaced once, logged; a rejected replacement stops the run", async () => {
+    const host = await freshCluster();
+    // What the older bootstrap did: createApiKey without rateLimitEnabled, saved as the cluster's key.
+    const jar = host.path("tmp/cookies");
+    expect(dokploy.request("POST", "/api/auth/sign-in/email", { body: { email: ADMIN.email, password: ADMIN.password }, cookieJar: jar }).status).toBe(200);
+    const organizationId = host.credentials().organization_id;
+    const created = dokploy.request("POST", "/api/trpc/user.createApiKey?batch=1", { body: { 0: { json: { name: "dokploy-oci", metadata: { organizationId } } } }, cookieJar: jar });
+    expect(created.status).toBe(200);
+    const oldKey = created.body[0].result.data.json;
+    expect(oldKey).toMatchObject({ rateLimitEnabled: true, rateLimitMax: 10, rateLimitTimeWindow: 86_400_000 });
+    dokploy.sql(`DELETE FROM apikey WHERE id <> '${oldKey.id}'`);
+    const credentials = { ...host.credentials(), api_key: oldKey.key, api_key_id: oldKey.id };
+    fs.writeFileSync(host.path(CREDENTIALS), JSON.stringify(credentials), { mode: 0o600 });
+    // Ten calls answer; the eleventh is the 401 every later call gets for a day.
+    for (let call = 1; call <= 10; call++) expect(get("server.all", oldKey.key).status).toBe(200);
+    expect(get("server.all", oldKey.key).status).toBe(401);
+    const refused = await host.register([MANAGER_NODE, worker(1)]).done;
+    expect(refused.output).toContain("server.all: API key rejected (HTTP 401; rate-limited or revoked: re-running the manager bootstrap replaces it)");
+
+    fs.rmSync(host.path(MARKER));
+    await expectSuccess(host.bootstrap(), host);
+    let log = host.log();
+    expect(log).toContain(`the saved API key (id ${oldKey.id}) is rejected with HTTP 401 (rate-limited: created without rateLimitEnabled: false, or revoked); replacing it once`);
+    const replaced = host.credentials();
+    expect(log).toContain(`API key replaced: new id ${replaced.api_key_id}, old key ${oldKey.id} deleted`);
+    expect(dokploy.sql("SELECT id, rate_limit_enabled FROM apikey")).toBe(`${replaced.api_key_id}|f`);
+    expect(fs.existsSync(host.path(MARKER))).toBe(true);
+    expect((await host.register([MANAGER_NODE, worker(1)]).done).output).toContain("registered worker-1");
+
+    // Once replaced, a later run keeps the key.
+    fs.rmSync(host.path(MARKER));
+    await expectSuccess(host.bootstrap(), host);
+    expect(host.log().slice(log.length)).toContain("the saved API key works");
+    expect(count("apikey")).toBe(1);
+
+    // The replacement revoked behind the bootstrap's back: it stops with words instead of replacing keys forever.
+    dokploy.sql("DELETE FROM apikey");
+    fs.rmSync(host.path(MARKER));
+    log = host.log();
+    const stopped = await host.bootstrap().done;
+    expect(stopped.code).not.toBe(0);
+    expect(host.log().slice(log.length)).toContain(`created by this script as a replacement) is rejected with HTTP 401; not replacing it again`);
+    expect(count("apikey")).toBe(0);
+    expect(fs.existsSync(host.path(MARKER))).toBe(false);
+  });
+});
