@@ -27,6 +27,8 @@ const BASE_SUITE = "trixie";
 const SUBNET_PREFIX = "10.0.0";
 const SUBNET_BITS = 24;
 export const nodeAddress = (index: number) => `${SUBNET_PREFIX}.${9 + index}`;
+/** The name a built archive carries (its cache key as the tag). */
+const builtImageTag = (key: string) => `dokploy-oci-lab/built:${key}`;
 
 const ENGINE_START_TIMEOUT_MS = 120_000;
 const ENGINE_STOP_TIMEOUT_MS = 30_000;
@@ -143,8 +145,12 @@ export class Engine {
       "--storage-driver", "overlay2",
       ...this.extraArgs,
     ];
+    // A node also gets its own UTS namespace (its host name) and mount namespace with a fresh /run, where its engine
+    // answers at /var/run/docker.sock like on a real node (containers bind-mount that path).
     const command = this.netnsPath
-      ? ["nsenter", `--net=${this.netnsPath}`, "unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', this.hostname ?? this.name, ...dockerd]
+      ? ["nsenter", `--net=${this.netnsPath}`, "unshare", "--uts", "--mount", "--", "sh", "-c",
+        'hostname "$0" && mount -t tmpfs -o mode=0755 lab-run /run && exec "$@"', this.hostname ?? this.name,
+        ...dockerd, "--host", "unix:///var/run/docker.sock"]
       : dockerd;
     const log = fs.openSync(this.logFile, "a");
     const child = spawn(command[0], command.slice(1), { stdio: ["ignore", log, log], detached: true });
@@ -215,8 +221,8 @@ export interface Lab {
   readonly nodes: LabNode[];
   /** Temp dir of this run (removed by teardown). */
   readonly dir: string;
-  /** Imports or loads an image archive (`docker save` output) into every node. */
-  loadImage(archive: string): Promise<void>;
+  /** Loads an image archive (`docker save` of one image) into every node, also named `name` when given. */
+  loadImage(archive: string, name?: string): Promise<void>;
   /** `docker swarm init` on node 1 and join of every other node, the plain way (suites that need no bootstrap). */
   formSwarm(): Promise<void>;
   /** Always safe to call, also after a failed start. */
@@ -227,7 +233,8 @@ const nsName = (id: string, index: number) => `${id}n${index}`;
 const hostVeth = (pid: number, index: number) => `dl${pid}h${index}`;
 const peerVeth = (pid: number, index: number) => `dl${pid}p${index}`;
 const bridgeName = (id: string) => `${id}br`;
-const runDir = (id: string) => `/run/${id}`;
+/** Exec roots and sockets; not under /run, which each node replaces with its own. */
+const runDir = (id: string) => `/var/tmp/${id}/run`;
 const dataDir = (id: string) => `/var/tmp/${id}`;
 const forwardRule = (bridge: string) => ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"];
 
@@ -256,8 +263,15 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     bridge,
     nodes,
     dir,
-    loadImage: async (archive) => {
-      await Promise.all(nodes.map((node) => node.mustDocker(["load", "-i", archive], { timeoutMs: 600_000 })));
+    loadImage: async (archive, name) => {
+      await Promise.all(
+        nodes.map(async (node) => {
+          const loaded = await node.mustDocker(["load", "-i", archive], { timeoutMs: 600_000 });
+          const image = /^Loaded image: (\S+)$/m.exec(loaded)?.[1];
+          if (!image) throw new Error(`docker load of ${archive} named no image: ${loaded}`);
+          if (name) await node.mustDocker(["tag", image, name]);
+        }),
+      );
     },
     formSwarm: async () => {
       const [manager, ...workers] = nodes;
@@ -345,7 +359,7 @@ export async function cleanLeftovers(): Promise<void> {
   collect((await run("ip", ["netns", "list"])).stdout, new RegExp(`^${LAB_PREFIX}(\\d+)n\\d+`, "gm"));
   collect((await run("ip", ["-o", "link", "show"])).stdout, new RegExp(`^\\d+: (?:${LAB_PREFIX}(\\d+)br|dl(\\d+)h\\d+)[@:]`, "gm"));
   collect((await run("iptables", ["-w", "-S", "FORWARD"])).stdout, new RegExp(`-i ${LAB_PREFIX}(\\d+)br`, "g"));
-  for (const dir of ["/run", "/var/tmp"]) collect(fs.readdirSync(dir).join("\n"), new RegExp(`^${LAB_PREFIX}(\\d+)$`, "gm"));
+  collect(fs.readdirSync("/var/tmp").join("\n"), new RegExp(`^${LAB_PREFIX}(\\d+)$`, "gm"));
   for (const pid of pids) if (pid !== process.pid && !processAlive(pid)) await teardownRun(pid);
 }
 
@@ -423,15 +437,17 @@ function hashDirectory(hash: ReturnType<typeof createHash>, dir: string): void {
 }
 
 /**
- * `docker build -t tag context` on a builder engine in the host's network namespace (RUN steps reach the Debian
- * mirror), cached as a `docker save` archive keyed by the base rootfs and the context's content. Resolves to the
- * archive, ready for `lab.loadImage`.
+ * `docker build context` on a builder engine in the host's network namespace (RUN steps reach the Debian mirror),
+ * cached as a `docker save` archive keyed by the base rootfs and the context's content, whatever name a caller
+ * gives the image. Resolves to the archive; `lab.loadImage(archive, name)` loads it into every node as `name`.
  */
-export async function buildImage(context: string, tag: string): Promise<string> {
+export async function buildImage(context: string): Promise<string> {
   const base = await baseRootfs();
-  const hash = createHash("sha256").update(path.basename(base)).update(`\0${tag}\0`);
+  const hash = createHash("sha256").update(path.basename(base)).update("\0");
   hashDirectory(hash, context);
-  const file = path.join(CACHE_DIR, `image-${tag.replace(/[^A-Za-z0-9_.-]/g, "_")}-${hash.digest("hex").slice(0, 16)}.tar`);
+  const key = hash.digest("hex").slice(0, 16);
+  const tag = builtImageTag(key);
+  const file = path.join(CACHE_DIR, `image-${path.basename(context)}-${key}.tar`);
   if (fs.existsSync(file)) return file;
   return withCacheLock(file, async () => {
     if (fs.existsSync(file)) return file;
