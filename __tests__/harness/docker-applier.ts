@@ -24,6 +24,8 @@ interface Applied {
   type: string;
   name: string;
   id: string;
+  /** docker_volume only: where the volume lives on the node. */
+  mountpoint?: string;
 }
 
 const DURATION = /^(\d+)(ms|s|m|h)$/;
@@ -104,7 +106,7 @@ export class DockerApplier {
 
   async apply(stack: Json): Promise<void> {
     const resources = (stack.resource ?? {}) as Record<string, Record<string, Json>>;
-    const known = ["docker_image", "docker_network", "docker_secret", "docker_config", "docker_service"];
+    const known = ["docker_image", "docker_volume", "docker_network", "docker_secret", "docker_config", "docker_service", "docker_container"];
     for (const type of Object.keys(resources)) {
       if (!known.includes(type)) throw new Error(`resource type ${type}: the lab applier does not know it; teach it (harness/docker-applier.ts)`);
     }
@@ -121,16 +123,18 @@ export class DockerApplier {
     this.state = next;
   }
 
+  /** Substitutes `${docker_*.*.id|name|mountpoint}` references; any other interpolation is refused. */
   private resolve(value: unknown, where: string, applied: Map<string, Applied>): string {
     if (typeof value !== "string") throw new Error(`${where}: expected a string, got ${JSON.stringify(value)}`);
-    const reference = /^\$\{(docker_[a-z_]+\.[A-Za-z0-9_-]+)\.(id|name)\}$/.exec(value);
-    if (reference) {
-      const target = applied.get(reference[1]);
-      if (!target) throw new Error(`${where}: ${value} refers to a resource not applied before it`);
-      return target[reference[2] as "id" | "name"];
-    }
-    if (value.includes("${")) throw new Error(`${where}: the lab applier resolves only whole \${docker_*.*.id|name} references, not ${value}`);
-    return value;
+    const resolved = value.replace(/\$\{(docker_[a-z_]+\.[A-Za-z0-9_-]+)\.(id|name|mountpoint)\}/g, (reference, address: string, attribute: "id" | "name" | "mountpoint") => {
+      const target = applied.get(address);
+      if (!target) throw new Error(`${where}: ${reference} refers to a resource not applied before it`);
+      const result = target[attribute];
+      if (result === undefined) throw new Error(`${where}: ${reference} has no value in the lab`);
+      return result;
+    });
+    if (resolved.includes("${")) throw new Error(`${where}: the lab applier resolves only \${docker_*.*.id|name|mountpoint} references, not ${value}`);
+    return resolved;
   }
 
   private async applyResource(type: string, address: string, body: Json, applied: Map<string, Applied>): Promise<Applied> {
@@ -176,6 +180,20 @@ export class DockerApplier {
         act = async () => previous ?? { type, name, id: (await dockerApi(this.manager, "POST", "/networks/create", spec)).Id };
         break;
       }
+      case "docker_volume": {
+        act = async () => previous ?? { type, name, id: name, mountpoint: (await dockerApi(this.manager, "POST", "/volumes/create", { Name: name })).Mountpoint };
+        break;
+      }
+      case "docker_container": {
+        const container = this.containerSpec(attributes, address, applied);
+        act = async () => {
+          if (previous) throw new Error(`${address}: the lab applier does not replace containers`);
+          const { Id } = await dockerApi(this.manager, "POST", `/containers/create?name=${encodeURIComponent(name)}`, container);
+          await dockerApi(this.manager, "POST", `/containers/${Id}/start`);
+          return { type, name, id: Id };
+        };
+        break;
+      }
       case "docker_secret":
       case "docker_config": {
         const data = attributes.required("data");
@@ -201,6 +219,30 @@ export class DockerApplier {
     }
     attributes.done();
     return act();
+  }
+
+  private containerSpec(attributes: Attributes, address: string, applied: Map<string, Applied>): Json {
+    const spec: Json = {
+      Image: this.resolve(attributes.required("image"), `${address}.image`, applied),
+      Env: ((attributes.get("env") as string[] | undefined) ?? []).map((entry, index) => this.resolve(entry, `${address}.env[${index}]`, applied)),
+      HostConfig: {
+        Mounts: attributes.list("mounts").map((mount, index) => {
+          const result = {
+            Type: mount.required("type"),
+            Source: this.resolve(mount.required("source"), `${address}.mounts[${index}].source`, applied),
+            Target: mount.required("target"),
+            ReadOnly: mount.get("read_only") ?? false,
+          };
+          mount.done();
+          return result;
+        }),
+      },
+    };
+    const entrypoint = attributes.get("entrypoint");
+    if (entrypoint !== undefined) spec.Entrypoint = entrypoint;
+    const command = attributes.get("command");
+    if (command !== undefined) spec.Cmd = command;
+    return spec;
   }
 
   private serviceSpec(name: string, attributes: Attributes, address: string, applied: Map<string, Applied>): Json {
@@ -309,7 +351,7 @@ export class DockerApplier {
   }
 
   private async destroy(applied: Applied): Promise<void> {
-    const path = { docker_image: "", docker_network: "/networks", docker_secret: "/secrets", docker_config: "/configs", docker_service: "/services" }[applied.type];
+    const path = { docker_image: "", docker_volume: "/volumes", docker_container: "/containers", docker_network: "/networks", docker_secret: "/secrets", docker_config: "/configs", docker_service: "/services" }[applied.type];
     if (path) await dockerApi(this.manager, "DELETE", `${path}/${applied.id}`);
   }
 }

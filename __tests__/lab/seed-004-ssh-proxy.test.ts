@@ -5,7 +5,9 @@
  * the proxy task of every node and gets the answer of the target's task on that same node; hostile commands are
  * refused; rotating the authorized-keys secret lets the new key in and keeps the old one out.
  *
- * The overlay is created without `encrypted`: this kernel has no ESP (see encrypted-overlay.test.ts).
+ * The overlay is created without `encrypted`: this kernel has no ESP (see encrypted-overlay.test.ts). The client
+ * reaches the proxies by `tasks.<service>` (the construct's tasksHost): the service VIP (`host`) needs IPVS, which
+ * this kernel lacks.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
