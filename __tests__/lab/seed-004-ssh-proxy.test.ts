@@ -131,6 +131,14 @@ test("allow-listed command through the proxy on every node reaches that node's t
     },
     300_000,
   );
+
+  // The rotated keys secret arrived where the construct says: the file the entrypoint reads, root-only.
+  const proxyContainer = (await manager.mustDocker(["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${TARGET}-ssh-proxy`])).split("\n")[0];
+  const secretFile = "/run/secrets/ssh-proxy-authorized-keys";
+  expect(await manager.mustDocker(["exec", proxyContainer, "stat", "-c", "%a %U", secretFile])).toBe("400 root");
+  const arrived = await manager.mustDocker(["exec", proxyContainer, "cat", secretFile]);
+  expect(arrived.length).toBeGreaterThanOrEqual(32);
+  expect(arrived).toBe(fs.readFileSync(path.join(keyDir, "new.pub"), "utf8").trim());
 });
 
 test("the applier refuses an attribute it does not know", async () => {
