@@ -138,7 +138,9 @@ describe("SshProxy synth", () => {
     expect(entrypoint).toContain("docker_socket=/var/run/docker.sock\n");
     expect(entrypoint).toContain("export SSH_PROXY_VALIDATOR=/usr/local/bin/ssh-proxy-validate\n");
     expect(dockerfile).toContain("COPY validate.py /usr/local/bin/ssh-proxy-validate\n");
-    expect(dockerfile).toMatch(/^RUN apk add --no-cache openssh-server openssh-keygen docker-cli python3$/m);
+    // Debian, buildable wherever Debian's mirror is (the swarm lab builds it too); trixie's docker-cli speaks API 1.45.
+    expect(dockerfile).toMatch(/^FROM debian:trixie-slim$/m);
+    expect(dockerfile).toMatch(/apt-get install -y --no-install-recommends openssh-server docker-cli python3 /);
   });
 
   test("with imageRepository the built image is pushed and the service pins its digest", () => {

@@ -26,9 +26,9 @@ fail() {
 [ -r "$SSH_PROXY_ALLOW_LIST" ] || fail "the allow-list config is not mounted at $SSH_PROXY_ALLOW_LIST"
 
 # A real shell, because sshd runs ForceCommand through it; password field "*": no password, yet not locked
-# (adduser -D writes "!", and sshd refuses key logins to locked accounts).
+# (useradd writes "!", and sshd refuses key logins to locked accounts).
 if ! id "$SSH_PROXY_USER" >/dev/null 2>&1; then
-  adduser -D -s /bin/sh "$SSH_PROXY_USER"
+  useradd --create-home --shell /bin/sh "$SSH_PROXY_USER"
 fi
 sed -i "s|^$SSH_PROXY_USER:[^:]*:|$SSH_PROXY_USER:*:|" /etc/shadow
 
@@ -38,13 +38,14 @@ socket_gid=$(stat -c %g "$docker_socket")
 socket_group=$(awk -F: -v gid="$socket_gid" '$3 == gid { print $1; exit }' /etc/group)
 if [ -z "$socket_group" ]; then
   socket_group=docker-host
-  addgroup -g "$socket_gid" "$socket_group"
+  groupadd --gid "$socket_gid" "$socket_group"
 fi
 if ! id -nG "$SSH_PROXY_USER" | tr ' ' '\n' | grep -qx "$socket_group"; then
-  addgroup "$SSH_PROXY_USER" "$socket_group"
+  usermod --append --groups "$socket_group" "$SSH_PROXY_USER"
 fi
 
-mkdir -p "$SSH_PROXY_STATE_DIR"
+# /run/sshd: the privilege separation directory Debian's sshd requires.
+mkdir -p "$SSH_PROXY_STATE_DIR" /run/sshd
 chmod 0755 "$SSH_PROXY_STATE_DIR"
 # One host key per container, made at its first start.
 host_key=$SSH_PROXY_STATE_DIR/ssh_host_ed25519_key
