@@ -5,6 +5,7 @@ import * as path from "path";
 import { promisify } from "util";
 import { collectStatus, formatStatus, printable } from "../../lib/status";
 import { FakeDokploy } from "../harness/fake-dokploy";
+import { WAIT_LIMIT_MS } from "../harness/wait";
 
 
 const STUBS = path.join(__dirname, "..", "harness", "status-stubs");
@@ -64,7 +65,7 @@ describe("npm run status", () => {
     fs.writeFileSync(wrapper, `#!/usr/bin/env bash\nSTATUS_HOSTS_DIR='${hosts}' STATUS_UNREACHABLE='${unreachable}' exec '${path.join(STUBS, "ssh")}' "$@"\n`, { mode: 0o755 });
     return wrapper;
   };
-  const options = (unreachable = "") => ({ manager: MANAGER, sshCommand: sshFor(unreachable), dokployUrl: dokploy.url, timeoutInSeconds: 10 });
+  const options = (unreachable = "") => ({ manager: MANAGER, sshCommand: sshFor(unreachable), dokployUrl: dokploy.url, timeoutInSeconds: WAIT_LIMIT_MS / 1000 });
 
   test("reports cloud-init, setup logs, swarm nodes, token server state and Dokploy servers; the API key stays on the manager", async () => {
     const status = await collectStatus(options());
