@@ -16,7 +16,7 @@ import { CLUSTER_DEFAULTS, DokployCluster } from "./constructs/oci/dokploy-clust
 import { TESTED_DOKPLOY_VERSION } from "./constructs/oci/dokploy-manager";
 import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
-import { availabilityDomainName } from "./lib/oci-node";
+import { addPreconditions, availabilityDomainName } from "./lib/oci-node";
 import { requireTerraformFloor } from "./lib/providers";
 import { StrongSecret } from "./lib/secret";
 
@@ -225,16 +225,10 @@ export class DokployOciStack extends TerraformStack {
       bootVolumeSizeInGbsPerNode: bootVolume.numberValue,
     });
     const manager = this.cluster.manager;
-    manager.instance.lifecycle = {
-      ...manager.instance.lifecycle,
-      precondition: [
-        ...(manager.instance.lifecycle?.precondition ?? []),
-        {
-          condition: Op.or(Op.not(tailnetOnly), tailscaleEnabled),
-          errorMessage: "Admin access \"tailnet\" closes SSH and the dashboard to the internet: give a Tailscale auth key too.",
-        },
-      ],
-    };
+    addPreconditions(manager.instance, {
+      condition: Op.or(Op.not(tailnetOnly), tailscaleEnabled),
+      errorMessage: "Admin access \"tailnet\" closes SSH and the dashboard to the internet: give a Tailscale auth key too.",
+    });
 
     new OrmOutput(this, "dokploy_dashboard_url", {
       value: manager.dashboardUrl,

@@ -5,7 +5,8 @@ import { DEFAULT_TAILSCALE_IMAGE, TailscaleSidecar, TailscaleSidecarProps } from
 import { TailscaleSidecarStack } from "../../examples/tailscale-sidecar/main";
 import { CloudConfig } from "../../lib/cloud-init";
 import { authKeyForServers, authKeyPreconditions } from "../../lib/tailscale";
-import { tailscaleHostConfig, TAILSCALE_KEY_FILE, TAILSCALE_UP_SCRIPT } from "../../lib/tailscale-node";
+import { TAILSCALE_KEY_FILE } from "../../lib/host-contract";
+import { tailscaleHostConfig } from "../../lib/tailscale-node";
 import { readHostFile, readTemplate } from "../../lib/templates";
 import { validateStack } from "../../lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
@@ -253,7 +254,7 @@ describe("tailscaleHostConfig (node side, for the OCI constructs)", () => {
       retry: { delaySeconds: 5, maxDelaySeconds: 60 },
     });
     expect(host.files).toEqual([
-      { path: TAILSCALE_UP_SCRIPT, content: readHostFile("common/tailscale-up.sh"), permissions: "0700" },
+      { path: "/opt/dokploy-oci/bin/tailscale-up.sh", content: readHostFile("common/tailscale-up.sh"), permissions: "0700" },
       { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readTemplate("common/dokploy-tailscale-up.service"), permissions: "0644" },
     ]);
     expect(host.keyFile).toMatchObject({ path: "/etc/dokploy-oci/tailscale.key", permissions: "0600" });

@@ -21,7 +21,7 @@ export class PaidWorkerPoolStack extends TerraformStack {
       tenancyKind: "pay-as-you-go",
       workerCount: 3,
       bootVolumeSizeInGbsPerNode: 50,
-      manager: { workerServerType: "build" },
+      workerServerType: "build",
     });
     cluster.addWorkerPool("Builders", {
       namePrefix: "builder",
