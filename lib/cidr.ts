@@ -28,7 +28,7 @@ export function cidrListCondition(list: string): string {
 export function parseCidr(text: string, prop: string): Ipv4Cidr {
   const match = typeof text === "string" ? CIDR_REGEX.exec(text) : null;
   if (!match) {
-    throw new Error(`${prop}: "${text}" is not an IPv4 CIDR block like 10.0.0.0/16 (octets 0-255 without leading zeros, prefix 0-32)`);
+    throw new Error(`${prop}: ${JSON.stringify(String(text))} is not an IPv4 CIDR block like 10.0.0.0/16 (octets 0-255 without leading zeros, prefix 0-32)`);
   }
   const [dotted, prefixText] = text.split("/");
   const octets = dotted.split(".").map(Number);

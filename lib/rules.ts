@@ -4,7 +4,8 @@
  * same check), and by the host script where the host reads the same value. Patterns are written for RE2
  * (Terraform's regex) and JavaScript alike. Terraform values are skipped at synth time: their variable checks them.
  */
-import { Token } from "cdktf";
+import { Fn, Precondition, Token } from "cdktf";
+import { escapeForExpression } from "./terraform-text";
 
 /** A text rule: an anchored pattern and what it allows, in words. */
 export class TextRule {
@@ -27,6 +28,16 @@ export class TextRule {
   public check(value: string, prop: string): void {
     if (Token.isUnresolved(value)) return;
     if (!this.test(value)) throw new Error(`${prop}: ${JSON.stringify(value)} is not allowed; use ${this.allowed}`);
+  }
+
+  /**
+   * For a value only Terraform knows (a variable fed into a prop): the same rule as a precondition, naming the
+   * prop. Its message never repeats the value, so it is safe for secrets too. Undefined for a literal (checked now).
+   */
+  public planTimeCheck(value: string, prop: string): Precondition | undefined {
+    if (!Token.isUnresolved(value)) return undefined;
+    // cdktf passes backslashes in an expression's string literal through unescaped (lib/terraform-text.ts).
+    return { condition: Fn.can(Fn.regex(escapeForExpression(this.pattern), value)), errorMessage: `${prop}: the value is not allowed; use ${this.allowed}.` };
   }
 
   /** The same rule as a Terraform bool over the expression `ref` (for a variable's validation block). */
@@ -88,20 +99,31 @@ export function numberCondition(ref: string, range: NumberRange): string {
   return [...(range.integer ? [`floor(${ref}) == ${ref}`] : []), `${ref} >= ${range.min}`, `${ref} <= ${range.max}`].join(" && ");
 }
 
-/** A key's type, and the base64 text every key of that type starts with (the type's name encoded in the key). */
-const SSH_KEY_TYPES = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"].map((type) => {
+/**
+ * A key's type, the base64 text every key of that type starts with (the type's name encoded in the key), and the
+ * fewest 4-character groups that may follow it: an RSA key of 1024 bits or more, an ECDSA point on the curve.
+ */
+const SSH_KEY_TYPES = (
+  [
+    ["ssh-ed25519", 12],
+    ["ssh-rsa", 45],
+    ["ecdsa-sha2-nistp256", 27],
+    ["ecdsa-sha2-nistp384", 38],
+    ["ecdsa-sha2-nistp521", 50],
+  ] as const
+).map(([type, minGroups]) => {
   const header = Buffer.concat([Buffer.alloc(4), Buffer.from(type)]);
   header.writeUInt32BE(type.length, 0);
   // Only whole 3-byte groups encode to fixed text; the rest of the header shares characters with what follows.
   const fixed = header.subarray(0, header.length - (header.length % 3)).toString("base64");
-  return { type, fixed, header };
+  return { type, fixed, header, minGroups };
 });
-/** Base64 in whole 4-character groups, padding only at the end. */
-const BASE64_BODY = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?";
+/** Base64 in whole 4-character groups (at least `minGroups`), padding only at the end. */
+const base64Body = (minGroups: number) => `([A-Za-z0-9+/]{4}){${minGroups},}([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?`;
 /** `type base64 [comment]`; an ed25519 key is exactly 51 bytes (68 characters); comments are printable ASCII. */
 const SSH_KEY_PATTERN =
   "^(" +
-  SSH_KEY_TYPES.map(({ type, fixed }) => (type === "ssh-ed25519" ? `${type} ${fixed}[A-Za-z0-9+/]{48}` : `${type} ${fixed}${BASE64_BODY}`)).join("|") +
+  SSH_KEY_TYPES.map(({ type, fixed, minGroups }) => (type === "ssh-ed25519" ? `${type} ${fixed}[A-Za-z0-9+/]{48}` : `${type} ${fixed}${base64Body(minGroups)}`)).join("|") +
   ")( [ -~]*)?$";
 const SSH_KEY_REGEX = new RegExp(SSH_KEY_PATTERN);
 
@@ -131,4 +153,9 @@ function sshKeyProblem(key: string): string | undefined {
 /** The same rule at plan time, for every key of the list expression `list`. */
 export function sshKeyListCondition(list: string): string {
   return `alltrue([for k in ${list} : can(regex(${JSON.stringify(SSH_KEY_PATTERN)}, trimspace(k)))])`;
+}
+
+/** The plan-time checks of several rules, for the values among them that only Terraform knows. */
+export function planTimeChecks(...checks: Array<[TextRule, string, string]>): Precondition[] {
+  return checks.map(([rule, value, prop]) => rule.planTimeCheck(value, prop)).filter((check): check is Precondition => check !== undefined);
 }

@@ -15,7 +15,7 @@ import {
   systemdUnit,
 } from "../../lib/host-contract";
 import { NodeOptions, availabilityDomainName, createNodeInstance, resolveNodeOptions, ubuntuImageId } from "../../lib/oci-node";
-import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKey } from "../../lib/rules";
+import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKey, planTimeChecks } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { IClusterNetwork } from "./cluster-network";
@@ -221,7 +221,10 @@ export class DokployManager extends Construct {
       sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
       cloudConfig: this.cloudConfig,
       freeformTags: props.freeformTags,
-      preconditions: tailscale?.preconditions,
+      preconditions: [
+        ...(tailscale?.preconditions ?? []),
+        ...planTimeChecks([DOKPLOY_VERSION, dokployVersion, "dokployVersion"], [INSTALLER_URL, installerUrl, "installerUrl"], [EMAIL, props.adminEmail, "adminEmail"]),
+      ],
     });
     this.publicIp = this.instance.publicIp;
     this.dashboardUrl = `http://${this.publicIp}:${DOKPLOY_PORT}`;

@@ -4,7 +4,7 @@ import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
 import { DEFAULT_DOCKER_INSTALLER_URL, NODE_CONFIG_PATH, SSH_PORT, WorkerNodeConfig, hostProgram, systemdUnit } from "../../lib/host-contract";
 import { NodeOptionNames, NodeOptions, availabilityDomainName, createNodeInstance, resolveNodeOptions, ubuntuImageId } from "../../lib/oci-node";
-import { INSTALLER_URL, NAME_PREFIX, checkNumber } from "../../lib/rules";
+import { INSTALLER_URL, NAME_PREFIX, checkNumber, planTimeChecks } from "../../lib/rules";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { IClusterNetwork } from "./cluster-network";
 import { IWorkerJoinSource } from "./token-server";
@@ -175,7 +175,7 @@ export class SwarmWorkerPool extends Construct {
       sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
       cloudConfig: this.cloudConfig,
       freeformTags: props.freeformTags,
-      preconditions: tailscale?.preconditions,
+      preconditions: [...(tailscale?.preconditions ?? []), ...planTimeChecks([INSTALLER_URL, dockerInstallerUrl, "dockerInstallerUrl"])],
     });
     // A local, so that outputs and merges over several pools refer to it instead of repeating the expression.
     const nodes = new TerraformLocal(this, "Nodes", `\${{for worker in ${this.instances.fqn} : worker.display_name => { public_ip = worker.public_ip, private_ip = worker.private_ip }}}`);
