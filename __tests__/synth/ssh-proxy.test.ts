@@ -251,7 +251,7 @@ describe("bad input is refused at synth time, naming the prop", () => {
     ["a key with options in front", { authorizedKeys: [`command="/bin/sh" ${KEY}`] }, /^authorizedKeys\[0\]: not an ed25519 public key/],
     ["port 0", { port: 0 }, /^port: 0 is not a port number \(a whole number from 1 to 65535\)/],
     ["port 65536", { port: 65536 }, /^port: 65536 is not a port number/],
-    ["a fractional port", { port: 22.5 }, /^port: 22\.5 must be a whole number/],
+    ["a fractional port", { port: 22.5 }, /^port: 22\.5 is not a port number \(a whole number from 1 to 65535\)/],
     ["a target service that is not a service name", { targetService: "nextcloud; rm -rf /" }, /^targetService: "nextcloud; rm -rf \/" is not a swarm service name/],
     ["a service name too long for the secret names", { serviceName: "p".repeat(46) }, /^serviceName: "p{46}" is not a swarm service name .* at most 45 characters/],
     ["an exec user with a shell in it", { execUser: "root; id" }, /^execUser: "root; id" is not a user name or uid/],

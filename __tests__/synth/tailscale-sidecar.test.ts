@@ -187,7 +187,7 @@ describe("TailscaleSidecar bad input", () => {
     ["a hostname that is not a DNS label", { hostname: "web_app" }, undefined, /^hostname: "web_app" is not a valid tailnet hostname/],
     ["a route that is not a CIDR", { advertiseRoutes: ["10.0.0.0/24", "10.0.0.1"] }, undefined, /^advertiseRoutes\[1\]: "10.0.0.1" is not an IPv4 CIDR block/],
     ["an IPv6 route without a prefix length", { advertiseRoutes: ["fd00::1"] }, undefined, /^advertiseRoutes\[0\]: "fd00::1" is not an IPv6 CIDR block/],
-    ["a negative join timeout", { joinTimeoutInSeconds: -1 }, undefined, /^joinTimeoutInSeconds: -1 must be a whole number of seconds/],
+    ["a negative join timeout", { joinTimeoutInSeconds: -1 }, undefined, /^joinTimeoutInSeconds: -1 is out of range; use a whole number of seconds from 0 to 3600/],
   ])("%s", (_name, props, authKey, message) => {
     const error = errorFor(props, authKey);
     expect(error).toMatch(message);
