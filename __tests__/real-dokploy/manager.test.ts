@@ -28,7 +28,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
-import { NULL_INPUT, RealDokploy, startRealDokploy } from "../harness/real-dokploy";
+import { NULL_INPUT, RealDokploy, START_LIMIT_MS, startRealDokploy } from "../harness/real-dokploy";
 import { cleanupWorkers, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../harness/worker";
 import { shippedScript } from "../helpers/shipped";
 
@@ -56,7 +56,7 @@ const roots: string[] = [];
 
 beforeAll(async () => {
   dokploy = await startRealDokploy();
-});
+}, START_LIMIT_MS);
 
 afterAll(async () => {
   await dokploy?.stop();
