@@ -141,16 +141,14 @@ export function availabilityDomainName(scope: Construct, compartmentId: string, 
 }
 
 export interface NodeInstanceProps {
-  readonly shape: string;
-  readonly ocpus: number;
-  readonly memoryInGbs: number;
-  readonly bootVolumeSizeInGbs: number;
+  /** Shape, size, image and placement, defaults applied (resolveNodeOptions). */
+  readonly node: ResolvedNodeOptions;
   readonly compartmentId: string;
-  readonly availabilityDomain: string;
+  /** @default - node.availabilityDomain, else the domain at node.availabilityDomainIndex */
+  readonly availabilityDomain?: string;
   readonly faultDomain?: string;
   readonly displayName: string;
   readonly hostnameLabel: string;
-  readonly imageId: string;
   readonly subnetId: string;
   readonly nsgIds: string[];
   readonly privateIp?: string;
@@ -177,19 +175,20 @@ export function createNodeInstance(scope: Construct, id: string, props: NodeInst
       return props.cloudConfig.renderUserData();
     },
   });
-  const flexible = Token.isUnresolved(props.shape) || props.shape.includes(".Flex");
+  const { node, compartmentId } = props;
+  const flexible = Token.isUnresolved(node.shape) || node.shape.includes(".Flex");
   return new CoreInstance(scope, id, {
-    compartmentId: props.compartmentId,
-    availabilityDomain: props.availabilityDomain,
+    compartmentId,
+    availabilityDomain: props.availabilityDomain ?? node.availabilityDomain ?? availabilityDomainName(scope, compartmentId, node.availabilityDomainIndex),
     faultDomain: props.faultDomain,
     displayName: props.displayName,
-    shape: props.shape,
-    shapeConfig: flexible ? { ocpus: props.ocpus, memoryInGbs: props.memoryInGbs } : undefined,
+    shape: node.shape,
+    shapeConfig: flexible ? { ocpus: node.ocpus, memoryInGbs: node.memoryInGbs } : undefined,
     sourceDetails: {
       sourceType: "image",
-      sourceId: props.imageId,
+      sourceId: node.imageId ?? ubuntuImageId(scope, compartmentId, node.ubuntuVersion, node.shape),
       // The provider takes the size as a string.
-      bootVolumeSizeInGbs: Token.isUnresolved(props.bootVolumeSizeInGbs) ? Token.asString(props.bootVolumeSizeInGbs) : String(props.bootVolumeSizeInGbs),
+      bootVolumeSizeInGbs: Token.isUnresolved(node.bootVolumeSizeInGbs) ? Token.asString(node.bootVolumeSizeInGbs) : String(node.bootVolumeSizeInGbs),
     },
     createVnicDetails: {
       subnetId: props.subnetId,

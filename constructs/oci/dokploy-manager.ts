@@ -14,7 +14,7 @@ import {
   hostProgram,
   systemdUnit,
 } from "../../lib/host-contract";
-import { NodeOptions, availabilityDomainName, createNodeInstance, resolveNodeOptions, ubuntuImageId } from "../../lib/oci-node";
+import { NodeOptions, createNodeInstance, resolveNodeOptions } from "../../lib/oci-node";
 import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKey, planTimeChecks } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
@@ -206,15 +206,10 @@ export class DokployManager extends Construct {
     });
 
     this.instance = createNodeInstance(this, "Resource", {
-      shape: node.shape,
-      ocpus: node.ocpus,
-      memoryInGbs: node.memoryInGbs,
-      bootVolumeSizeInGbs: node.bootVolumeSizeInGbs,
+      node,
       compartmentId: props.compartmentId,
-      availabilityDomain: node.availabilityDomain ?? availabilityDomainName(this, props.compartmentId, node.availabilityDomainIndex),
       displayName: `${prefix}-manager`,
       hostnameLabel: "manager",
-      imageId: node.imageId ?? ubuntuImageId(this, props.compartmentId, node.ubuntuVersion, node.shape),
       subnetId: network.subnet.id,
       nsgIds: [network.managerNsg.id],
       privateIp: this.privateIp,

@@ -3,7 +3,7 @@ import { Construct } from "constructs";
 import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
 import { DEFAULT_DOCKER_INSTALLER_URL, NODE_CONFIG_PATH, SSH_PORT, WorkerNodeConfig, hostProgram, systemdUnit } from "../../lib/host-contract";
-import { NodeOptionNames, NodeOptions, availabilityDomainName, createNodeInstance, resolveNodeOptions, ubuntuImageId } from "../../lib/oci-node";
+import { NodeOptionNames, NodeOptions, availabilityDomainName, createNodeInstance, resolveNodeOptions } from "../../lib/oci-node";
 import { INSTALLER_URL, NAME_PREFIX, checkNumber, planTimeChecks } from "../../lib/rules";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { IClusterNetwork } from "./cluster-network";
@@ -156,19 +156,13 @@ export class SwarmWorkerPool extends Construct {
     });
 
     this.instances = createNodeInstance(this, "Resource", {
-      shape: node.shape,
-      ocpus: node.ocpus,
-      memoryInGbs: node.memoryInGbs,
-      bootVolumeSizeInGbs: node.bootVolumeSizeInGbs,
+      node,
       count,
       compartmentId: props.compartmentId,
-      availabilityDomain: props.spreadAcrossAvailabilityDomains
-        ? availabilityDomainName(this, props.compartmentId, count.index, true)
-        : node.availabilityDomain ?? availabilityDomainName(this, props.compartmentId, node.availabilityDomainIndex),
+      availabilityDomain: props.spreadAcrossAvailabilityDomains ? availabilityDomainName(this, props.compartmentId, count.index, true) : undefined,
       faultDomain: Fn.element(FAULT_DOMAINS, count.index),
       displayName: name,
       hostnameLabel: name,
-      imageId: node.imageId ?? ubuntuImageId(this, props.compartmentId, node.ubuntuVersion, node.shape),
       subnetId: network.subnet.id,
       nsgIds: [network.workerNsg.id],
       privateIp: Fn.cidrhost(network.subnetCidr, Op.add(this.firstHostNumber, count.index)),
