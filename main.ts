@@ -15,16 +15,15 @@ import { TailscaleSidecar } from "./constructs/docker/tailscale-sidecar";
 import { CLUSTER_DEFAULTS, DokployCluster } from "./constructs/oci/dokploy-cluster";
 import { TESTED_DOKPLOY_VERSION } from "./constructs/oci/dokploy-manager";
 import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
+import { CIDR_PATTERN, cidrListCondition } from "./lib/cidr";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
-import { availabilityDomainName } from "./lib/oci-node";
+import { DOKPLOY_VERSION, EMAIL, sshKeyListCondition } from "./lib/rules";
+import { addPreconditions, availabilityDomainName } from "./lib/oci-node";
 import { requireTerraformFloor } from "./lib/providers";
 import { StrongSecret } from "./lib/secret";
 
 export const OCI_STACK_NAME = "dokploy-oci";
 
-/** An IPv4 CIDR block with strict octets (0-255) and prefix (0-32), for the form and Terraform alike. */
-const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
-const CIDR_PATTERN = `${OCTET}(\\.${OCTET}){3}/(3[0-2]|[12]?[0-9])`;
 export const ADDONS_STACK_NAME = "dokploy-addons";
 
 /** The add-ons a user can switch on; DOKPLOY_ADDONS (comma-separated) picks them, all by default. */
@@ -59,7 +58,9 @@ export class DokployOciStack extends TerraformStack {
       group: "Access",
       description: "Comma-separated CIDR blocks allowed to reach SSH (22) and the Dokploy dashboard (3000). 0.0.0.0/0 is the whole internet.",
       pattern: `^\\s*${CIDR_PATTERN}(\\s*,\\s*${CIDR_PATTERN})*\\s*$`,
-      patternMessage: "comma-separated IPv4 CIDR blocks such as 203.0.113.7/32 (octets 0-255, prefix 0-32)",
+      patternMessage: "comma-separated IPv4 CIDR blocks such as 203.0.113.7/32 (octets 0-255 without leading zeros, prefix 0-32)",
+      // The nodes' firewall refuses a block with host bits at boot: refuse it at plan time instead.
+      checks: [{ condition: (ref) => cidrListCondition(formList(ref)), errorMessage: "each CIDR block must be a network address (no host bits), e.g. 203.0.113.0/24 rather than 203.0.113.7/24." }],
     });
 
     const sshKeys = new OrmVariable(this, "ssh_public_keys", {
@@ -68,14 +69,15 @@ export class DokployOciStack extends TerraformStack {
       group: "Access",
       ormType: "oci:core:ssh:publickey",
       description: "Keys allowed to log in to every node as ubuntu. Several keys may be given.",
+      checks: [{ condition: (ref) => sshKeyListCondition(`compact(split(",", ${ref}))`), errorMessage: "each key must be a whole OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa, then its base64 body)." }],
     });
     const adminEmail = new OrmVariable(this, "admin_email", {
       type: "string",
       title: "Dokploy admin email",
       group: "Dokploy",
       description: "The manager creates the Dokploy admin account with this email.",
-      pattern: "^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$",
-      patternMessage: "an email address such as admin@example.com",
+      pattern: EMAIL.pattern,
+      patternMessage: EMAIL.allowed,
     });
     const adminPassword = new OrmVariable(this, "admin_password", {
       type: "string",
@@ -92,8 +94,8 @@ export class DokployOciStack extends TerraformStack {
       title: "Dokploy version",
       group: "Dokploy",
       description: `The release this stack was tested with is ${TESTED_DOKPLOY_VERSION}. Another tag, or latest, installs a Dokploy its setup scripts were not tested against.`,
-      pattern: "^(latest|canary|v?[0-9]+\\.[0-9]+\\.[0-9]+)$",
-      patternMessage: "latest, canary or a release tag such as v0.25.3",
+      pattern: DOKPLOY_VERSION.pattern,
+      patternMessage: DOKPLOY_VERSION.allowed,
     });
     const availabilityDomain = new OrmVariable(this, "availability_domain", {
       type: "string",
@@ -225,16 +227,10 @@ export class DokployOciStack extends TerraformStack {
       bootVolumeSizeInGbsPerNode: bootVolume.numberValue,
     });
     const manager = this.cluster.manager;
-    manager.instance.lifecycle = {
-      ...manager.instance.lifecycle,
-      precondition: [
-        ...(manager.instance.lifecycle?.precondition ?? []),
-        {
-          condition: Op.or(Op.not(tailnetOnly), tailscaleEnabled),
-          errorMessage: "Admin access \"tailnet\" closes SSH and the dashboard to the internet: give a Tailscale auth key too.",
-        },
-      ],
-    };
+    addPreconditions(manager.instance, {
+      condition: Op.or(Op.not(tailnetOnly), tailscaleEnabled),
+      errorMessage: "Admin access \"tailnet\" closes SSH and the dashboard to the internet: give a Tailscale auth key too.",
+    });
 
     new OrmOutput(this, "dokploy_dashboard_url", {
       value: manager.dashboardUrl,
@@ -310,6 +306,11 @@ export class DokployAddonsStack extends TerraformStack {
 export function adminCidrsFromForm(cidrsText: string, adminAccess: string): string[] {
   const cidrs = Fn.compact(Fn.split(",", Fn.replace(cidrsText, " ", "")));
   return Fn.conditional(Op.eq(adminAccess, "tailnet"), [], cidrs);
+}
+
+/** The form's comma-separated list at `ref` as a Terraform list expression (the same split adminCidrsFromForm does). */
+function formList(ref: string): string {
+  return `compact(split(",", replace(${ref}, " ", "")))`;
 }
 
 /** Reads DOKPLOY_ADDONS ("ssh-proxy,socket-proxy", "none"); refuses names it does not know. */

@@ -7,16 +7,32 @@ export interface Ipv4Cidr {
   readonly size: number;
 }
 
-const CIDR_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+/**
+ * One IPv4 CIDR block as text: octets 0-255 and a prefix 0-32, without leading zeros (which the nodes' firewall
+ * script, Python's ipaddress, refuses). RE2 and JavaScript read it alike: the ORM form, Terraform validation and
+ * parseCidr share it.
+ */
+const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+export const CIDR_PATTERN = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}/(3[0-2]|[12]?[0-9])`;
+const CIDR_REGEX = new RegExp(`^${CIDR_PATTERN}$`);
 
-/** Parses "a.b.c.d/n"; throws naming `prop` when the text is not a CIDR or has host bits set. */
+/**
+ * A Terraform bool: every item of the list expression `list` is a CIDR block in the strict form above whose host
+ * bits are clear (cidrhost(c, 0) gives back the address written; `&&` does not short-circuit in Terraform 1.5, hence try): the same rule as parseCidr, at plan time.
+ */
+export function cidrListCondition(list: string): string {
+  return `alltrue([for c in ${list} : can(regex(${JSON.stringify(`^${CIDR_PATTERN}$`)}, c)) && try(cidrhost(c, 0) == split("/", c)[0], false)])`;
+}
+
+/** Parses "a.b.c.d/n"; throws naming `prop` when the text is not a CIDR block as above or has host bits set. */
 export function parseCidr(text: string, prop: string): Ipv4Cidr {
-  const match = CIDR_PATTERN.exec(text);
-  const octets = match ? match.slice(1, 5).map(Number) : [];
-  const prefixLength = match ? Number(match[5]) : -1;
-  if (!match || octets.some((octet) => octet > 255) || prefixLength > 32) {
-    throw new Error(`${prop}: "${text}" is not an IPv4 CIDR block like 10.0.0.0/16`);
+  const match = typeof text === "string" ? CIDR_REGEX.exec(text) : null;
+  if (!match) {
+    throw new Error(`${prop}: ${JSON.stringify(String(text))} is not an IPv4 CIDR block like 10.0.0.0/16 (octets 0-255 without leading zeros, prefix 0-32)`);
   }
+  const [dotted, prefixText] = text.split("/");
+  const octets = dotted.split(".").map(Number);
+  const prefixLength = Number(prefixText);
   const address = octets.reduce((sum, octet) => sum * 256 + octet, 0);
   const size = 2 ** (32 - prefixLength);
   if (address % size !== 0) {

@@ -21,8 +21,11 @@ export interface CloudConfigFile {
 export interface CloudConfigProps {
   /** Where the node's JSON config lands (mode 0600). */
   readonly configPath: string;
-  /** The node's config; strings may be Terraform tokens, resolved at apply time. */
-  readonly config: Record<string, unknown>;
+  /**
+   * The node's config; strings may be Terraform tokens, resolved at apply time. A function is called each time the
+   * config is rendered (at synth), so values declared after construction (a port opened later) are included.
+   */
+  readonly config: object | (() => object);
   /** Files whose text is known at synth time (scripts, units). */
   readonly files: ReadonlyArray<CloudConfigFile>;
   /**
@@ -39,6 +42,11 @@ const placeholder = (index: number) => `DOKPLOY_OCI_FILE_${index}_B64`;
 
 export class CloudConfig {
   constructor(private readonly props: CloudConfigProps) {}
+
+  /** node.json as it is now (tokens unresolved): what the node will read. */
+  public nodeConfig(): Record<string, any> {
+    return (typeof this.props.config === "function" ? this.props.config() : this.props.config) as Record<string, any>;
+  }
 
   /**
    * The cloud-config YAML. Terraform-filled files (node.json first) hold placeholders, or the base64 `fill`
@@ -83,7 +91,7 @@ export class CloudConfig {
    * (a secret's length): what OCI will see, give or take gzip's choices.
    */
   public estimateUserDataBytes(): number {
-    const samples = [JSON.stringify(withSampleValues(this.props.config)), ...(this.props.terraformFiles ?? []).map(() => "k".repeat(64))];
+    const samples = [JSON.stringify(withSampleValues(this.nodeConfig())), ...(this.props.terraformFiles ?? []).map(() => "k".repeat(64))];
     const yaml = this.renderYaml((index) => Buffer.from(samples[index]).toString("base64"));
     return gzipSync(Buffer.from(yaml), { level: 9 }).toString("base64").length;
   }
@@ -91,7 +99,7 @@ export class CloudConfig {
   /** node.json, then the other Terraform-filled files. */
   private terraformFiles(): CloudConfigFile[] {
     return [
-      { path: this.props.configPath, permissions: "0600", content: jsonencodeWithTokens(this.props.config) },
+      { path: this.props.configPath, permissions: "0600", content: jsonencodeWithTokens(this.nodeConfig()) },
       ...(this.props.terraformFiles ?? []),
     ];
   }

@@ -5,6 +5,7 @@
  * pricing pages still give a Pay As You Go tenancy 4 OCPUs / 24 GB free, which the user must choose explicitly.
  */
 import { Fn, Op, Token } from "cdktf";
+import { checkNumber } from "./rules";
 
 export interface FreeTierBudget {
   /** @default - the tenancy kind's allowance: 2 (Always Free) or 4 (Pay As You Go) */
@@ -68,6 +69,10 @@ function isKnown(share: BudgetShare): boolean {
  * overrides it); shares with tokens, or a tenancy kind only Terraform knows, are left to the precondition.
  */
 export function checkBudget(shares: ReadonlyArray<BudgetShare>, budget: FreeTierBudget = {}, tenancyKind: TenancyKind = DEFAULT_TENANCY_KIND): void {
+  // A limit of NaN or Infinity would let any size through.
+  for (const key of ["ocpus", "memoryInGbs", "bootVolumeInGbs"] as const) {
+    if (budget[key] !== undefined) checkNumber(budget[key]!, `budget.${key}`, { min: 0, max: 1_000_000 });
+  }
   if (Token.isUnresolved(tenancyKind) || !shares.every(isKnown)) return;
   const limits = { ...FREE_ALLOWANCES[tenancyKind], ...budget };
   const over = DIMENSIONS.filter((dimension) => total(shares, dimension.share) > limits[dimension.key]);

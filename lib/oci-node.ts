@@ -2,55 +2,111 @@
  * What manager and worker instances share: the Ubuntu image and availability-domain lookups, size validation
  * for the shapes the library supports, and the instance resource itself.
  */
-import { Fn, Precondition, TerraformCount, TerraformStack, Token } from "cdktf";
+import { Fn, Lazy, Precondition, TerraformCount, TerraformResource, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
 import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-oci-identity-availability-domains";
 import { CloudConfig, OCI_METADATA_LIMIT_BYTES } from "./cloud-init";
+import { checkNumber } from "./rules";
 
 export type UbuntuVersion = "22.04" | "24.04";
 export const UBUNTU_VERSIONS: ReadonlyArray<UbuntuVersion> = ["22.04", "24.04"];
 export const A1_FLEX = "VM.Standard.A1.Flex";
 export const E2_MICRO = "VM.Standard.E2.1.Micro";
 
-/** The size of one node, as the props name it. */
-export interface NodeSize {
+/** What a user chooses about a node, manager or worker: one type, defaulted in one place (resolveNodeOptions). */
+export interface NodeOptions {
+  /** @default - VM.Standard.A1.Flex (Always Free Arm) */
+  readonly shape?: string;
+  /** @default - 1 */
+  readonly ocpus?: number;
+  /** @default - 6 */
+  readonly memoryInGbs?: number;
+  /** @default - 100 (two nodes use an Always Free tenancy's 200 GB of block storage) */
+  readonly bootVolumeSizeInGbs?: number;
+  /**
+   * Ubuntu release of the image, looked up with oci_core_images.
+   * @default - "22.04" (24.04's fail2ban fails on Python 3.12; the bootstrap checks and warns)
+   */
+  readonly ubuntuVersion?: string;
+  /** An image OCID instead of the lookup. @default - the newest Canonical Ubuntu image for the shape */
+  readonly imageId?: string;
+  /** Which availability domain, 0-based, looked up with oci_identity_availability_domains. @default - 0 */
+  readonly availabilityDomainIndex?: number;
+  /**
+   * The availability domain's name (e.g. from ORM's picker), instead of `availabilityDomainIndex`.
+   * @default - the domain at availabilityDomainIndex
+   */
+  readonly availabilityDomain?: string;
+}
+
+/** The defaults: 1 manager + 1 worker at this size is exactly an Always Free tenancy's 2 OCPUs / 12 GB / 200 GB. */
+export const NODE_DEFAULTS = {
+  shape: A1_FLEX,
+  ocpus: 1,
+  memoryInGbs: 6,
+  bootVolumeSizeInGbs: 100,
+  ubuntuVersion: "22.04",
+  availabilityDomainIndex: 0,
+} as const;
+
+/** NodeOptions with every default applied. */
+export interface ResolvedNodeOptions extends NodeOptions {
   readonly shape: string;
   readonly ocpus: number;
   readonly memoryInGbs: number;
   readonly bootVolumeSizeInGbs: number;
+  readonly ubuntuVersion: string;
+  readonly availabilityDomainIndex: number;
 }
 
-/** Checks a node's size against the shape's limits; values that are Terraform tokens are checked at plan time. */
-export function validateNodeSize(size: NodeSize, propPrefix = ""): void {
+/** The prop names the user wrote, where a construct names an option differently (DokployCluster's ocpusPerNode). */
+export type NodeOptionNames = Partial<Record<keyof NodeOptions, string>>;
+
+/**
+ * Applies the defaults and checks the result against the shape's limits, naming each prop as `names` says (the
+ * option's own name otherwise). Terraform values are checked at plan time.
+ */
+export function resolveNodeOptions(options: NodeOptions, names: NodeOptionNames = {}): ResolvedNodeOptions {
+  const resolved: ResolvedNodeOptions = {
+    ...options,
+    shape: options.shape ?? NODE_DEFAULTS.shape,
+    ocpus: options.ocpus ?? NODE_DEFAULTS.ocpus,
+    memoryInGbs: options.memoryInGbs ?? NODE_DEFAULTS.memoryInGbs,
+    bootVolumeSizeInGbs: options.bootVolumeSizeInGbs ?? NODE_DEFAULTS.bootVolumeSizeInGbs,
+    ubuntuVersion: options.ubuntuVersion ?? NODE_DEFAULTS.ubuntuVersion,
+    availabilityDomainIndex: options.availabilityDomainIndex ?? NODE_DEFAULTS.availabilityDomainIndex,
+  };
+  const name = (key: keyof NodeOptions) => names[key] ?? key;
+  validateNodeSize(resolved, name);
+  if (!Token.isUnresolved(resolved.ubuntuVersion) && !UBUNTU_VERSIONS.includes(resolved.ubuntuVersion as UbuntuVersion)) {
+    throw new Error(`${name("ubuntuVersion")}: "${resolved.ubuntuVersion}" is not supported; use one of ${UBUNTU_VERSIONS.join(", ")}`);
+  }
+  // Regions have 1 or 3 availability domains.
+  checkNumber(resolved.availabilityDomainIndex, name("availabilityDomainIndex"), { min: 0, max: 2, integer: true });
+  return resolved;
+}
+
+function validateNodeSize(size: ResolvedNodeOptions, name: (key: keyof NodeOptions) => string): void {
   const known = (value: unknown) => !Token.isUnresolved(value);
   const { shape, ocpus, memoryInGbs, bootVolumeSizeInGbs } = size;
   if (known(shape) && shape === A1_FLEX) {
-    if (known(ocpus) && !(Number.isInteger(ocpus) && ocpus >= 1 && ocpus <= 80)) {
-      throw new Error(`${propPrefix}ocpus: ${ocpus} is not a whole number of OCPUs between 1 and 80 for ${A1_FLEX}`);
-    }
-    if (known(memoryInGbs) && !(Number.isInteger(memoryInGbs) && memoryInGbs >= 1 && memoryInGbs <= 512)) {
-      throw new Error(`${propPrefix}memoryInGbs: ${memoryInGbs} is not a whole number of GB between 1 and 512 for ${A1_FLEX}`);
-    }
+    checkNumber(ocpus, name("ocpus"), { min: 1, max: 80, integer: true, unit: `OCPUs for ${A1_FLEX}` });
+    checkNumber(memoryInGbs, name("memoryInGbs"), { min: 1, max: 512, integer: true, unit: `GB for ${A1_FLEX}` });
     if (known(ocpus) && known(memoryInGbs) && (memoryInGbs < ocpus || memoryInGbs > 64 * ocpus)) {
-      throw new Error(`${propPrefix}memoryInGbs: ${A1_FLEX} takes 1 to 64 GB per OCPU; ${memoryInGbs} GB does not fit ${ocpus} OCPU(s)`);
+      throw new Error(`${name("memoryInGbs")}: ${A1_FLEX} takes 1 to 64 GB per OCPU; ${memoryInGbs} GB does not fit ${ocpus} OCPU(s)`);
     }
   } else if (known(shape) && shape === E2_MICRO) {
-    if (known(ocpus) && ocpus !== 1) throw new Error(`${propPrefix}ocpus: ${E2_MICRO} is a fixed shape; count it as 1 OCPU`);
-    if (known(memoryInGbs) && memoryInGbs !== 1) throw new Error(`${propPrefix}memoryInGbs: ${E2_MICRO} has 1 GB`);
+    if (known(ocpus) && ocpus !== 1) throw new Error(`${name("ocpus")}: ${E2_MICRO} is a fixed shape; count it as 1 OCPU`);
+    if (known(memoryInGbs) && memoryInGbs !== 1) throw new Error(`${name("memoryInGbs")}: ${E2_MICRO} has 1 GB`);
   } else if (known(shape) && !/^VM\.[A-Za-z0-9.]+$/.test(shape)) {
-    throw new Error(`${propPrefix}shape: "${shape}" is not an OCI VM shape name like ${A1_FLEX}`);
+    throw new Error(`${name("shape")}: "${shape}" is not an OCI VM shape name like ${A1_FLEX}`);
+  } else {
+    checkNumber(ocpus, name("ocpus"), { min: 1, max: 256, unit: "OCPUs" });
+    checkNumber(memoryInGbs, name("memoryInGbs"), { min: 1, max: 4096, unit: "GB" });
   }
-  if (known(bootVolumeSizeInGbs) && !(Number.isInteger(bootVolumeSizeInGbs) && bootVolumeSizeInGbs >= 50 && bootVolumeSizeInGbs <= 32768)) {
-    throw new Error(`${propPrefix}bootVolumeSizeInGbs: ${bootVolumeSizeInGbs} must be a whole number of GB from 50 to 32768`);
-  }
-}
-
-export function validateUbuntuVersion(version: string, prop = "ubuntuVersion"): void {
-  if (!Token.isUnresolved(version) && !UBUNTU_VERSIONS.includes(version as UbuntuVersion)) {
-    throw new Error(`${prop}: "${version}" is not supported; use one of ${UBUNTU_VERSIONS.join(", ")}`);
-  }
+  checkNumber(bootVolumeSizeInGbs, name("bootVolumeSizeInGbs"), { min: 50, max: 32768, integer: true, unit: "GB" });
 }
 
 /** The newest Canonical Ubuntu image for a shape (the shape filter picks aarch64 images for A1), one lookup per stack. */
@@ -84,20 +140,15 @@ export function availabilityDomainName(scope: Construct, compartmentId: string, 
   return domains.availabilityDomains.get(Token.asNumber(index)).name;
 }
 
-export function validateAvailabilityDomainIndex(index: number, prop = "availabilityDomainIndex"): void {
-  // Regions have 1 or 3 availability domains.
-  if (!Token.isUnresolved(index) && !(Number.isInteger(index) && index >= 0 && index <= 2)) {
-    throw new Error(`${prop}: ${index} is out of range; regions have 1 or 3 availability domains (0, 1 or 2)`);
-  }
-}
-
-export interface NodeInstanceProps extends NodeSize {
+export interface NodeInstanceProps {
+  /** Shape, size, image and placement, defaults applied (resolveNodeOptions). */
+  readonly node: ResolvedNodeOptions;
   readonly compartmentId: string;
-  readonly availabilityDomain: string;
+  /** @default - node.availabilityDomain, else the domain at node.availabilityDomainIndex */
+  readonly availabilityDomain?: string;
   readonly faultDomain?: string;
   readonly displayName: string;
   readonly hostnameLabel: string;
-  readonly imageId: string;
   readonly subnetId: string;
   readonly nsgIds: string[];
   readonly privateIp?: string;
@@ -116,23 +167,28 @@ export interface NodeInstanceProps extends NodeSize {
  * was set up from the first one), so both are ignored after creation.
  */
 export function createNodeInstance(scope: Construct, id: string, props: NodeInstanceProps): CoreInstance {
-  const userDataBytes = props.cloudConfig.estimateUserDataBytes();
-  if (userDataBytes > OCI_METADATA_LIMIT_BYTES - 4000) {
-    throw new Error(`${props.displayName}: user_data is about ${userDataBytes} bytes; OCI allows ${OCI_METADATA_LIMIT_BYTES} for all metadata`);
-  }
-  const flexible = Token.isUnresolved(props.shape) || props.shape.includes(".Flex");
+  checkUserDataSize(props.cloudConfig, props.displayName);
+  // Rendered at synth: ports opened and pools added after this construct still reach the node's config.
+  const userData = Lazy.stringValue({
+    produce: () => {
+      checkUserDataSize(props.cloudConfig, props.displayName);
+      return props.cloudConfig.renderUserData();
+    },
+  });
+  const { node, compartmentId } = props;
+  const flexible = Token.isUnresolved(node.shape) || node.shape.includes(".Flex");
   return new CoreInstance(scope, id, {
-    compartmentId: props.compartmentId,
-    availabilityDomain: props.availabilityDomain,
+    compartmentId,
+    availabilityDomain: props.availabilityDomain ?? node.availabilityDomain ?? availabilityDomainName(scope, compartmentId, node.availabilityDomainIndex),
     faultDomain: props.faultDomain,
     displayName: props.displayName,
-    shape: props.shape,
-    shapeConfig: flexible ? { ocpus: props.ocpus, memoryInGbs: props.memoryInGbs } : undefined,
+    shape: node.shape,
+    shapeConfig: flexible ? { ocpus: node.ocpus, memoryInGbs: node.memoryInGbs } : undefined,
     sourceDetails: {
       sourceType: "image",
-      sourceId: props.imageId,
+      sourceId: node.imageId ?? ubuntuImageId(scope, compartmentId, node.ubuntuVersion, node.shape),
       // The provider takes the size as a string.
-      bootVolumeSizeInGbs: Token.isUnresolved(props.bootVolumeSizeInGbs) ? Token.asString(props.bootVolumeSizeInGbs) : String(props.bootVolumeSizeInGbs),
+      bootVolumeSizeInGbs: Token.isUnresolved(node.bootVolumeSizeInGbs) ? Token.asString(node.bootVolumeSizeInGbs) : String(node.bootVolumeSizeInGbs),
     },
     createVnicDetails: {
       subnetId: props.subnetId,
@@ -141,7 +197,7 @@ export function createNodeInstance(scope: Construct, id: string, props: NodeInst
       nsgIds: props.nsgIds,
       privateIp: props.privateIp,
     },
-    metadata: { ssh_authorized_keys: props.sshAuthorizedKeys, user_data: props.cloudConfig.renderUserData() },
+    metadata: { ssh_authorized_keys: props.sshAuthorizedKeys, user_data: userData },
     availabilityConfig: { recoveryAction: "RESTORE_INSTANCE" },
     preserveBootVolume: false,
     freeformTags: props.freeformTags,
@@ -151,4 +207,22 @@ export function createNodeInstance(scope: Construct, id: string, props: NodeInst
       ...(props.preconditions?.length ? { precondition: [...props.preconditions] } : {}),
     },
   });
+}
+
+function checkUserDataSize(cloudConfig: CloudConfig, displayName: string): void {
+  const bytes = cloudConfig.estimateUserDataBytes();
+  if (bytes > OCI_METADATA_LIMIT_BYTES - 4000) {
+    throw new Error(`${displayName}: user_data is about ${bytes} bytes; OCI allows ${OCI_METADATA_LIMIT_BYTES} for all metadata`);
+  }
+}
+
+/** Adds plan-time checks to a resource, after those it has: a check is never replaced by another. */
+export function addPreconditions(resource: TerraformResource, ...checks: Precondition[]): void {
+  resource.lifecycle = { ...resource.lifecycle, precondition: [...(resource.lifecycle?.precondition ?? []), ...checks] };
+}
+
+/** Removes checks added with addPreconditions (a cluster-wide check moving to the newest pool). */
+export function removePreconditions(resource: TerraformResource, ...checks: Precondition[]): void {
+  const kept = (resource.lifecycle?.precondition ?? []).filter((check) => !checks.includes(check));
+  resource.lifecycle = { ...resource.lifecycle, precondition: kept.length ? kept : undefined };
 }

@@ -49,6 +49,20 @@ export interface OrmVariableConfig extends TerraformVariableConfig {
   readonly multiline?: boolean;
   /** For pickers that need a compartment (availability domains, images): the variable naming it. */
   readonly dependsOnCompartmentVariable?: string;
+  /**
+   * More plan-time checks, as Terraform bools over the variable's reference (`var.<id>`): the rules of lib/rules.ts
+   * that a pattern cannot express (CIDR host bits, SSH key bodies). Not allowed on a sensitive variable: Terraform
+   * prints the value of a variable whose validation fails.
+   * @default - none
+   */
+  readonly checks?: ReadonlyArray<VariableCheck>;
+}
+
+/** A Terraform `validation` block for an OrmVariable, written against the variable's reference. */
+export interface VariableCheck {
+  readonly condition: (ref: string) => string;
+  /** Said after the form's title. */
+  readonly errorMessage: string;
 }
 
 /** A Terraform variable with its Create Stack form field. */
@@ -56,7 +70,7 @@ export class OrmVariable extends TerraformVariable {
   public readonly form: OrmVariableConfig;
 
   constructor(scope: Construct, id: string, config: OrmVariableConfig) {
-    const { title, group, ormType, required, visible, pattern, patternMessage, minimum, maximum, multiline, dependsOnCompartmentVariable, ...terraform } = config;
+    const { title, group, ormType, required, visible, pattern, patternMessage, minimum, maximum, multiline, dependsOnCompartmentVariable, checks, ...terraform } = config;
     super(scope, id, terraform);
     this.form = config;
     for (const validation of formValidations(id, config)) this.addValidation(validation);
@@ -73,7 +87,10 @@ function formValidations(id: string, config: OrmVariableConfig): Array<{ conditi
   const rules: Array<{ condition: string; errorMessage: string }> = [];
   // Terraform (1.11 measured) prints the failing value of a validated variable, sensitive or not: secrets keep
   // the form's check only, plus whatever plan-time checks their users make without repeating the value.
-  if (config.sensitive) return rules;
+  if (config.sensitive) {
+    if (config.checks?.length) throw new Error(`variable ${id}: no checks on a sensitive variable (Terraform would print its value when one fails)`);
+    return rules;
+  }
   if (config.pattern !== undefined) {
     if (/[$%]\{/.test(config.pattern)) throw new Error(`variable ${id}: pattern must not contain \${ or %{ (Terraform would read a template)`);
     // JSON string escapes are HCL's for backslashes and quotes.
@@ -92,6 +109,7 @@ function formValidations(id: string, config: OrmVariableConfig): Array<{ conditi
   if (config.enum !== undefined) {
     rules.push({ condition: `\${contains(${JSON.stringify(config.enum)}, ${self})}`, errorMessage: `${title}: must be one of ${config.enum.join(", ")}.` });
   }
+  for (const check of config.checks ?? []) rules.push({ condition: `\${${check.condition(self)}}`, errorMessage: `${title}: ${check.errorMessage}` });
   return rules;
 }
 

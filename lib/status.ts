@@ -3,6 +3,7 @@
  * the manager as a jump host): cloud-init status, setup progress, swarm nodes, the token server's state, and the
  * servers Dokploy knows. The Dokploy API key is read and used on the manager only; it never crosses the wire.
  */
+import { DOKPLOY_LOCAL_URL, TRPC_NULL_INPUT } from "./host-contract";
 import { spawn } from "child_process";
 import * as net from "net";
 
@@ -45,7 +46,6 @@ export interface ClusterStatus {
   readonly skippedWorkers: Array<{ hostname: string; reason: string }>;
 }
 
-const NULL_INPUT = "%7B%220%22%3A%7B%22json%22%3Anull%7D%7D";
 
 /**
  * Runs one command on the manager, or on a worker (an IPv4 address) through the manager as jump host; a node that
@@ -98,14 +98,14 @@ const SERVER_ALL_PROGRAM = [
 ].join("\n");
 
 export async function collectStatus(options: StatusOptions): Promise<ClusterStatus> {
-  const dokployUrl = options.dokployUrl ?? "http://127.0.0.1:3000";
+  const dokployUrl = options.dokployUrl ?? DOKPLOY_LOCAL_URL;
   const [cloudInit, setup, nodesRaw, tokenServer, serversRaw] = await Promise.all([
     runRemote(options, "cloud-init status --long || true"),
     runRemote(options, "sudo tail -n 5 /var/log/dokploy-manager-setup.log"),
     // One JSON document: node IDs never pass through our hands, and no hostname is ever split into lines.
     runRemote(options, "sudo docker node ls -q | xargs -r sudo docker node inspect"),
     runRemote(options, "sudo cat /var/lib/dokploy-oci/token-server/server-state.json"),
-    runRemote(options, `sudo python3 -c ${shellQuote(SERVER_ALL_PROGRAM)} ${shellQuote(`${dokployUrl}/api/trpc/server.all?batch=1&input=${NULL_INPUT}`)}`),
+    runRemote(options, `sudo python3 -c ${shellQuote(SERVER_ALL_PROGRAM)} ${shellQuote(`${dokployUrl}/api/trpc/server.all?batch=1&input=${TRPC_NULL_INPUT}`)}`),
   ]);
   const swarmNodes = parseNodes(nodesRaw);
   const workerNodes = Array.isArray(swarmNodes) ? swarmNodes.filter((node) => node.role !== "manager") : [];

@@ -5,10 +5,8 @@
 import { Fn, IResolvable, Op, Precondition, Token } from "cdktf";
 import { CloudConfigFile } from "./cloud-init";
 import { authKeyForServers, authKeyPreconditions, validateAuthKey, validateTags, validateTailnetHostname } from "./tailscale";
-import { readHostFile, readTemplate } from "./templates";
-
-export const TAILSCALE_KEY_FILE = "/etc/dokploy-oci/tailscale.key";
-export const TAILSCALE_UP_SCRIPT = "/opt/dokploy-oci/bin/tailscale-up.sh";
+import { DEFAULT_TAILSCALE_INSTALLER_URL, TAILSCALE_KEY_FILE, hostProgram, systemdUnit } from "./host-contract";
+import { INSTALLER_URL } from "./rules";
 
 export interface TailscaleNodeOptions {
   /**
@@ -27,7 +25,8 @@ export interface TailscaleNodeOptions {
    */
   readonly ssh?: boolean | IResolvable;
   /**
-   * Where the node downloads Tailscale's installer (it adds Tailscale's package repository and installs the package).
+   * Where the node downloads Tailscale's installer (it adds Tailscale's package repository and installs the
+   * package); https only, it runs as root.
    * @default - "https://tailscale.com/install.sh"
    */
   readonly installerUrl?: string;
@@ -74,8 +73,8 @@ export function tailscaleHostConfig(options: TailscaleNodeOptions, hostname: str
   validateTags(tags, `${prop}.tags`, true);
   validateAuthKey(options.authKey, tags, `${prop}.authKey`, `${prop}.tags`);
   validateTailnetHostname(hostname, `${prop} hostname`);
-  const installerUrl = options.installerUrl ?? "https://tailscale.com/install.sh";
-  if (!Token.isUnresolved(installerUrl) && !/^https?:\/\/\S+$/.test(installerUrl)) throw new Error(`${prop}.installerUrl: "${installerUrl}" is not an http(s) URL`);
+  const installerUrl = options.installerUrl ?? DEFAULT_TAILSCALE_INSTALLER_URL;
+  INSTALLER_URL.check(installerUrl, `${prop}.installerUrl`);
   const enabled = options.enabled ?? true;
   // `>= 1`: cdktf 0.21 renders a literal 0 in an operator as `undefined`.
   const hasTags = Token.isUnresolved(tags) ? Op.gte(Fn.lengthOf(tags), 1) : tags.length > 0;
@@ -91,8 +90,8 @@ export function tailscaleHostConfig(options: TailscaleNodeOptions, hostname: str
       retry: { delaySeconds: 5, maxDelaySeconds: 60 },
     },
     files: [
-      { path: TAILSCALE_UP_SCRIPT, content: readHostFile("common/tailscale-up.sh"), permissions: "0700" },
-      { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readTemplate("common/dokploy-tailscale-up.service"), permissions: "0644" },
+      hostProgram("tailscale-up.sh", "common/tailscale-up.sh"),
+      systemdUnit("dokploy-tailscale-up.service", "common/dokploy-tailscale-up.service"),
     ],
     keyFile: { path: TAILSCALE_KEY_FILE, content: authKeyForServers(options.authKey), permissions: "0600" },
     runCommand: ["systemctl", "enable", "--now", "--no-block", "dokploy-tailscale-up.service"],

@@ -50,11 +50,17 @@ const META_ARGUMENTS = new Set([
 ]);
 const BUILTIN_ROOTS = new Set(["count", "each", "self", "path", "terraform"]);
 
-/** The in-repo OCI schema, plus the newest release's schema when ../shared is beside the repo. */
-export function defaultSchemas(): ProviderSchemaDocument[] {
-  const inRepo = path.join(packageRoot(), "lib", "schemas", "oracle-oci.json");
-  const newest = path.join(packageRoot(), "..", "shared", "schemas", "oracle-oci-8.28.0.core.json");
-  return [inRepo, newest].filter((file) => fs.existsSync(file)).map((file) => JSON.parse(fs.readFileSync(file, "utf8")));
+/** Where the caller names more schema files to check against (path-delimited), e.g. a newer provider release's. */
+export const EXTRA_SCHEMAS_ENV = "DOKPLOY_OCI_EXTRA_SCHEMAS";
+
+/**
+ * The in-package OCI schema, plus every file in `extraFiles` (by default those the caller listed in
+ * DOKPLOY_OCI_EXTRA_SCHEMAS; the tests and `npm run package` list the newest release's schema there).
+ */
+export function defaultSchemas(extraFiles: ReadonlyArray<string> = (process.env[EXTRA_SCHEMAS_ENV] ?? "").split(path.delimiter).filter(Boolean)): ProviderSchemaDocument[] {
+  const inPackage = path.join(packageRoot(), "lib", "schemas", "oracle-oci.json");
+  for (const file of extraFiles) if (!fs.existsSync(file)) throw new Error(`${EXTRA_SCHEMAS_ENV}: ${file} does not exist`);
+  return [inPackage, ...extraFiles].map((file) => JSON.parse(fs.readFileSync(file, "utf8")));
 }
 
 /** Returns every problem found, each prefixed with the JSON path of the offending value; empty when clean. */

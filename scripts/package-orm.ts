@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { buildApp, OCI_STACK_NAME } from "../main";
 import { writeOrmPackage } from "../lib/orm-package";
+import { defaultSchemas } from "../lib/validate";
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -16,6 +17,9 @@ async function main(): Promise<void> {
 
   // An older zip goes first: whatever fails below, dist/ never holds a zip that does not match the sources.
   const outFile = path.join(root, "dist", `${OCI_STACK_NAME}.zip`);
+  // Checked against the newest oracle/oci schema too when the shared inputs are beside the repo.
+  const newestOciSchema = path.join(root, "..", "shared", "schemas", "oracle-oci-8.28.0.core.json");
+  const extraSchemas = fs.existsSync(newestOciSchema) ? [newestOciSchema] : [];
   fs.rmSync(outFile, { force: true });
   step(`synthesizing ${OCI_STACK_NAME}`);
   fs.mkdirSync(outdir, { recursive: true });
@@ -30,6 +34,7 @@ async function main(): Promise<void> {
     stack,
     synthesized,
     outFile,
+    validation: { schemas: defaultSchemas(extraSchemas) },
     schema: {
       title: "Dokploy on Oracle Cloud Always Free",
       description: "A Dokploy cluster on Docker Swarm: one manager and a pool of workers that set themselves up.",

@@ -1,91 +1,161 @@
 /**
- * The package as a user gets it: `npm pack`, install the tarball into a fresh project (from npm's cache where it
- * can), synthesize a small cdktf app with it, and validate the result with the
- * package's own validator.
+ * The package as a user gets it: `npm pack`, then a stock `cdktf init --template=typescript` app built from the
+ * template files of the cdktf-cli release matching our cdktf (fetched with `npm pack cdktf-cli@<version>`, from
+ * npm's cache where it can), with the dependencies its init hook installs. The app imports `dokploy-oci` and
+ * `dokploy-oci/providers/oci`, type-checks under the template's own tsconfig.json (CommonJS resolution, which ignores
+ * `exports`), and synthesizes with the template's cdktf.json command; the result validates clean.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { validateStack } from "../../lib/validate";
 
-jest.setTimeout(600_000);
+jest.setTimeout(900_000);
 
 const ROOT = path.join(__dirname, "..", "..");
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp consumer@test";
+const TEMPLATE_FILES = ["package.json", "tsconfig.json", "cdktf.json", "main.ts"];
 
-const CONSUMER_APP = `
-const { App, TerraformStack } = require("cdktf");
-const { DokployCluster, SshProxy, validateStack } = require("dokploy-oci");
-const { DockerProvider } = require("@cdktf/provider-docker/lib/provider");
-const { provider } = require("dokploy-oci/providers/oci");
-const fs = require("fs");
-const path = require("path");
+/** main.ts as a user would write it in the template's app: the cluster, and the swarm-side SSH proxy. */
+const CONSUMER_MAIN = `import { Construct } from "constructs";
+import { App, TerraformStack } from "cdktf";
+import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
+import { DokployCluster, SshProxy } from "dokploy-oci";
+import { provider } from "dokploy-oci/providers/oci";
 
-const outdir = path.join(__dirname, "cdktf.out");
-const app = new App({ outdir });
-const stack = new TerraformStack(app, "consumer");
-new provider.OciProvider(stack, "oci", { region: "eu-frankfurt-1" });
-new DokployCluster(stack, "Cluster", {
-  compartmentId: "ocid1.compartment.oc1..consumer",
-  sshPublicKeys: [${JSON.stringify(KEY)}],
-  adminEmail: "me@example.com",
-});
-const addons = new TerraformStack(app, "addons");
-new DockerProvider(addons, "docker", { host: "ssh://ubuntu@203.0.113.10" });
-SshProxy.nextcloud(addons, "NextcloudProxy", { targetService: "nextcloud", authorizedKeys: [${JSON.stringify(KEY)}] });
+class ClusterStack extends TerraformStack {
+  public readonly cluster: DokployCluster;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    new provider.OciProvider(this, "oci", { region: "eu-frankfurt-1" });
+    this.cluster = new DokployCluster(this, "Cluster", {
+      compartmentId: "ocid1.compartment.oc1..consumer",
+      sshPublicKeys: [${JSON.stringify(KEY)}],
+      adminEmail: "me@example.com",
+      dokployVersion: "v0.30.2",
+      namePrefix: "consumer",
+    });
+  }
+}
+
+class AddonsStack extends TerraformStack {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    new DockerProvider(this, "docker", { host: "ssh://ubuntu@203.0.113.10" });
+    SshProxy.nextcloud(this, "NextcloudProxy", { targetService: "nextcloud", authorizedKeys: [${JSON.stringify(KEY)}] });
+  }
+}
+
+const app = new App();
+new ClusterStack(app, "consumer");
+new AddonsStack(app, "addons");
 app.synth();
-const read = (name) => JSON.parse(fs.readFileSync(path.join(outdir, "stacks", name, "cdk.tf.json"), "utf8"));
-const json = read("consumer");
-const addonsJson = read("addons");
-Promise.all([validateStack(json), validateStack(addonsJson)]).then(([problems, addonProblems]) => {
-  console.log(JSON.stringify({ problems, addonProblems, resources: Object.keys(json.resource), addonResources: Object.keys(addonsJson.resource),
-    buildContexts: Object.values(addonsJson.resource.docker_image).map((image) => image.build.context) }));
-});
 `;
 
 function run(command: string, args: string[], cwd: string): string {
   return execFileSync(command, args, {
     cwd,
     encoding: "utf8",
-    env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false", CHECKPOINT_DISABLE: "1" },
+    env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false", CHECKPOINT_DISABLE: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
 }
 
-describe("the npm package in a fresh project", () => {
+/** `npm pack --json` prints lifecycle output first; the JSON array is the last thing on stdout. */
+function packed(output: string): { filename: string; size: number; files: Array<{ path: string }> } {
+  return JSON.parse(output.slice(output.lastIndexOf("\n[\n") + 1))[0];
+}
+
+const versionOf = (name: string) => require(path.join(ROOT, "node_modules", name, "package.json")).version as string;
+
+describe("the npm package in a stock cdktf init TypeScript app", () => {
   let work: string;
   beforeAll(() => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-consumer-"));
   });
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-  test("packs only what consumers need, installs, synthesizes a cluster and validates clean", () => {
-    // Lifecycle scripts (prepare, prepack) print to stdout before npm's JSON.
-    const packOutput = run("npm", ["pack", "--json", "--pack-destination", work], ROOT);
-    const packed = JSON.parse(packOutput.slice(packOutput.lastIndexOf("\n[\n") + 1))[0];
-    const files: string[] = packed.files.map((file: { path: string }) => file.path);
-    expect(files).toEqual(expect.arrayContaining(["templates/manager/bootstrap.sh", "lib/schemas/oracle-oci.json", "dist/constructs/index.js", "dist/.gen/providers/oci/index.js"]));
-    expect(files.filter((file) => /(^__tests__|^scripts|\.ts$(?<!\.d\.ts)|cdktf\.out|\.zip$|node_modules)/.test(file))).toEqual([]);
-    console.log(`packed ${packed.filename}: ${packed.size} bytes, ${files.length} files`);
+  test("packs a consumer-clean package, installs into the template's app, type-checks, synthesizes and validates clean", async () => {
+    const manifestBefore = fs.readFileSync(path.join(ROOT, "package.json"), "utf8");
+    const ours = packed(run("npm", ["pack", "--json", "--pack-destination", work], ROOT));
+    // The developer's package.json is back as it was once the pack is done.
+    expect(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).toBe(manifestBefore);
+    const files = ours.files.map((file) => file.path);
+    expect(files).toEqual(expect.arrayContaining(["templates/manager/bootstrap.sh", "lib/schemas/oracle-oci.json", "dist/constructs/index.js", "dist/.gen/providers/oci/index.d.ts"]));
+    expect(files.filter((file) => /(^__tests__|^scripts|^bench|\.ts$(?<!\.d\.ts)|cdktf\.out|\.zip$|node_modules|\.package\.dev\.json)/.test(file))).toEqual([]);
+    console.log(`packed ${ours.filename}: ${ours.size} bytes, ${files.length} files`);
 
+    // The packed manifest: nothing that runs in the consumer's install, no dev tooling, cdktf as a range.
+    const unpacked = path.join(work, "unpacked");
+    fs.mkdirSync(unpacked);
+    run("tar", ["-xzf", path.join(work, ours.filename), "-C", unpacked, "package/package.json"], work);
+    const manifest = JSON.parse(fs.readFileSync(path.join(unpacked, "package", "package.json"), "utf8"));
+    expect(manifest.scripts).toBeUndefined();
+    expect(manifest.devDependencies).toBeUndefined();
+    expect(manifest.peerDependencies.cdktf).toMatch(/^\^0\.\d+\.\d+$/);
+    expect(manifest.typesVersions).toEqual({ "*": { "providers/oci": ["dist/.gen/providers/oci/index.d.ts"] } });
+
+    // The template files of the cdktf-cli release that matches our cdktf, as `cdktf init` writes them.
+    const cdktfVersion = versionOf("cdktf");
+    const cli = packed(run("npm", ["pack", `cdktf-cli@${cdktfVersion}`, "--json", "--prefer-offline", "--pack-destination", work], work));
+    const template = "package/bundle/templates/typescript";
+    run("tar", ["-xzf", path.join(work, cli.filename), "-C", unpacked, ...TEMPLATE_FILES.map((file) => `${template}/${file}`)], work);
     const project = path.join(work, "app");
     fs.mkdirSync(project);
-    const cdktfVersion = require(path.join(ROOT, "node_modules", "cdktf", "package.json")).version;
-    const constructsVersion = require(path.join(ROOT, "node_modules", "constructs", "package.json")).version;
-    fs.writeFileSync(
-      path.join(project, "package.json"),
-      JSON.stringify({ name: "consumer", private: true, dependencies: { "dokploy-oci": `file:${path.join(work, packed.filename)}`, cdktf: cdktfVersion, constructs: constructsVersion } }),
+    for (const file of TEMPLATE_FILES) {
+      // The init's own substitutions: the project name and the cdktf.json placeholders.
+      const text = fs
+        .readFileSync(path.join(unpacked, template, file), "utf8")
+        .replace(/\{\{ \$base \}\}/g, "consumer")
+        .replace("{{projectId}}", "00000000-0000-4000-8000-000000000000")
+        .replace("{{sendCrashReports}}", "false")
+        .replace("{{futureFlags}}", "");
+      fs.writeFileSync(path.join(project, file), text);
+    }
+    const tsconfig = JSON.parse(fs.readFileSync(path.join(project, "tsconfig.json"), "utf8"));
+    // The point of the test: the template's resolution is CommonJS/node10, which ignores package.json `exports`.
+    expect(tsconfig.compilerOptions.module).toBe("CommonJS");
+    expect(tsconfig.compilerOptions.moduleResolution).toBeUndefined();
+    const cdktfJson = JSON.parse(fs.readFileSync(path.join(project, "cdktf.json"), "utf8"));
+    expect(cdktfJson.app).toBe("npx ts-node main.ts");
+
+    // What the init hook installs (cdktf, constructs@10; typescript, ts-node, @types/node as dev), at the versions
+    // in npm's cache, plus our package and the Docker provider the add-ons use.
+    run(
+      "npm",
+      [
+        "install", "--prefer-offline", "--no-package-lock",
+        path.join(work, ours.filename),
+        `cdktf@${cdktfVersion}`,
+        `constructs@${versionOf("constructs")}`,
+        `@cdktf/provider-docker@${versionOf("@cdktf/provider-docker")}`,
+        `typescript@${versionOf("typescript")}`,
+        `ts-node@${versionOf("ts-node")}`,
+        `@types/node@${versionOf("@types/node")}`,
+      ],
+      project,
     );
-    // --prefer-offline: tarballs come from the cache `npm ci` filled, package documents from the registry when the
-    // cache lacks them (a fresh machine's cache holds tarballs only, so --offline fails there with ERESOLVE).
-    run("npm", ["install", "--prefer-offline", "--ignore-scripts", "--no-package-lock"], project);
-    fs.writeFileSync(path.join(project, "app.js"), CONSUMER_APP);
-    const result = JSON.parse(run("node", ["app.js"], project).trim().split("\n").pop()!);
-    expect(result.problems).toEqual([]);
-    expect(result.resources).toEqual(expect.arrayContaining(["oci_core_instance", "oci_core_vcn", "random_password"]));
-    expect(result.addonProblems).toEqual([]);
+    fs.writeFileSync(path.join(project, "main.ts"), CONSUMER_MAIN);
+
+    // Type-checks under the template's tsconfig (the imports resolve, the typings are complete).
+    run("npx", ["tsc", "--noEmit"], project);
+    // Synthesizes the way `cdktf synth` runs the app (cdktf.json's command).
+    const [command, ...args] = cdktfJson.app.split(" ");
+    run(command, args, project);
+    const read = (name: string) => JSON.parse(fs.readFileSync(path.join(project, "cdktf.out", "stacks", name, "cdk.tf.json"), "utf8"));
+    const json = read("consumer");
+    const addons = read("addons");
+    expect(await validateStack(json)).toEqual([]);
+    expect(await validateStack(addons)).toEqual([]);
+    expect(Object.keys(json.resource)).toEqual(expect.arrayContaining(["oci_core_instance", "oci_core_vcn", "random_password"]));
+    expect(json.provider.oci).toEqual([expect.objectContaining({ region: "eu-frankfurt-1" })]);
+    expect(Object.values<any>(json.resource.oci_core_vcn)[0].display_name).toBe("consumer-vcn");
+    expect(Object.keys(addons.resource)).toEqual(expect.arrayContaining(["docker_service", "docker_secret", "docker_config", "docker_image"]));
     // The proxy's image is built from templates/ssh-proxy inside the installed package, not the current directory.
-    expect(result.addonResources).toEqual(expect.arrayContaining(["docker_service", "docker_secret", "docker_config", "docker_image"]));
-    expect(result.buildContexts).toEqual([path.join(project, "node_modules", "dokploy-oci", "templates", "ssh-proxy")]);
+    expect(Object.values<any>(addons.resource.docker_image).map((image) => image.build.context)).toEqual([
+      path.join(project, "node_modules", "dokploy-oci", "templates", "ssh-proxy"),
+    ]);
   });
 });

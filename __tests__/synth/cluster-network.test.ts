@@ -103,7 +103,7 @@ describe("ClusterNetwork bad input", () => {
     [{ swarmAddressPool: "10.0.128.0/20" }, /swarmAddressPool: 10\.0\.128\.0\/20 overlaps vcnCidr/],
     [{ swarmAddressPool: "172.16.0.0/12" }, /swarmAddressPool: 172\.16\.0\.0\/12 overlaps Docker's bridge network 172\.17\.0\.0\/16/],
     [{ vcnCidr: "172.18.0.0/16", subnetCidr: "172.18.0.0/24" }, /vcnCidr: 172\.18\.0\.0\/16 overlaps Docker's bridge network 172\.18\.0\.0\/16/],
-    [{ swarmAddressPoolMaskLength: 12 }, /swarmAddressPoolMaskLength: 12 must be between/],
+    [{ swarmAddressPoolMaskLength: 12 }, /swarmAddressPoolMaskLength: 12 is out of range; use a whole number of prefix bits \(between the pool's and \/29\) from 16 to 29/],
     [{ adminCidrs: ["1.2.3.4"] }, /adminCidrs\[0\]: "1\.2\.3\.4" is not an IPv4 CIDR block/],
     [{ adminCidrs: [] }, /adminCidrs: an empty list would lock you out/],
   ])("%j is refused naming the prop", (props, message) => {

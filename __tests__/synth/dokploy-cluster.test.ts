@@ -114,10 +114,10 @@ describe("fixed private addresses", () => {
     expect(() => synthCluster({}, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 2, alwaysFree: false, firstHostNumber: 9 }))).toThrow(
       /firstHostNumber: host numbers 9\.\.10 \(worker pool "paid"\) overlap 10\.\.10, taken by the manager/,
     );
-    const moved = synthCluster({ workerCount: 1, manager: { hostNumber: 20 } }).json;
+    const moved = synthCluster({ workerCount: 1, managerHostNumber: 20 }).json;
     expect(workerPool(moved).create_vnic_details.private_ip).toBe('${cidrhost("10.0.0.0/24", (21 + count.index))}');
     expect(() =>
-      synthCluster({ workerCount: 1, network: { subnetCidr: "10.0.0.0/28" } }),
+      synthCluster({ workerCount: 1, subnetCidr: "10.0.0.0/28" }),
     ).toThrow(/firstHostNumber: host number 20 is outside 10\.0\.0\.0\/28/);
   });
 });
@@ -148,7 +148,7 @@ describe("the free-tier budget", () => {
   });
 
   test("bad pool input names the prop", () => {
-    expect(() => synthCluster({ workerCount: -1 })).toThrow(/count: -1 workers is out of range/);
+    expect(() => synthCluster({ workerCount: -1 })).toThrow(/workerCount: -1 is out of range; use a whole number of workers from 0 to 100/);
     expect(() => synthCluster({}, (c) => c.addWorkerPool("Again", { namePrefix: "worker", count: 0 }))).toThrow(/namePrefix: a worker pool named "worker" already exists/);
     expect(() => synthCluster({ availabilityDomainIndex: 5 })).toThrow(/availabilityDomainIndex: 5 is out of range/);
   });

@@ -29,12 +29,12 @@ function synthManager(props: Partial<DokployManagerProps> = {}) {
 }
 
 describe("DokployManager synth", () => {
-  test("an Always Free A1 instance with a fixed private IP in the manager NSG", () => {
+  test("an Always Free A1 instance (1 OCPU / 6 GB / 100 GB, the one node default) with a fixed private IP in the manager NSG", () => {
     const { synthesized } = synthManager();
     expect(synthesized).toHaveResourceWithProperties(CoreInstance, {
       shape: "VM.Standard.A1.Flex",
       shape_config: { ocpus: 1, memory_in_gbs: 6 },
-      source_details: expect.objectContaining({ source_type: "image", boot_volume_size_in_gbs: "50" }),
+      source_details: expect.objectContaining({ source_type: "image", boot_volume_size_in_gbs: "100" }),
       create_vnic_details: expect.objectContaining({ private_ip: "10.0.0.10", assign_public_ip: "true", hostname_label: "manager" }),
       lifecycle: { ignore_changes: ["source_details[0].source_id", "metadata"] },
     });
@@ -90,8 +90,7 @@ describe("the manager's cloud-config", () => {
   });
 
   test("installs the Dokploy release the real-Dokploy suite tested, unless dokployVersion says otherwise", () => {
-    // CloudConfig keeps its props private; the node.json values are read from there, before Terraform renders them.
-    const version = (props: Partial<DokployManagerProps>) => (synthManager(props).manager.cloudConfig as any).props.config.dokploy.version;
+    const version = (props: Partial<DokployManagerProps>) => synthManager(props).manager.cloudConfig.nodeConfig().dokploy.version;
     expect(TESTED_DOKPLOY_VERSION).toBe("v0.30.2");
     expect(version({})).toBe(TESTED_DOKPLOY_VERSION);
     expect(version({ dokployVersion: "latest" })).toBe("latest");
@@ -133,17 +132,17 @@ describe("the manager's cloud-config", () => {
 
 describe("DokployManager bad input", () => {
   test.each([
-    [{ adminEmail: "not-an-email" }, /adminEmail: "not-an-email" is not an email address/],
+    [{ adminEmail: "not-an-email" }, /adminEmail: "not-an-email" is not allowed; use an email address/],
     [{ sshPublicKeys: [] }, /sshPublicKeys: give at least one OpenSSH public key/],
     [{ sshPublicKeys: ["ssh-dss AAAA"] }, /sshPublicKeys\[0\]: not an OpenSSH public key/],
-    [{ ocpus: 0 }, /ocpus: 0 is not a whole number of OCPUs between 1 and 80/],
+    [{ ocpus: 0 }, /ocpus: 0 is out of range; use a whole number of OCPUs for VM\.Standard\.A1\.Flex from 1 to 80/],
     [{ ocpus: 2, memoryInGbs: 200 }, /memoryInGbs: VM\.Standard\.A1\.Flex takes 1 to 64 GB per OCPU/],
-    [{ bootVolumeSizeInGbs: 20 }, /bootVolumeSizeInGbs: 20 must be a whole number of GB from 50 to 32768/],
+    [{ bootVolumeSizeInGbs: 20 }, /bootVolumeSizeInGbs: 20 is out of range; use a whole number of GB from 50 to 32768/],
     [{ ubuntuVersion: "20.04" }, /ubuntuVersion: "20\.04" is not supported; use one of 22\.04, 24\.04/],
     [{ availabilityDomainIndex: 3 }, /availabilityDomainIndex: 3 is out of range/],
     [{ adminPassword: "short" }, /adminPassword: the secret must be at least 8 characters/],
     [{ hostNumber: 255 }, /hostNumber: host number 255 is outside 10\.0\.0\.0\/24/],
-    [{ tokenServerPort: 80 }, /tokenServerPort: 80 must be between 1024 and 65535/],
+    [{ tokenServerPort: 80 }, /tokenServerPort: 80 is not a port number \(a whole number from 1024 to 65535/],
   ])("%j is refused naming the prop", (props, message) => {
     expect(() => synthManager(props as Partial<DokployManagerProps>)).toThrow(message);
   });

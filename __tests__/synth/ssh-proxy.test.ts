@@ -249,9 +249,9 @@ describe("bad input is refused at synth time, naming the prop", () => {
     ["an ed25519 key with a broken body", { authorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0Xq user"] }, /^authorizedKeys\[0\]: not an ed25519 public key/],
     ["a key smuggling a second line", { authorizedKeys: [`${KEY}\n${RSA_KEY}`] }, /^authorizedKeys\[0\]: not an ed25519 public key/],
     ["a key with options in front", { authorizedKeys: [`command="/bin/sh" ${KEY}`] }, /^authorizedKeys\[0\]: not an ed25519 public key/],
-    ["port 0", { port: 0 }, /^port: 0 must be a whole number between 1 and 65535/],
-    ["port 65536", { port: 65536 }, /^port: 65536 must be a whole number between 1 and 65535/],
-    ["a fractional port", { port: 22.5 }, /^port: 22\.5 must be a whole number/],
+    ["port 0", { port: 0 }, /^port: 0 is not a port number \(a whole number from 1 to 65535\)/],
+    ["port 65536", { port: 65536 }, /^port: 65536 is not a port number/],
+    ["a fractional port", { port: 22.5 }, /^port: 22\.5 is not a port number \(a whole number from 1 to 65535\)/],
     ["a target service that is not a service name", { targetService: "nextcloud; rm -rf /" }, /^targetService: "nextcloud; rm -rf \/" is not a swarm service name/],
     ["a service name too long for the secret names", { serviceName: "p".repeat(46) }, /^serviceName: "p{46}" is not a swarm service name .* at most 45 characters/],
     ["an exec user with a shell in it", { execUser: "root; id" }, /^execUser: "root; id" is not a user name or uid/],
@@ -260,8 +260,8 @@ describe("bad input is refused at synth time, naming the prop", () => {
     ["a repository with a tag", { imageRepository: "registry.example.com/ops/ssh-proxy:1" }, /^imageRepository: "registry\.example\.com\/ops\/ssh-proxy:1" is not a repository/],
     ["a repository with upper case", { imageRepository: "Registry/SSH" }, /^imageRepository: .* is not a repository/],
     ["an empty network", { network: "" }, /^network: give a network name or id/],
-    ["too little memory", { memoryLimitInMib: 16 }, /^memoryLimitInMib: 16 must be at least 32/],
-    ["no CPU", { cpuLimit: 0 }, /^cpuLimit: 0 must be more than 0/],
+    ["too little memory", { memoryLimitInMib: 16 }, /^memoryLimitInMib: 16 is out of range; use a whole number of MiB from 32 to 1048576/],
+    ["no CPU", { cpuLimit: 0 }, /^cpuLimit: 0 is out of range; use a number of CPUs from 0.01 to 256/],
   ])("%s", (_name, props, message) => {
     expect(synthWith(props)).toThrow(message);
   });

@@ -5,7 +5,8 @@ import { DEFAULT_TAILSCALE_IMAGE, TailscaleSidecar, TailscaleSidecarProps } from
 import { TailscaleSidecarStack } from "../../examples/tailscale-sidecar/main";
 import { CloudConfig } from "../../lib/cloud-init";
 import { authKeyForServers, authKeyPreconditions } from "../../lib/tailscale";
-import { tailscaleHostConfig, TAILSCALE_KEY_FILE, TAILSCALE_UP_SCRIPT } from "../../lib/tailscale-node";
+import { TAILSCALE_KEY_FILE } from "../../lib/host-contract";
+import { tailscaleHostConfig } from "../../lib/tailscale-node";
 import { readHostFile, readTemplate } from "../../lib/templates";
 import { validateStack } from "../../lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
@@ -186,7 +187,7 @@ describe("TailscaleSidecar bad input", () => {
     ["a hostname that is not a DNS label", { hostname: "web_app" }, undefined, /^hostname: "web_app" is not a valid tailnet hostname/],
     ["a route that is not a CIDR", { advertiseRoutes: ["10.0.0.0/24", "10.0.0.1"] }, undefined, /^advertiseRoutes\[1\]: "10.0.0.1" is not an IPv4 CIDR block/],
     ["an IPv6 route without a prefix length", { advertiseRoutes: ["fd00::1"] }, undefined, /^advertiseRoutes\[0\]: "fd00::1" is not an IPv6 CIDR block/],
-    ["a negative join timeout", { joinTimeoutInSeconds: -1 }, undefined, /^joinTimeoutInSeconds: -1 must be a whole number of seconds/],
+    ["a negative join timeout", { joinTimeoutInSeconds: -1 }, undefined, /^joinTimeoutInSeconds: -1 is out of range; use a whole number of seconds from 0 to 3600/],
   ])("%s", (_name, props, authKey, message) => {
     const error = errorFor(props, authKey);
     expect(error).toMatch(message);
@@ -253,7 +254,7 @@ describe("tailscaleHostConfig (node side, for the OCI constructs)", () => {
       retry: { delaySeconds: 5, maxDelaySeconds: 60 },
     });
     expect(host.files).toEqual([
-      { path: TAILSCALE_UP_SCRIPT, content: readHostFile("common/tailscale-up.sh"), permissions: "0700" },
+      { path: "/opt/dokploy-oci/bin/tailscale-up.sh", content: readHostFile("common/tailscale-up.sh"), permissions: "0700" },
       { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readTemplate("common/dokploy-tailscale-up.service"), permissions: "0644" },
     ]);
     expect(host.keyFile).toMatchObject({ path: "/etc/dokploy-oci/tailscale.key", permissions: "0600" });

@@ -31,7 +31,7 @@ describe("variable validation blocks (real terraform)", () => {
   test("good values pass, including several CIDRs with spaces and edge octets", () => {
     const good = {
       ...REQUIRED,
-      admin_cidrs: "203.0.113.7/32, 10.0.0.0/8,255.255.255.255/0",
+      admin_cidrs: "203.0.113.7/32, 10.0.0.0/8,255.255.255.255/32,0.0.0.0/0",
       worker_count: "3",
       tenancy_kind: "pay-as-you-go",
       admin_access: "tailnet",
@@ -54,7 +54,7 @@ describe("variable validation blocks (real terraform)", () => {
       admin_access: "vpn",
     }).replace(/\s+/g, " ");
     for (const message of [
-      "Admin CIDRs: comma-separated IPv4 CIDR blocks such as 203.0.113.7/32 (octets 0-255, prefix 0-32).",
+      "Admin CIDRs: comma-separated IPv4 CIDR blocks such as 203.0.113.7/32 (octets 0-255 without leading zeros, prefix 0-32).",
       "Dokploy admin email: an email address such as admin@example.com.",
       "Workers: must be a whole number from 0 to 100.",
       "OCPUs per node: must be a whole number from 1 to 4.",

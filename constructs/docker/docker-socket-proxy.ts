@@ -1,5 +1,6 @@
 import { Token } from "cdktf";
 import { Construct } from "constructs";
+import { DOCKER_SOCKET } from "../../lib/host-contract";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { Network } from "@cdktf/provider-docker/lib/network";
@@ -167,7 +168,6 @@ const HOST_ROOT_GRANTS: ReadonlyArray<{ readonly sections: DockerApiSection[]; r
 
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** Where the image's HAProxy expects the socket. */
-const SOCKET_IN_CONTAINER = "/var/run/docker.sock";
 
 /**
  * A tecnativa/docker-socket-proxy container: clients get the Docker API sections granted in `api` at
@@ -193,7 +193,7 @@ export class DockerSocketProxy extends Construct {
     const networkName = props.networkName ?? `${name}-net`;
     validateName("name", name);
     validateName("networkName", networkName);
-    const socketPath = props.socketPath ?? "/var/run/docker.sock";
+    const socketPath = props.socketPath ?? DOCKER_SOCKET;
     if (!Token.isUnresolved(socketPath) && !socketPath.startsWith("/")) {
       throw new Error(`socketPath: "${socketPath}" must be an absolute path on the host`);
     }
@@ -219,7 +219,7 @@ export class DockerSocketProxy extends Construct {
       image: this.image.imageId,
       restart: "unless-stopped",
       env: Object.entries(this.apiFlags).map(([variable, value]) => `${variable}=${value}`),
-      mounts: [{ type: "bind", source: socketPath, target: SOCKET_IN_CONTAINER, readOnly: true }],
+      mounts: [{ type: "bind", source: socketPath, target: DOCKER_SOCKET, readOnly: true }],
       networksAdvanced: [{ name: this.network.name }],
       securityOpts: ["no-new-privileges:true"],
     });

@@ -1,5 +1,6 @@
 import { Token } from "cdktf";
 import { Construct } from "constructs";
+import { DOCKER_SOCKET } from "../../lib/host-contract";
 import { ContainerMounts } from "@cdktf/provider-docker/lib/container";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
 
@@ -54,7 +55,6 @@ export interface SharedVolumesProps {
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const SOCKET_IN_CONTAINER = "/var/run/docker.sock";
 
 /**
  * Named Docker volumes for an app that spawns sibling containers through the Docker socket (seed 001). The
@@ -95,7 +95,7 @@ export class SharedVolumes extends Construct {
       });
     }
     if (props.mountDockerSocket) {
-      this.mounts.push({ type: "bind", source: props.dockerSocketPath ?? SOCKET_IN_CONTAINER, target: SOCKET_IN_CONTAINER });
+      this.mounts.push({ type: "bind", source: props.dockerSocketPath ?? DOCKER_SOCKET, target: DOCKER_SOCKET });
     }
   }
 
@@ -151,9 +151,9 @@ function validate(props: SharedVolumesProps): void {
     claimTarget(props.uploadDirectory.containerPath ?? "/uploads", "uploadDirectory.containerPath");
   }
   if (props.mountDockerSocket) {
-    const socketPath = props.dockerSocketPath ?? SOCKET_IN_CONTAINER;
+    const socketPath = props.dockerSocketPath ?? DOCKER_SOCKET;
     if (!Token.isUnresolved(socketPath)) requireAbsolute(socketPath, "dockerSocketPath");
-    claimTarget(SOCKET_IN_CONTAINER, "the Docker socket");
+    claimTarget(DOCKER_SOCKET, "the Docker socket");
   } else if (props.dockerSocketPath !== undefined) {
     throw new Error("dockerSocketPath: set only with mountDockerSocket: true (the socket is not mounted otherwise)");
   }

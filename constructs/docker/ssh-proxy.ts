@@ -5,6 +5,8 @@ import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { PrivateKey } from "@cdktf/provider-tls/lib/private-key";
 import { ensureTlsProvider } from "../../lib/providers";
+import { DOCKER_SOCKET, validatePort } from "../../lib/host-contract";
+import { checkNumber } from "../../lib/rules";
 import { Config } from "@cdktf/provider-docker/lib/config";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { Network } from "@cdktf/provider-docker/lib/network";
@@ -92,7 +94,6 @@ export const SSH_PROXY_DEFAULT_PORT = 2222;
 /** Where the image's entrypoint and the validator expect the mounted files. */
 export const AUTHORIZED_KEYS_SECRET_FILE = "ssh-proxy-authorized-keys";
 export const ALLOW_LIST_FILE = "/etc/ssh-proxy/allow-list.json";
-const DOCKER_SOCKET = "/var/run/docker.sock";
 const BUILT_IMAGE_NAME = "dokploy-oci/ssh-proxy";
 const SERVICE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 /** Secret and config names are "<serviceName>-keys-<12 hex>" and must stay within Docker's 64 characters. */
@@ -161,16 +162,15 @@ export class SshProxy extends Construct {
     this.serviceName = props.serviceName ?? `${props.targetService.slice(0, MAX_SERVICE_NAME - 10)}-ssh-proxy`;
     validateServiceName(this.serviceName, "serviceName", MAX_SERVICE_NAME);
     this.port = props.port ?? SSH_PROXY_DEFAULT_PORT;
-    if (!Token.isUnresolved(this.port) && !(Number.isInteger(this.port) && this.port >= 1 && this.port <= 65535)) {
-      throw new Error(`port: ${this.port} must be a whole number between 1 and 65535`);
-    }
+    validatePort(this.port, "port");
     if (props.execUser !== undefined && !Token.isUnresolved(props.execUser) && !EXEC_USER.test(props.execUser)) {
       throw new Error(`execUser: "${props.execUser}" is not a user name or uid, optionally with ":group"`);
     }
     const memoryLimitInMib = props.memoryLimitInMib ?? 128;
-    if (!(memoryLimitInMib >= 32)) throw new Error(`memoryLimitInMib: ${memoryLimitInMib} must be at least 32 (sshd, python3 and docker exec)`);
+    // At least 32 MiB: sshd, python3 and docker exec.
+    checkNumber(memoryLimitInMib, "memoryLimitInMib", { min: 32, max: 1024 * 1024, integer: true, unit: "MiB" });
     const cpuLimit = props.cpuLimit ?? 0.5;
-    if (!(cpuLimit > 0)) throw new Error(`cpuLimit: ${cpuLimit} must be more than 0`);
+    checkNumber(cpuLimit, "cpuLimit", { min: 0.01, max: 256, unit: "CPUs" });
     if (!props.generateKeyPair && props.authorizedKeys === undefined) {
       throw new Error("authorizedKeys: give the clients' ed25519 public keys, or set generateKeyPair: true");
     }

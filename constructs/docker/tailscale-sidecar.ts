@@ -5,6 +5,8 @@ import { Container } from "@cdktf/provider-docker/lib/container";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
 import { parseCidr } from "../../lib/cidr";
+import { validatePort } from "../../lib/host-contract";
+import { checkNumber } from "../../lib/rules";
 import { authKeyForServers, authKeyPreconditions, validateAuthKey, validateTags, validateTailnetHostname } from "../../lib/tailscale";
 import { escapeTerraformTemplate } from "../../lib/terraform-text";
 
@@ -146,7 +148,7 @@ export class TailscaleSidecar extends Construct {
     if (props.serve) validateServe(props.serve, props.funnel ?? false);
     else if (props.funnel) throw new Error("funnel: Funnel publishes the serve config to the internet; set serve (the app's localPort) too, or drop funnel");
     const joinTimeout = props.joinTimeoutInSeconds ?? 120;
-    if (!(Number.isInteger(joinTimeout) && joinTimeout >= 0)) throw new Error(`joinTimeoutInSeconds: ${joinTimeout} must be a whole number of seconds, 0 or more`);
+    checkNumber(joinTimeout, "joinTimeoutInSeconds", { min: 0, max: 3600, integer: true, unit: "seconds" });
 
     this.hostname = props.hostname;
     const containerName = props.containerName ?? `tailscale-${props.hostname}`;
@@ -268,11 +270,6 @@ function validateRoute(route: string, prop: string): void {
   parseCidr(route, prop);
 }
 
-function validatePort(port: number, prop: string): void {
-  if (!Token.isUnresolved(port) && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
-    throw new Error(`${prop}: ${port} is not a port number (1..65535)`);
-  }
-}
 
 function validateServe(serve: TailscaleServe, funnel: boolean): void {
   validatePort(serve.localPort, "serve.localPort");

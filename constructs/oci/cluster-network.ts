@@ -8,11 +8,15 @@ import { CoreSecurityList } from "../../.gen/providers/oci/core-security-list";
 import { CoreSubnet } from "../../.gen/providers/oci/core-subnet";
 import { CoreVcn } from "../../.gen/providers/oci/core-vcn";
 import { Ipv4Cidr, contains, hostAddress, overlaps, parseCidr } from "../../lib/cidr";
+import { HostPort, SWARM_PORTS, validatePort } from "../../lib/host-contract";
+import { DNS_LABEL, NAME_PREFIX, checkNumber } from "../../lib/rules";
 
-/** Which nodes a rule protects. */
+export type { HostPort };
+
 /** Worker pools' fixed addresses start here by default, clear of the manager's default host number (10). */
 export const FIRST_POOL_HOST_NUMBER = 20;
 
+/** Which nodes a rule protects. */
 export type NodeRole = "manager" | "workers";
 
 /**
@@ -33,11 +37,22 @@ export interface IngressRule {
   readonly description: string;
 }
 
-/** A host-firewall entry for the node's bootstrap (node.json `hostPorts`). */
-export interface HostPort {
-  readonly protocol: "tcp" | "udp" | "esp";
-  readonly port?: number;
-  readonly sources: string[] | string;
+/**
+ * What nodes need from the network they live in: where to attach, which ports to open (allowIngress, which feeds
+ * both the NSG and the host firewall) and fixed addresses. ClusterNetwork is one.
+ */
+export interface IClusterNetwork {
+  readonly subnet: { readonly id: string };
+  readonly managerNsg: { readonly id: string };
+  readonly workerNsg: { readonly id: string };
+  readonly subnetCidr: string;
+  readonly swarmAddressPool: string;
+  readonly swarmAddressPoolMaskLength: number;
+  allowIngress(rule: IngressRule): void;
+  /** The host-firewall entries of a role as declared so far; read it when rendering a node's config. */
+  hostPortsFor(role: NodeRole): HostPort[];
+  privateIpFor(hostNumber: number, prop: string, owner?: string): string;
+  reserveHostNumbers(first: number | undefined, count: number, prop: string, owner: string): number;
 }
 
 export interface ClusterNetworkProps {
@@ -95,12 +110,6 @@ export interface ClusterNetworkProps {
   readonly freeformTags?: Record<string, string>;
 }
 
-const SWARM_PORTS: ReadonlyArray<Omit<IngressRule, "role" | "from">> = [
-  { protocol: "tcp", port: 2377, description: "Docker Swarm cluster management" },
-  { protocol: "tcp", port: 7946, description: "Docker Swarm node gossip" },
-  { protocol: "udp", port: 7946, description: "Docker Swarm node gossip" },
-  { protocol: "udp", port: 4789, description: "Docker Swarm overlay traffic (VXLAN)" },
-];
 const DOCKER_BRIDGES = ["172.17.0.0/16", "172.18.0.0/16"];
 const PROTOCOL_NUMBERS = { tcp: "6", udp: "17", esp: "50" } as const;
 const ANYWHERE = "0.0.0.0/0";
@@ -110,7 +119,7 @@ const ANYWHERE = "0.0.0.0/0";
  * Ingress is closed until a construct declares a port with `allowIngress`; the same declarations feed the
  * host firewall (`hostPortsFor`), so each port number is written once.
  */
-export class ClusterNetwork extends Construct {
+export class ClusterNetwork extends Construct implements IClusterNetwork {
   public readonly vcn: CoreVcn;
   public readonly subnet: CoreSubnet;
   public readonly managerNsg: CoreNetworkSecurityGroup;
@@ -138,6 +147,8 @@ export class ClusterNetwork extends Construct {
     }
     this.subnetRange = validateLayout(props);
     const prefix = props.namePrefix ?? "dokploy";
+    NAME_PREFIX.check(prefix, "namePrefix");
+    DNS_LABEL.check(props.dnsLabel ?? "dokploy", "dnsLabel");
     const common = { compartmentId: props.compartmentId, freeformTags: props.freeformTags };
 
     this.vcn = new CoreVcn(this, "Vcn", {
@@ -242,9 +253,7 @@ export class ClusterNetwork extends Construct {
    */
   public allowIngress(rule: IngressRule): void {
     if (rule.from === "admin" && this.adminAccess === "tailnet") return;
-    if (rule.protocol !== "esp" && !(Number.isInteger(rule.port) && rule.port! >= 1 && rule.port! <= 65535)) {
-      throw new Error(`port for "${rule.description}": ${rule.port} is not a port number (1..65535)`);
-    }
+    if (rule.protocol !== "esp") validatePort(rule.port!, `port for "${rule.description}"`);
     const same = (other: IngressRule) =>
       other.role === rule.role && other.protocol === rule.protocol && other.port === rule.port && other.from === rule.from;
     // Several pools may need the same port; one rule serves them all.
@@ -313,9 +322,7 @@ function validateLayout(props: ClusterNetworkProps): Ipv4Cidr {
   if (overlaps(pool, vcn)) {
     throw new Error(`swarmAddressPool: ${pool.text} overlaps vcnCidr ${vcn.text}; overlay networks would shadow VCN addresses`);
   }
-  if (!Number.isInteger(mask) || mask < pool.prefixLength || mask > 29) {
-    throw new Error(`swarmAddressPoolMaskLength: ${mask} must be between the pool's /${pool.prefixLength} and /29`);
-  }
+  checkNumber(mask, "swarmAddressPoolMaskLength", { min: pool.prefixLength, max: 29, integer: true, unit: "prefix bits (between the pool's and /29)" });
   for (const bridge of DOCKER_BRIDGES.map((text) => parseCidr(text, "docker bridge"))) {
     for (const [prop, range] of [["vcnCidr", vcn], ["swarmAddressPool", pool]] as const) {
       if (overlaps(range, bridge)) {

@@ -3,26 +3,30 @@ import { Construct } from "constructs";
 import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
 import {
-  A1_FLEX,
-  availabilityDomainName,
-  createNodeInstance,
-  ubuntuImageId,
-  validateAvailabilityDomainIndex,
-  validateNodeSize,
-  validateUbuntuVersion,
-} from "../../lib/oci-node";
+  DEFAULT_DOKPLOY_INSTALLER_URL,
+  DOKPLOY_LOCAL_URL,
+  DOKPLOY_PORT,
+  HTTPS_PORT,
+  HTTP_PORT,
+  ManagerNodeConfig,
+  NODE_CONFIG_PATH,
+  SSH_PORT,
+  hostProgram,
+  systemdUnit,
+} from "../../lib/host-contract";
+import { NodeOptions, createNodeInstance, resolveNodeOptions } from "../../lib/oci-node";
+import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKey, planTimeChecks } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
-import { readHostFile, readTemplate } from "../../lib/templates";
-import { ClusterNetwork } from "./cluster-network";
+import { IClusterNetwork } from "./cluster-network";
 import { TokenServer } from "./token-server";
-
 
 /** The Dokploy release the manager's scripts were tested against (__tests__/real-dokploy); the default version. */
 export const TESTED_DOKPLOY_VERSION = "v0.30.2";
-export interface DokployManagerProps {
+
+export interface DokployManagerProps extends NodeOptions {
   readonly compartmentId: string;
-  readonly network: ClusterNetwork;
+  readonly network: IClusterNetwork;
   /** OpenSSH public keys allowed to log in as `ubuntu`; at least one. May be a Terraform list. */
   readonly sshPublicKeys: string[];
   /** Email of the Dokploy admin account the manager creates. */
@@ -33,39 +37,12 @@ export interface DokployManagerProps {
    */
   readonly adminPassword?: string;
   /**
-   * Dokploy version for its installer (`DOKPLOY_VERSION`), e.g. "v0.30.2". "latest" installs whatever Dokploy
-   * released last, which this library's scripts were not tested against.
+   * Dokploy version for its installer (`DOKPLOY_VERSION`): a release tag such as "v0.30.2", "latest" or "canary"
+   * (the image tags Dokploy publishes). "latest" installs whatever Dokploy released last, which this library's
+   * scripts were not tested against.
    * @default - TESTED_DOKPLOY_VERSION, the version the real-Dokploy tests ran
    */
   readonly dokployVersion?: string;
-  /** @default - VM.Standard.A1.Flex (Always Free) */
-  readonly shape?: string;
-  /** @default - 1 */
-  readonly ocpus?: number;
-  /** @default - 6 */
-  readonly memoryInGbs?: number;
-  /** @default - 50 (the smallest boot volume OCI accepts when set) */
-  readonly bootVolumeSizeInGbs?: number;
-  /**
-   * Ubuntu release of the image, looked up with oci_core_images.
-   * @default - "22.04" (24.04's fail2ban fails on Python 3.12; the bootstrap checks and warns)
-   */
-  readonly ubuntuVersion?: string;
-  /**
-   * An image OCID instead of the lookup.
-   * @default - the newest Canonical Ubuntu image for the shape
-   */
-  readonly imageId?: string;
-  /**
-   * Which availability domain, 0-based, looked up with oci_identity_availability_domains.
-   * @default - 0
-   */
-  readonly availabilityDomainIndex?: number;
-  /**
-   * The availability domain's name (e.g. from ORM's picker), instead of `availabilityDomainIndex`.
-   * @default - the domain at availabilityDomainIndex
-   */
-  readonly availabilityDomain?: string;
   /**
    * Host number of the manager in the subnet: its fixed private IP, known to workers at synth time.
    * @default - 10 (10.0.0.10 in the default subnet)
@@ -73,7 +50,7 @@ export interface DokployManagerProps {
   readonly hostNumber?: number;
   /** @default - 9999 */
   readonly tokenServerPort?: number;
-  /** @default - 21600 (6 hours) */
+  /** How long the token server serves the join command; 60 s to a week. @default - 21600 (6 hours) */
   readonly tokenServerTtlInSeconds?: number;
   /**
    * Seconds between the manager's checks that Dokploy answers, growing by this much each attempt (the seed's
@@ -82,7 +59,7 @@ export interface DokployManagerProps {
    */
   readonly dokployWaitStepInSeconds?: number;
   /**
-   * Where the manager downloads Dokploy's installer from.
+   * Where the manager downloads Dokploy's installer from (https only: it runs as root).
    * @default - "https://dokploy.com/install.sh"
    */
   readonly installerUrl?: string;
@@ -101,14 +78,11 @@ export interface DokployManagerProps {
    * @default - no Tailscale
    */
   readonly tailscale?: TailscaleNodeOptions;
-  /** @default - "dokploy" */
+  /** Display names start with it (`<namePrefix>-manager`). @default - "dokploy" */
   readonly namePrefix?: string;
   /** @default - no tags */
   readonly freeformTags?: Record<string, string>;
 }
-
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const SSH_KEY_PATTERN = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$/;
 
 /**
  * The swarm manager: an instance whose cloud-init hardens the host, installs Dokploy (which creates the swarm),
@@ -133,31 +107,26 @@ export class DokployManager extends Construct {
   public readonly ocpus: number;
   public readonly memoryInGbs: number;
   public readonly bootVolumeSizeInGbs: number;
-  private readonly workerPoolNames = new Set<string>();
 
   constructor(scope: Construct, id: string, props: DokployManagerProps) {
     super(scope, id);
-    const size = {
-      shape: props.shape ?? A1_FLEX,
-      ocpus: props.ocpus ?? 1,
-      memoryInGbs: props.memoryInGbs ?? 6,
-      bootVolumeSizeInGbs: props.bootVolumeSizeInGbs ?? 50,
-    };
-    validateNodeSize(size);
-    this.ocpus = size.ocpus;
-    this.memoryInGbs = size.memoryInGbs;
-    this.bootVolumeSizeInGbs = size.bootVolumeSizeInGbs;
-    const ubuntuVersion = props.ubuntuVersion ?? "22.04";
-    validateUbuntuVersion(ubuntuVersion);
-    validateAvailabilityDomainIndex(props.availabilityDomainIndex ?? 0);
-    validateEmail(props.adminEmail);
+    const node = resolveNodeOptions(props);
+    this.ocpus = node.ocpus;
+    this.memoryInGbs = node.memoryInGbs;
+    this.bootVolumeSizeInGbs = node.bootVolumeSizeInGbs;
+    EMAIL.check(props.adminEmail, "adminEmail");
     validateSshKeys(props.sshPublicKeys);
     const waitStep = props.dokployWaitStepInSeconds ?? 5;
-    if (!(waitStep > 0 && waitStep <= 60)) throw new Error(`dokployWaitStepInSeconds: ${waitStep} must be more than 0 and at most 60`);
+    checkNumber(waitStep, "dokployWaitStepInSeconds", { min: 0.1, max: 60, unit: "seconds" });
     const prefix = props.namePrefix ?? "dokploy";
+    NAME_PREFIX.check(prefix, "namePrefix");
+    const dokployVersion = props.dokployVersion ?? TESTED_DOKPLOY_VERSION;
+    DOKPLOY_VERSION.check(dokployVersion, "dokployVersion");
+    const installerUrl = props.installerUrl ?? DEFAULT_DOKPLOY_INSTALLER_URL;
+    INSTALLER_URL.check(installerUrl, "installerUrl");
     const workerServerType = props.workerServerType ?? "deploy";
-    if (!["deploy", "build", "none"].includes(workerServerType)) {
-      throw new Error(`workerServerType: "${workerServerType}" is not one of deploy, build, none`);
+    if (!WORKER_SERVER_TYPES.includes(workerServerType)) {
+      throw new Error(`workerServerType: "${workerServerType}" is not one of ${WORKER_SERVER_TYPES.join(", ")}`);
     }
 
     this.privateIp = props.network.privateIpFor(props.hostNumber ?? 10, "hostNumber", "the manager");
@@ -175,50 +144,54 @@ export class DokployManager extends Construct {
       ttlInSeconds: props.tokenServerTtlInSeconds,
     });
     const network = props.network;
-    network.allowIngress({ role: "manager", protocol: "tcp", port: 80, from: "anywhere", description: "HTTP (Traefik)" });
-    network.allowIngress({ role: "manager", protocol: "tcp", port: 443, from: "anywhere", description: "HTTPS (Traefik)" });
-    network.allowIngress({ role: "manager", protocol: "tcp", port: 22, from: "admin", description: "SSH" });
-    network.allowIngress({ role: "manager", protocol: "tcp", port: 3000, from: "admin", description: "Dokploy dashboard" });
+    network.allowIngress({ role: "manager", protocol: "tcp", port: HTTP_PORT, from: "anywhere", description: "HTTP (Traefik)" });
+    network.allowIngress({ role: "manager", protocol: "tcp", port: HTTPS_PORT, from: "anywhere", description: "HTTPS (Traefik)" });
+    network.allowIngress({ role: "manager", protocol: "tcp", port: SSH_PORT, from: "admin", description: "SSH" });
+    network.allowIngress({ role: "manager", protocol: "tcp", port: DOKPLOY_PORT, from: "admin", description: "Dokploy dashboard" });
 
     const tailnetHostname = `${prefix}-manager`;
     const tailscale = props.tailscale && tailscaleHostConfig(props.tailscale, tailnetHostname);
+    const tokenServer = this.tokenServer;
+    const adminPassword = this.adminPassword;
+    const privateIp = this.privateIp;
     this.cloudConfig = new CloudConfig({
-      configPath: "/etc/dokploy-oci/node.json",
-      config: {
+      configPath: NODE_CONFIG_PATH,
+      // Read when user_data is rendered (at synth): ports and pools declared later are in it.
+      config: (): ManagerNodeConfig => ({
         role: "manager",
-        privateIp: this.privateIp,
+        privateIp,
         hostPorts: network.hostPortsFor("manager"),
         blockContainerMetadata: true,
         swarm: { defaultAddrPool: network.swarmAddressPool, defaultAddrPoolMaskLength: network.swarmAddressPoolMaskLength },
         dokploy: {
-          version: props.dokployVersion ?? TESTED_DOKPLOY_VERSION,
-          installerUrl: props.installerUrl ?? "https://dokploy.com/install.sh",
-          url: "http://127.0.0.1:3000",
+          version: dokployVersion,
+          installerUrl,
+          url: DOKPLOY_LOCAL_URL,
           adminEmail: props.adminEmail,
-          adminPassword: this.adminPassword,
+          adminPassword,
           adminName: "Admin",
           apiKeyName: "dokploy-oci",
           sshKeyName: "dokploy-oci-workers",
           wait: { stepSeconds: waitStep, maxDelaySeconds: 60, maxAttempts: 60 },
         },
-        tokenServer: this.tokenServer.hostConfig(),
+        tokenServer: tokenServer.hostConfig(),
         registration: {
           serverType: workerServerType,
           username: "root",
-          sshPort: 22,
+          sshPort: SSH_PORT,
           intervalSeconds: 15,
-          dokployUrl: "http://127.0.0.1:3000",
+          dokployUrl: DOKPLOY_LOCAL_URL,
           enableDockerCleanup: true,
         },
         ...(tailscale ? { tailscale: tailscale.config } : {}),
-      },
+      }),
       files: [
-        { path: "/opt/dokploy-oci/bin/harden.sh", content: readHostFile("common/harden.sh"), permissions: "0700" },
-        { path: "/opt/dokploy-oci/bin/manager-bootstrap.sh", content: readHostFile("manager/bootstrap.sh"), permissions: "0700" },
-        { path: "/etc/systemd/system/dokploy-manager-setup.service", content: readTemplate("manager/dokploy-manager-setup.service"), permissions: "0644" },
+        hostProgram("harden.sh", "common/harden.sh"),
+        hostProgram("manager-bootstrap.sh", "manager/bootstrap.sh"),
+        systemdUnit("dokploy-manager-setup.service", "manager/dokploy-manager-setup.service"),
         ...this.tokenServer.hostFiles(),
-        { path: "/opt/dokploy-oci/bin/register-workers.py", content: readHostFile("manager/register-workers.py"), permissions: "0700" },
-        { path: "/etc/systemd/system/dokploy-register-workers.service", content: readTemplate("manager/dokploy-register-workers.service"), permissions: "0644" },
+        hostProgram("register-workers.py", "manager/register-workers.py"),
+        systemdUnit("dokploy-register-workers.service", "manager/dokploy-register-workers.service"),
         ...(tailscale?.files ?? []),
       ],
       terraformFiles: tailscale ? [tailscale.keyFile] : [],
@@ -233,49 +206,33 @@ export class DokployManager extends Construct {
     });
 
     this.instance = createNodeInstance(this, "Resource", {
-      ...size,
+      node,
       compartmentId: props.compartmentId,
-      availabilityDomain: props.availabilityDomain ?? availabilityDomainName(this, props.compartmentId, props.availabilityDomainIndex ?? 0),
       displayName: `${prefix}-manager`,
       hostnameLabel: "manager",
-      imageId: props.imageId ?? ubuntuImageId(this, props.compartmentId, ubuntuVersion, size.shape),
       subnetId: network.subnet.id,
       nsgIds: [network.managerNsg.id],
       privateIp: this.privateIp,
       sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
       cloudConfig: this.cloudConfig,
       freeformTags: props.freeformTags,
-      preconditions: tailscale?.preconditions,
+      preconditions: [
+        ...(tailscale?.preconditions ?? []),
+        ...planTimeChecks([DOKPLOY_VERSION, dokployVersion, "dokployVersion"], [INSTALLER_URL, installerUrl, "installerUrl"], [EMAIL, props.adminEmail, "adminEmail"]),
+      ],
     });
     this.publicIp = this.instance.publicIp;
-    this.dashboardUrl = `http://${this.publicIp}:3000`;
-    if (tailscale) this.tailnetDashboardUrl = `http://${tailnetHostname}:3000`;
-  }
-
-  /** Called by each SwarmWorkerPool: pool names must differ, and the token server waits for every pool's workers. */
-  public registerWorkerPool(namePrefix: string, count: number): void {
-    if (this.workerPoolNames.has(namePrefix)) {
-      throw new Error(`namePrefix: a worker pool named "${namePrefix}" already exists in this cluster; give each pool its own namePrefix`);
-    }
-    this.workerPoolNames.add(namePrefix);
-    this.tokenServer.expectWorkers(count);
+    this.dashboardUrl = `http://${this.publicIp}:${DOKPLOY_PORT}`;
+    if (tailscale) this.tailnetDashboardUrl = `http://${tailnetHostname}:${DOKPLOY_PORT}`;
   }
 }
 
 export type WorkerServerType = "deploy" | "build" | "none";
+const WORKER_SERVER_TYPES: ReadonlyArray<string> = ["deploy", "build", "none"];
 
-function validateEmail(email: string): void {
-  if (!Token.isUnresolved(email) && !EMAIL_PATTERN.test(email)) {
-    throw new Error(`adminEmail: "${email}" is not an email address`);
-  }
-}
-
-function validateSshKeys(keys: string[]): void {
+/** At least one key, each a whole OpenSSH public key line; a Terraform list is checked by its variable. */
+export function validateSshKeys(keys: string[], prop = "sshPublicKeys"): void {
   if (Token.isUnresolved(keys)) return;
-  if (keys.length === 0) throw new Error("sshPublicKeys: give at least one OpenSSH public key, or you cannot log in to the nodes");
-  keys.forEach((key, index) => {
-    if (!Token.isUnresolved(key) && !SSH_KEY_PATTERN.test(key.trim())) {
-      throw new Error(`sshPublicKeys[${index}]: not an OpenSSH public key (expected "ssh-ed25519 AAAA…", "ssh-rsa AAAA…" or ecdsa)`);
-    }
-  });
+  if (keys.length === 0) throw new Error(`${prop}: give at least one OpenSSH public key, or you cannot log in to the nodes`);
+  keys.forEach((key, index) => checkSshPublicKey(key, `${prop}[${index}]`));
 }

@@ -2,30 +2,23 @@ import { Fn, Op, TerraformCount, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
-import {
-  A1_FLEX,
-  availabilityDomainName,
-  createNodeInstance,
-  ubuntuImageId,
-  validateAvailabilityDomainIndex,
-  validateNodeSize,
-  validateUbuntuVersion,
-} from "../../lib/oci-node";
+import { DEFAULT_DOCKER_INSTALLER_URL, NODE_CONFIG_PATH, SSH_PORT, WorkerNodeConfig, hostProgram, systemdUnit } from "../../lib/host-contract";
+import { NodeOptionNames, NodeOptions, availabilityDomainName, createNodeInstance, resolveNodeOptions } from "../../lib/oci-node";
+import { INSTALLER_URL, NAME_PREFIX, checkNumber, planTimeChecks } from "../../lib/rules";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
-import { readHostFile, readTemplate } from "../../lib/templates";
-import { ClusterNetwork } from "./cluster-network";
-import { DokployManager } from "./dokploy-manager";
+import { IClusterNetwork } from "./cluster-network";
+import { IWorkerJoinSource } from "./token-server";
 
-export interface SwarmWorkerPoolProps {
+export interface SwarmWorkerPoolProps extends NodeOptions {
   readonly compartmentId: string;
-  readonly network: ClusterNetwork;
-  /** The manager whose swarm the workers join (through its token server). */
-  readonly manager: DokployManager;
+  readonly network: IClusterNetwork;
+  /** Where the workers fetch the join command: the manager's token server (`manager.tokenServer`). */
+  readonly joinSource: IWorkerJoinSource;
   /** OpenSSH public keys allowed to log in as `ubuntu`. May be a Terraform list. */
   readonly sshPublicKeys: string[];
   /**
-   * How many workers; may be a Terraform number (an ORM variable).
-   * @default - 3
+   * How many workers, 0 to 100; may be a Terraform number (an ORM variable).
+   * @default - 1 (with a manager at the default size, exactly an Always Free tenancy)
    */
   readonly count?: number;
   /**
@@ -33,28 +26,6 @@ export interface SwarmWorkerPoolProps {
    * @default - "worker"
    */
   readonly namePrefix?: string;
-  /** @default - VM.Standard.A1.Flex */
-  readonly shape?: string;
-  /** @default - 1 */
-  readonly ocpus?: number;
-  /** @default - 6 */
-  readonly memoryInGbs?: number;
-  /** @default - 50 */
-  readonly bootVolumeSizeInGbs?: number;
-  /** @default - "22.04" */
-  readonly ubuntuVersion?: string;
-  /** @default - the newest Canonical Ubuntu image for the shape */
-  readonly imageId?: string;
-  /**
-   * Availability domain (0-based) when not spreading.
-   * @default - 0
-   */
-  readonly availabilityDomainIndex?: number;
-  /**
-   * The availability domain's name (e.g. from ORM's picker), instead of `availabilityDomainIndex`.
-   * @default - the domain at availabilityDomainIndex
-   */
-  readonly availabilityDomain?: string;
   /**
    * Host number of the first worker's fixed private IP in the subnet; worker i gets firstHostNumber + i - 1. The
    * pool reserves `count` numbers (100, the most a pool may have, when count is a Terraform value), which must
@@ -78,7 +49,7 @@ export interface SwarmWorkerPoolProps {
    */
   readonly alwaysFree?: boolean;
   /**
-   * Where workers download Docker's installer from.
+   * Where workers download Docker's installer from (https only: it runs as root).
    * @default - "https://get.docker.com"
    */
   readonly dockerInstallerUrl?: string;
@@ -89,11 +60,19 @@ export interface SwarmWorkerPoolProps {
   readonly tailscale?: TailscaleNodeOptions;
   /** @default - no tags */
   readonly freeformTags?: Record<string, string>;
+  /**
+   * The prop names the user wrote when the pool is built for them (DokployCluster's `workerCount`, `ocpusPerNode`):
+   * errors then name those.
+   * @default - the names above
+   */
+  readonly propNames?: NodeOptionNames & { readonly count?: string };
 }
 
 const FAULT_DOMAINS = ["FAULT-DOMAIN-1", "FAULT-DOMAIN-2", "FAULT-DOMAIN-3"];
-const MAX_WORKERS = 100;
-const NAME_PATTERN = /^[a-z][a-z0-9-]{0,20}$/;
+/** The most workers a pool may have (a Terraform count reserves this many addresses). */
+export const MAX_WORKERS = 100;
+/** Workers in a pool unless told otherwise. */
+export const DEFAULT_WORKER_COUNT = 1;
 
 /**
  * `count` swarm workers that, from cloud-init alone, wait for the manager's token server, join the swarm and
@@ -117,31 +96,25 @@ export class SwarmWorkerPool extends Construct {
 
   constructor(scope: Construct, id: string, props: SwarmWorkerPoolProps) {
     super(scope, id);
-    this.count = props.count ?? 3;
+    this.count = props.count ?? DEFAULT_WORKER_COUNT;
     this.namePrefix = props.namePrefix ?? "worker";
-    this.ocpus = props.ocpus ?? 1;
-    this.memoryInGbs = props.memoryInGbs ?? 6;
-    this.bootVolumeSizeInGbs = props.bootVolumeSizeInGbs ?? 50;
+    const node = resolveNodeOptions(props, props.propNames);
+    this.ocpus = node.ocpus;
+    this.memoryInGbs = node.memoryInGbs;
+    this.bootVolumeSizeInGbs = node.bootVolumeSizeInGbs;
     this.alwaysFree = props.alwaysFree ?? true;
-    const shape = props.shape ?? A1_FLEX;
-    const size = { shape, ocpus: this.ocpus, memoryInGbs: this.memoryInGbs, bootVolumeSizeInGbs: this.bootVolumeSizeInGbs };
-    if (!Token.isUnresolved(this.count) && !(Number.isInteger(this.count) && this.count >= 0 && this.count <= MAX_WORKERS)) {
-      throw new Error(`count: ${this.count} workers is out of range; use a whole number from 0 to ${MAX_WORKERS}`);
-    }
-    if (!NAME_PATTERN.test(this.namePrefix)) {
-      throw new Error(`namePrefix: "${this.namePrefix}" must be lowercase letters, digits and dashes, starting with a letter (at most 21)`);
-    }
-    validateNodeSize(size);
-    const ubuntuVersion = props.ubuntuVersion ?? "22.04";
-    validateUbuntuVersion(ubuntuVersion);
-    validateAvailabilityDomainIndex(props.availabilityDomainIndex ?? 0);
+    checkNumber(this.count, props.propNames?.count ?? "count", { min: 0, max: MAX_WORKERS, integer: true, unit: "workers" });
+    NAME_PREFIX.check(this.namePrefix, "namePrefix");
     const joinMaxDelay = props.joinMaxDelayInSeconds ?? 15;
-    if (!(joinMaxDelay >= 1 && joinMaxDelay <= 600)) throw new Error(`joinMaxDelayInSeconds: ${joinMaxDelay} must be from 1 to 600`);
-    props.manager.registerWorkerPool(this.namePrefix, this.count);
+    checkNumber(joinMaxDelay, "joinMaxDelayInSeconds", { min: 1, max: 600, unit: "seconds" });
+    const dockerInstallerUrl = props.dockerInstallerUrl ?? DEFAULT_DOCKER_INSTALLER_URL;
+    INSTALLER_URL.check(dockerInstallerUrl, "dockerInstallerUrl");
+    const joinSource = props.joinSource;
+    joinSource.expectWorkerPool(this.namePrefix, this.count);
 
     const network = props.network;
-    network.allowIngress({ role: "workers", protocol: "tcp", port: 22, from: "admin", description: "SSH" });
-    network.allowIngress({ role: "workers", protocol: "tcp", port: 22, from: "manager", description: "SSH from Dokploy on the manager" });
+    network.allowIngress({ role: "workers", protocol: "tcp", port: SSH_PORT, from: "admin", description: "SSH" });
+    network.allowIngress({ role: "workers", protocol: "tcp", port: SSH_PORT, from: "manager", description: "SSH from Dokploy on the manager" });
 
     // Fixed addresses: OCI assigns free ones in any order, and workers start in parallel with the manager, so a
     // worker could otherwise take the manager's address first.
@@ -153,26 +126,25 @@ export class SwarmWorkerPool extends Construct {
     );
     const count = TerraformCount.of(Token.asNumber(this.count));
     const name = Fn.format("%s-%d", [this.namePrefix, Op.add(count.index, 1)]);
-    const tokenServer = props.manager.tokenServer;
     const tailscale = props.tailscale && tailscaleHostConfig(props.tailscale, name);
     this.cloudConfig = new CloudConfig({
-      configPath: "/etc/dokploy-oci/node.json",
-      config: {
+      configPath: NODE_CONFIG_PATH,
+      // Read when user_data is rendered (at synth): ports opened after this pool are in it.
+      config: (): WorkerNodeConfig => ({
         role: "worker",
         name,
         hostPorts: network.hostPortsFor("workers"),
         blockContainerMetadata: true,
-        docker: { installerUrl: props.dockerInstallerUrl ?? "https://get.docker.com" },
-        tokenServer: { url: tokenServer.url, secret: tokenServer.secret },
-        // The only address a worker joins: a join command naming another one is refused.
-        swarm: { managerAddress: props.manager.privateIp },
+        docker: { installerUrl: dockerInstallerUrl },
+        tokenServer: { url: joinSource.url, secret: joinSource.secret },
+        swarm: { managerAddress: joinSource.managerAddress },
         join: { initialDelaySeconds: 1, maxDelaySeconds: joinMaxDelay, requestTimeoutSeconds: 5 },
         ...(tailscale ? { tailscale: tailscale.config } : {}),
-      },
+      }),
       files: [
-        { path: "/opt/dokploy-oci/bin/harden.sh", content: readHostFile("common/harden.sh"), permissions: "0700" },
-        { path: "/opt/dokploy-oci/bin/worker-bootstrap.sh", content: readHostFile("worker/bootstrap.sh"), permissions: "0700" },
-        { path: "/etc/systemd/system/dokploy-worker-setup.service", content: readTemplate("worker/dokploy-worker-setup.service"), permissions: "0644" },
+        hostProgram("harden.sh", "common/harden.sh"),
+        hostProgram("worker-bootstrap.sh", "worker/bootstrap.sh"),
+        systemdUnit("dokploy-worker-setup.service", "worker/dokploy-worker-setup.service"),
         ...(tailscale?.files ?? []),
       ],
       terraformFiles: tailscale ? [tailscale.keyFile] : [],
@@ -184,23 +156,20 @@ export class SwarmWorkerPool extends Construct {
     });
 
     this.instances = createNodeInstance(this, "Resource", {
-      ...size,
+      node,
       count,
       compartmentId: props.compartmentId,
-      availabilityDomain: props.spreadAcrossAvailabilityDomains
-        ? availabilityDomainName(this, props.compartmentId, count.index, true)
-        : props.availabilityDomain ?? availabilityDomainName(this, props.compartmentId, props.availabilityDomainIndex ?? 0),
+      availabilityDomain: props.spreadAcrossAvailabilityDomains ? availabilityDomainName(this, props.compartmentId, count.index, true) : undefined,
       faultDomain: Fn.element(FAULT_DOMAINS, count.index),
       displayName: name,
       hostnameLabel: name,
-      imageId: props.imageId ?? ubuntuImageId(this, props.compartmentId, ubuntuVersion, shape),
       subnetId: network.subnet.id,
       nsgIds: [network.workerNsg.id],
       privateIp: Fn.cidrhost(network.subnetCidr, Op.add(this.firstHostNumber, count.index)),
       sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
       cloudConfig: this.cloudConfig,
       freeformTags: props.freeformTags,
-      preconditions: tailscale?.preconditions,
+      preconditions: [...(tailscale?.preconditions ?? []), ...planTimeChecks([INSTALLER_URL, dockerInstallerUrl, "dockerInstallerUrl"])],
     });
     // A local, so that outputs and merges over several pools refer to it instead of repeating the expression.
     const nodes = new TerraformLocal(this, "Nodes", `\${{for worker in ${this.instances.fqn} : worker.display_name => { public_ip = worker.public_ip, private_ip = worker.private_ip }}}`);

@@ -1,14 +1,37 @@
-import { Lazy, Op, Token } from "cdktf";
+import { Op, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CloudConfigFile } from "../../lib/cloud-init";
+import { DEFAULT_TOKEN_SERVER_PORT, TOKEN_SERVER_STATE_DIR, TokenServerHostConfig, hostProgram, systemdUnit, validatePort } from "../../lib/host-contract";
+import { checkNumber } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
-import { readHostFile, readTemplate } from "../../lib/templates";
-import { ClusterNetwork } from "./cluster-network";
+import { IClusterNetwork } from "./cluster-network";
 
-export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
+export { TOKEN_SERVER_STATE_DIR };
+
+/** The longest a token server may serve: a week (it hands out a swarm join token). */
+export const MAX_TOKEN_SERVER_TTL_SECONDS = 7 * 24 * 3600;
+
+/**
+ * What a worker pool needs to join a swarm: the manager's address, where to fetch the join command and with which
+ * secret, and a way to say how many workers will come (the server closes once they all have). TokenServer is one;
+ * a pool is handed this, never the manager construct.
+ */
+export interface IWorkerJoinSource {
+  /** The manager's private IP: the only address a worker accepts in the join command. */
+  readonly managerAddress: string;
+  /** What workers poll, e.g. http://10.0.0.10:9999 */
+  readonly url: string;
+  /** Bearer secret (sensitive). */
+  readonly secret: string;
+  /**
+   * Announces a pool of `count` workers named `<namePrefix>-<n>`; throws when the name is taken (names must differ
+   * within a swarm).
+   */
+  expectWorkerPool(namePrefix: string, count: number): void;
+}
 
 export interface TokenServerProps {
-  readonly network: ClusterNetwork;
+  readonly network: IClusterNetwork;
   /** The manager's private IP: the server binds to it, never to 0.0.0.0. */
   readonly privateIp: string;
   /**
@@ -17,7 +40,7 @@ export interface TokenServerProps {
    */
   readonly port?: number;
   /**
-   * How long the server hands out the join token and key, counted from its first start.
+   * How long the server hands out the join token and key, counted from its first start; 60 s to a week.
    * @default - 21600 (6 hours)
    */
   readonly ttlInSeconds?: number;
@@ -33,26 +56,23 @@ export interface TokenServerProps {
  * the manager, bearer-authenticated, bound to the private IP, reachable only from the worker NSG, serving the
  * worker token only, and closed once every expected worker has fetched its values or the TTL has passed.
  */
-export class TokenServer extends Construct {
+export class TokenServer extends Construct implements IWorkerJoinSource {
   public readonly port: number;
   /** Bearer secret (sensitive). */
   public readonly secret: string;
   /** What workers poll, e.g. http://10.0.0.10:9999 */
   public readonly url: string;
   public readonly ttlInSeconds: number;
-  private readonly privateIp: string;
+  public readonly managerAddress: string;
   private readonly expectedWorkerCounts: Array<number | string> = [];
+  private readonly poolNames = new Set<string>();
 
   constructor(scope: Construct, id: string, props: TokenServerProps) {
     super(scope, id);
-    this.port = props.port ?? 9999;
+    this.port = props.port ?? DEFAULT_TOKEN_SERVER_PORT;
     this.ttlInSeconds = props.ttlInSeconds ?? 21600;
-    if (!Number.isInteger(this.port) || this.port < 1024 || this.port > 65535) {
-      throw new Error(`tokenServerPort: ${this.port} must be between 1024 and 65535 (the server runs without privileges)`);
-    }
-    if (!Token.isUnresolved(this.ttlInSeconds) && !(Number.isInteger(this.ttlInSeconds) && this.ttlInSeconds >= 60)) {
-      throw new Error(`tokenServerTtlInSeconds: ${this.ttlInSeconds} must be a whole number of seconds, at least 60`);
-    }
+    validatePort(this.port, "tokenServerPort", 1024);
+    checkNumber(this.ttlInSeconds, "tokenServerTtlInSeconds", { min: 60, max: MAX_TOKEN_SERVER_TTL_SECONDS, integer: true, unit: "seconds" });
     // Workers put it in a curl header: printable ASCII without spaces.
     if (props.secret !== undefined && !Token.isUnresolved(props.secret) && !/^[\x21-\x7e]+$/.test(props.secret)) {
       throw new Error("tokenServerSecret: use printable ASCII characters without spaces (it travels in an HTTP header)");
@@ -60,22 +80,25 @@ export class TokenServer extends Construct {
     this.secret = new StrongSecret(this, "Secret", { value: props.secret, propName: "tokenServerSecret" }).value;
     this.url = `http://${props.privateIp}:${this.port}`;
     props.network.allowIngress({ role: "manager", protocol: "tcp", port: this.port, from: "workers", description: "Dokploy token server (workers fetch the join command)" });
-    this.privateIp = props.privateIp;
+    this.managerAddress = props.privateIp;
   }
 
-  /** Pools call this so the server knows how many workers to wait for before it closes. */
-  public expectWorkers(count: number | string): void {
+  public expectWorkerPool(namePrefix: string, count: number): void {
+    if (this.poolNames.has(namePrefix)) {
+      throw new Error(`namePrefix: a worker pool named "${namePrefix}" already exists in this cluster; give each pool its own namePrefix`);
+    }
+    this.poolNames.add(namePrefix);
     this.expectedWorkerCounts.push(count);
   }
 
-  /** The `tokenServer` section of the manager's node.json. */
-  public hostConfig(): Record<string, unknown> {
+  /** The `tokenServer` section of the manager's node.json, with every pool announced so far (call it at render time). */
+  public hostConfig(): TokenServerHostConfig {
     return {
-      bindAddress: this.privateIp,
+      bindAddress: this.managerAddress,
       port: this.port,
       secret: this.secret,
       stateDir: TOKEN_SERVER_STATE_DIR,
-      expectedWorkers: Lazy.anyValue({ produce: () => this.expectedWorkerTotal() }),
+      expectedWorkers: this.expectedWorkerTotal(),
       ttlSeconds: this.ttlInSeconds,
     };
   }
@@ -83,8 +106,8 @@ export class TokenServer extends Construct {
   /** The server program and its systemd unit, as they land on the manager. */
   public hostFiles(): CloudConfigFile[] {
     return [
-      { path: "/opt/dokploy-oci/bin/token-server.py", content: readHostFile("manager/token-server.py"), permissions: "0700" },
-      { path: "/etc/systemd/system/dokploy-token-server.service", content: readTemplate("manager/dokploy-token-server.service"), permissions: "0644" },
+      hostProgram("token-server.py", "manager/token-server.py"),
+      systemdUnit("dokploy-token-server.service", "manager/dokploy-token-server.service"),
     ];
   }
 

@@ -1,19 +1,20 @@
 /**
  * The default Always Free cluster in your own cdktf app: 1 manager + 1 worker at 1 OCPU / 6 GB / 100 GB each (an
  * Always Free tenancy's whole 2 OCPUs / 12 GB / 200 GB), admin access from one address.
- * Run: npx ts-node examples/free-tier-cluster/main.ts (then cdktf deploy, or package it for Resource Manager).
+ * Copy it into a `cdktf init --template=typescript` app after `npm install dokploy-oci` (then cdktf deploy); in this
+ * repo: npm run build && npx ts-node --transpile-only examples/free-tier-cluster/main.ts.
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
-import { OciProvider } from "../../.gen/providers/oci/provider";
-import { DokployCluster } from "../../constructs";
+import { DokployCluster } from "dokploy-oci";
+import { provider } from "dokploy-oci/providers/oci";
 
 export class FreeTierClusterStack extends TerraformStack {
   constructor(scope: Construct, id: string) {
     super(scope, id);
     const compartment = new TerraformVariable(this, "compartment_ocid", { type: "string" });
     const sshKey = new TerraformVariable(this, "ssh_public_key", { type: "string" });
-    new OciProvider(this, "oci", { region: "eu-frankfurt-1" });
+    new provider.OciProvider(this, "oci", { region: "eu-frankfurt-1" });
     const cluster = new DokployCluster(this, "Cluster", {
       compartmentId: compartment.stringValue,
       sshPublicKeys: [sshKey.stringValue],

@@ -5,15 +5,15 @@
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
-import { OciProvider } from "../../.gen/providers/oci/provider";
-import { DokployCluster } from "../../constructs";
+import { DokployCluster } from "dokploy-oci";
+import { provider } from "dokploy-oci/providers/oci";
 
 export class PaidWorkerPoolStack extends TerraformStack {
   constructor(scope: Construct, id: string) {
     super(scope, id);
     const compartment = new TerraformVariable(this, "compartment_ocid", { type: "string" });
     const sshKey = new TerraformVariable(this, "ssh_public_key", { type: "string" });
-    new OciProvider(this, "oci", { region: "eu-frankfurt-1" });
+    new provider.OciProvider(this, "oci", { region: "eu-frankfurt-1" });
     const cluster = new DokployCluster(this, "Cluster", {
       compartmentId: compartment.stringValue,
       sshPublicKeys: [sshKey.stringValue],
@@ -21,7 +21,7 @@ export class PaidWorkerPoolStack extends TerraformStack {
       tenancyKind: "pay-as-you-go",
       workerCount: 3,
       bootVolumeSizeInGbsPerNode: 50,
-      manager: { workerServerType: "build" },
+      workerServerType: "build",
     });
     cluster.addWorkerPool("Builders", {
       namePrefix: "builder",

@@ -4,8 +4,8 @@
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
-import { OciProvider } from "../../.gen/providers/oci/provider";
-import { DokployCluster } from "../../constructs";
+import { DokployCluster } from "dokploy-oci";
+import { provider } from "dokploy-oci/providers/oci";
 
 export class TailnetAdminClusterStack extends TerraformStack {
   constructor(scope: Construct, id: string) {
@@ -17,7 +17,7 @@ export class TailnetAdminClusterStack extends TerraformStack {
       sensitive: true,
       description: "A reusable tskey-auth-… key, or a tskey-client-… OAuth secret allowed to assign tag:dokploy",
     });
-    new OciProvider(this, "oci", { region: "eu-frankfurt-1" });
+    new provider.OciProvider(this, "oci", { region: "eu-frankfurt-1" });
     const cluster = new DokployCluster(this, "Cluster", {
       compartmentId: compartment.stringValue,
       sshPublicKeys: [sshKey.stringValue],

@@ -1,6 +1,7 @@
 /**
  * An app on the tailnet with no published port: traefik/whoami in the network namespace of a Tailscale sidecar,
- * served over HTTPS at https://whoami.<your tailnet>.ts.net. Run: npx ts-node examples/tailscale-sidecar/main.ts,
+ * served over HTTPS at https://whoami.<your tailnet>.ts.net. Run it from an app that installed dokploy-oci (in this repo:
+ * npm run build && npx ts-node --transpile-only examples/tailscale-sidecar/main.ts),
  * then deploy cdktf.out/stacks/tailscale-sidecar with terraform (see README.md beside this file).
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
@@ -8,7 +9,7 @@ import { Construct } from "constructs";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
-import { TailscaleSidecar } from "../../constructs/docker/tailscale-sidecar";
+import { TailscaleSidecar } from "dokploy-oci";
 
 export class TailscaleSidecarStack extends TerraformStack {
   constructor(scope: Construct, id: string) {

@@ -1,0 +1,129 @@
+/**
+ * The contract between the constructs and the programs in templates/ that run on a node: where cloud-init puts
+ * files, which ports the host serves, and the shape of node.json (docs/host-contract.md describes each key for the
+ * scripts' side). Every port, path and default here is written once; constructs import them, scripts read them
+ * from node.json. Renaming a node.json key means changing the script that reads it in the same commit.
+ */
+import { Token } from "cdktf";
+import { CloudConfigFile } from "./cloud-init";
+import { readHostFile, readTemplate } from "./templates";
+
+/** The node's whole configuration, 0600 root (written by cloud-init, read by every host script). */
+export const NODE_CONFIG_PATH = "/etc/dokploy-oci/node.json";
+/** The Tailscale auth key (0600 root), kept out of node.json so that only the join script reads it. */
+export const TAILSCALE_KEY_FILE = "/etc/dokploy-oci/tailscale.key";
+/** The token server's state: the values it serves and who fetched them. */
+export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
+const HOST_BIN_DIR = "/opt/dokploy-oci/bin";
+const SYSTEMD_UNIT_DIR = "/etc/systemd/system";
+
+/** The Docker daemon's socket, on the host and as mounted into containers. */
+export const DOCKER_SOCKET = "/var/run/docker.sock";
+
+export const SSH_PORT = 22;
+export const HTTP_PORT = 80;
+export const HTTPS_PORT = 443;
+/** Dokploy's dashboard and API (its installer publishes it in host mode). */
+export const DOKPLOY_PORT = 3000;
+/** Dokploy as the manager's own scripts reach it. */
+export const DOKPLOY_LOCAL_URL = `http://127.0.0.1:${DOKPLOY_PORT}`;
+export const DEFAULT_TOKEN_SERVER_PORT = 9999;
+/** Docker Swarm's ports between nodes (Docker's "Use overlay networks" page). */
+export const SWARM_PORTS = [
+  { protocol: "tcp", port: 2377, description: "Docker Swarm cluster management" },
+  { protocol: "tcp", port: 7946, description: "Docker Swarm node gossip" },
+  { protocol: "udp", port: 7946, description: "Docker Swarm node gossip" },
+  { protocol: "udp", port: 4789, description: "Docker Swarm overlay traffic (VXLAN)" },
+] as const;
+
+/** tRPC's batch input for a procedure that takes none: `{"0":{"json":null}}`, URL-encoded. */
+export const TRPC_NULL_INPUT = encodeURIComponent(JSON.stringify({ 0: { json: null } }));
+
+/** Where the manager downloads Dokploy's installer; the workers Docker's; every node Tailscale's. */
+export const DEFAULT_DOKPLOY_INSTALLER_URL = "https://dokploy.com/install.sh";
+export const DEFAULT_DOCKER_INSTALLER_URL = "https://get.docker.com";
+export const DEFAULT_TAILSCALE_INSTALLER_URL = "https://tailscale.com/install.sh";
+
+/**
+ * Throws unless `port` is a whole number from `min` to 65535, naming `prop`; a Terraform value is left alone.
+ * `min` is 1024 for servers that run without privileges.
+ */
+export function validatePort(port: number, prop: string, min = 1): void {
+  if (Token.isUnresolved(port)) return;
+  if (!(Number.isInteger(port) && port >= min && port <= 65535)) {
+    throw new Error(`${prop}: ${port} is not a port number (a whole number from ${min} to 65535${min > 1 ? "; the server runs without privileges" : ""})`);
+  }
+}
+
+/** A program from templates/ installed under /opt/dokploy-oci/bin (root only), comments stripped for size. */
+export function hostProgram(name: string, template: string): CloudConfigFile {
+  return { path: `${HOST_BIN_DIR}/${name}`, content: readHostFile(template), permissions: "0700" };
+}
+
+/** A systemd unit from templates/, installed as /etc/systemd/system/<name>. */
+export function systemdUnit(name: string, template: string): CloudConfigFile {
+  return { path: `${SYSTEMD_UNIT_DIR}/${name}`, content: readTemplate(template), permissions: "0644" };
+}
+
+/** An entry of node.json's `hostPorts`: what the host firewall (harden.sh) accepts. */
+export interface HostPort {
+  readonly protocol: "tcp" | "udp" | "esp";
+  readonly port?: number;
+  readonly sources: string[] | string;
+}
+
+/** The keys every node's node.json has. */
+interface NodeConfigBase {
+  readonly hostPorts: HostPort[];
+  /** harden.sh rejects containers' traffic to 169.254.169.254 when true. */
+  readonly blockContainerMetadata: boolean;
+  readonly tailscale?: unknown;
+}
+
+/** The manager's node.json (read by manager/bootstrap.sh, token-server.py, register-workers.py, harden.sh). */
+export interface ManagerNodeConfig extends NodeConfigBase {
+  readonly role: "manager";
+  readonly privateIp: string;
+  readonly swarm: { readonly defaultAddrPool: string; readonly defaultAddrPoolMaskLength: number };
+  readonly dokploy: {
+    readonly version: string;
+    readonly installerUrl: string;
+    readonly url: string;
+    readonly adminEmail: string;
+    readonly adminPassword: string;
+    readonly adminName: string;
+    readonly apiKeyName: string;
+    readonly sshKeyName: string;
+    readonly wait: { readonly stepSeconds: number; readonly maxDelaySeconds: number; readonly maxAttempts: number };
+  };
+  readonly tokenServer: TokenServerHostConfig;
+  readonly registration: {
+    readonly serverType: string;
+    readonly username: string;
+    readonly sshPort: number;
+    readonly intervalSeconds: number;
+    readonly dokployUrl: string;
+    readonly enableDockerCleanup: boolean;
+  };
+}
+
+/** node.json's `tokenServer` on the manager (token-server.py, manager/bootstrap.sh). */
+export interface TokenServerHostConfig {
+  readonly bindAddress: string;
+  readonly port: number;
+  readonly secret: string;
+  readonly stateDir: string;
+  readonly expectedWorkers: number;
+  readonly ttlSeconds: number;
+}
+
+/** A worker's node.json (read by worker/bootstrap.sh and harden.sh). */
+export interface WorkerNodeConfig extends NodeConfigBase {
+  readonly role: "worker";
+  readonly name: string;
+  readonly docker: { readonly installerUrl: string };
+  readonly tokenServer: { readonly url: string; readonly secret: string };
+  /** The only address a worker joins: a join command naming another one is refused. */
+  readonly swarm: { readonly managerAddress: string };
+  readonly join: { readonly initialDelaySeconds: number; readonly maxDelaySeconds: number; readonly requestTimeoutSeconds: number };
+}
