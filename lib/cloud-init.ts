@@ -1,11 +1,12 @@
 /**
- * Builds a node's cloud-config: static files from templates/, one 0600 JSON config whose values may be Terraform
- * tokens, and commands. The YAML comes from a YAML library; the result is gzip+base64, as OCI's 32,000-byte
+ * Builds a node's cloud-config: static files from templates/ (always the shell library the host scripts source),
+ * one 0600 JSON config whose values may be Terraform tokens, and commands. The YAML comes from a YAML library; the result is gzip+base64, as OCI's 32,000-byte
  * metadata limit requires (cloud-init detects gzip).
  */
 import { Fn, Token } from "cdktf";
 import { gzipSync } from "zlib";
 import { Scalar, stringify } from "yaml";
+import { readHostFile } from "./templates";
 import { joinLiteralAndTokens, jsonencodeWithTokens } from "./terraform-text";
 
 /** OCI rejects an instance whose metadata, user_data included, is larger than this. */
@@ -34,6 +35,9 @@ export interface CloudConfigProps {
   readonly runCommands: ReadonlyArray<ReadonlyArray<string>>;
 }
 
+/** The shell library every host script sources, written once per node (templates/common/host-lib.sh). */
+export const HOST_LIBRARY: CloudConfigFile = { path: "/opt/dokploy-oci/lib/host-lib.sh", content: readHostFile("common/host-lib.sh"), permissions: "0644" };
+
 /** Stands in for the base64 of Terraform-filled file i until Terraform fills it in; base64 never contains it. */
 const placeholder = (index: number) => `DOKPLOY_OCI_FILE_${index}_B64`;
 
@@ -59,7 +63,7 @@ export class CloudConfig {
           // YAML null, which cloud-init before 24.3 crashes on.
           content: doubleQuoted(fill(index)),
         })),
-        ...this.props.files.map((file) => ({ path: file.path, permissions: file.permissions, owner: "root:root", content: file.content })),
+        ...[...this.props.files, HOST_LIBRARY].map((file) => ({ path: file.path, permissions: file.permissions, owner: "root:root", content: file.content })),
       ],
       runcmd: this.props.runCommands.map((command) => [...command]),
     };

@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { waitFor } from "../harness/wait";
-import { shippedScript } from "../helpers/shipped";
+import { installHostLibrary, shippedScript } from "../helpers/shipped";
 
 
 const REPO = path.resolve(__dirname, "../..");
@@ -121,6 +121,7 @@ async function makeHost(options: { wait?: Partial<Wait>; config?: Record<string,
   fs.mkdirSync(host.path("opt/dokploy-oci/bin"), { recursive: true });
   fs.copyFileSync(shippedScript("manager/bootstrap.sh"), host.path(BOOTSTRAP));
   fs.copyFileSync(shippedScript("common/harden.sh"), host.path(HARDEN));
+  installHostLibrary(host.root);
   fs.mkdirSync(host.path("tmp"));
   return host;
 }

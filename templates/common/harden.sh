@@ -7,23 +7,14 @@
 # Running it again changes nothing. Reads $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json (docs/host-contract.md).
 set -euo pipefail
 umask 022
+# shellcheck source=SCRIPTDIR/host-lib.sh
+source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-ROOT=${DOKPLOY_OCI_ROOT:-}
 CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
 SSHD_DROP_IN=$ROOT/etc/ssh/sshd_config.d/00-hardening.conf
 METADATA_SERVICE=169.254.169.254/32
 RULE_COMMENT=dokploy-oci
 FIREWALL_CHANGED=false
-
-log() {
-  printf '%s harden: %s\n' "$(date -u +%FT%TZ)" "$*"
-}
-
-# Runs a chatty command with each line of its output logged (so every line carries a timestamp).
-run_logged() {
-  local line
-  "$@" 2>&1 | while IFS= read -r line; do log "  $line"; done
-}
 
 harden_sshd() {
   local wanted
@@ -171,6 +162,7 @@ setup_fail2ban() {
 }
 
 main() {
+  log_setup "" harden
   log "hardening the host"
   harden_sshd
   open_host_ports
