@@ -424,8 +424,8 @@ describe("harden.sh", () => {
   ];
   const chain = (host: Host, name: string) => host.read(`.stub-state/iptables/${name}`).trim().split("\n");
   const METADATA_JUMP = "-d 169.254.169.254/32 -p tcp ! --dport 53 -m comment --comment dokploy-oci -j DOKPLOY-METADATA";
-  const REFUSE_USERS = "-m owner --socket-exists ! --uid-owner 0 -j REJECT --reject-with tcp-reset";
-  const REFUSE_CONTAINERS = "-m cgroup --path /dokploy_containers.slice -j REJECT --reject-with tcp-reset";
+  const REFUSE_USERS = "-p tcp -m owner --socket-exists ! --uid-owner 0 -j REJECT --reject-with tcp-reset";
+  const REFUSE_CONTAINERS = "-p tcp -m cgroup --path /dokploy_containers.slice -j REJECT --reject-with tcp-reset";
   const REFUSE_BRIDGED = "-d 169.254.169.254/32 -p tcp ! --dport 53 -m comment --comment dokploy-oci -j REJECT --reject-with tcp-reset";
 
   test("twice: rules before the image's REJECT, no duplicates, same files, metadata blocked, sshd key-only", async () => {
@@ -440,7 +440,7 @@ describe("harden.sh", () => {
     expect(chain(host, "DOCKER-USER")).toEqual([REFUSE_BRIDGED]);
     // The slice exists before its cgroup rule, and Docker starts every container under it.
     const calls = host.stubCalls();
-    expect(calls.indexOf("systemctl start dokploy_containers.slice")).toBeLessThan(calls.findIndex((line) => line.includes("-A DOKPLOY-METADATA -m cgroup")));
+    expect(calls.indexOf("systemctl start dokploy_containers.slice")).toBeLessThan(calls.findIndex((line) => line.includes("-A DOKPLOY-METADATA -p tcp -m cgroup")));
     expect(JSON.parse(host.read("etc/docker/daemon.json"))).toEqual({ "cgroup-parent": "dokploy_containers.slice" });
     expect(calls).toContain("systemctl enable dokploy-metadata-guard.service");
     // Inserted at the REJECT's position, which moves down one per rule.

@@ -121,7 +121,7 @@ guard_metadata() {
   enabled=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("blockContainerMetadata") is True)' "$CONFIG_FILE")
   ensure_chain "$METADATA_CHAIN"
   # --socket-exists: packets the kernel sends for no socket (a closed connection's last ACK) are not users'.
-  ensure_rule "$METADATA_CHAIN" -m owner --socket-exists ! --uid-owner 0 "${REJECT_RULE[@]}"
+  ensure_rule "$METADATA_CHAIN" -p tcp -m owner --socket-exists ! --uid-owner 0 "${REJECT_RULE[@]}"
   if ! iptables -w -C OUTPUT "${METADATA_TRAFFIC[@]}" -j "$METADATA_CHAIN" 2>/dev/null; then
     iptables -w -I OUTPUT 1 "${METADATA_TRAFFIC[@]}" -j "$METADATA_CHAIN"
     FIREWALL_CHANGED=true
@@ -139,7 +139,7 @@ contain_containers() {
   [[ -f $CGROUP_ROOT/cgroup.controllers ]] || die "containers cannot be kept from the metadata service: this host does not use cgroup v2"
   [[ -d $CGROUP_ROOT/$CONTAINER_SLICE ]] || die "systemd started $CONTAINER_SLICE but its cgroup is missing"
   set_docker_cgroup_parent
-  ensure_rule "$METADATA_CHAIN" -m cgroup --path "/$CONTAINER_SLICE" "${REJECT_RULE[@]}"
+  ensure_rule "$METADATA_CHAIN" -p tcp -m cgroup --path "/$CONTAINER_SLICE" "${REJECT_RULE[@]}"
   # Docker reuses an existing DOCKER-USER chain, so it can be filled before Docker is installed.
   ensure_chain DOCKER-USER
   local -a rule=("${METADATA_TRAFFIC[@]}" "${REJECT_RULE[@]}")
