@@ -7,7 +7,7 @@
 import { Fn, Token } from "cdktf";
 import { gzipSync } from "zlib";
 import { Scalar, stringify } from "yaml";
-import { readHostFile, readTemplate } from "./templates";
+import { readHostFile } from "./templates";
 import { joinLiteralAndTokens, jsonencodeWithTokens } from "./terraform-text";
 
 /** OCI rejects an instance whose metadata, user_data included, is larger than this. */
@@ -44,7 +44,7 @@ export const METADATA_GUARD_UNITS: ReadonlyArray<CloudConfigFile> = [
   ["/etc/systemd/system/dokploy-metadata-guard.service", "common/dokploy-metadata-guard.service"],
   ["/etc/systemd/system/docker.service.d/dokploy-metadata-guard.conf", "common/docker-metadata-guard.conf"],
   ["/etc/systemd/system/netfilter-persistent.service.d/dokploy-containers-slice.conf", "common/netfilter-persistent-slice.conf"],
-].map(([path, template]) => ({ path, content: readTemplate(template), permissions: "0644" }));
+].map(([path, template]) => ({ path, content: readHostFile(template), permissions: "0644" }));
 
 /** Stands in for the base64 of Terraform-filled file i until Terraform fills it in; base64 never contains it. */
 const placeholder = (index: number) => `DOKPLOY_OCI_FILE_${index}_B64`;
