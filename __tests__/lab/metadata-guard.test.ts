@@ -76,3 +76,12 @@ test("a host-network container as root outside the slice would read it: the slic
   const answer = await askFromContainer({ network: "host", inSlice: false });
   expect(answer.body).toBe(SECRET_MARKER);
 });
+
+test("after a Docker restart (Docker rewrites its own chains) every container is still refused", async () => {
+  await manager.stop();
+  await manager.start();
+  for (const ask of ASKS) {
+    const answer = await askFromContainer(ask);
+    expect({ ask, refused: answer.code !== 0, body: answer.body }).toEqual({ ask, refused: true, body: "" });
+  }
+});
