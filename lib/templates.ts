@@ -26,14 +26,16 @@ export function readTemplate(relativePath: string): string {
 }
 
 /**
- * A template as it is shipped to a host inside user_data: shell and python scripts lose their full-line comments
- * (the comments explain the code in the repo; on the host they only eat into OCI's 32,000-byte metadata limit).
- * Heredoc bodies are kept as they are, since their lines are data. The behaviour tests run this shipped text.
+ * A template as it is shipped to a host inside user_data: shell and python scripts and systemd units lose their
+ * full-line comments (the comments explain the code in the repo; on the host they only eat into OCI's 32,000-byte
+ * metadata limit). Heredoc bodies are kept as they are, since their lines are data. The behaviour tests run this
+ * shipped text.
  */
 export function readHostFile(relativePath: string): string {
   const text = readTemplate(relativePath);
   if (relativePath.endsWith(".sh")) return withoutShellComments(text);
   if (relativePath.endsWith(".py")) return withoutPythonComments(text);
+  if (/\.(service|conf)$/.test(relativePath)) return text.replace(/^#.*\n/gm, "");
   return text;
 }
 

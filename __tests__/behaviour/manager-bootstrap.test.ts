@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { waitFor } from "../harness/wait";
-import { shippedScript } from "../helpers/shipped";
+import { installHostLibrary, shippedScript } from "../helpers/shipped";
 
 
 const REPO = path.resolve(__dirname, "../..");
@@ -121,14 +121,15 @@ async function makeHost(options: { wait?: Partial<Wait>; config?: Record<string,
   fs.mkdirSync(host.path("opt/dokploy-oci/bin"), { recursive: true });
   fs.copyFileSync(shippedScript("manager/bootstrap.sh"), host.path(BOOTSTRAP));
   fs.copyFileSync(shippedScript("common/harden.sh"), host.path(HARDEN));
+  installHostLibrary(host.root);
   fs.mkdirSync(host.path("tmp"));
   return host;
 }
 
 /** Runs a script with bash, asynchronously so the in-process fake keeps answering. */
-function runScript(host: Host, script: string): Promise<Run> {
+function runScript(host: Host, script: string, args: string[] = []): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", [host.path(script)], {
+    const child = spawn("bash", [host.path(script), ...args], {
       env: { ...process.env, PATH: `${STUBS}:${PYTHON_DIR}:${process.env.PATH}`, DOKPLOY_OCI_ROOT: host.root, TMPDIR: host.path("tmp") },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -422,18 +423,31 @@ describe("harden.sh", () => {
     { protocol: "udp", port: 7946, sources: ["10.0.0.0/24", "10.0.1.0/24"] },
   ];
   const chain = (host: Host, name: string) => host.read(`.stub-state/iptables/${name}`).trim().split("\n");
+  const METADATA_JUMP = "-d 169.254.169.254/32 -p tcp ! --dport 53 -m comment --comment dokploy-oci -j DOKPLOY-METADATA";
+  const REFUSE_USERS = "-p tcp -m owner --socket-exists ! --uid-owner 0 -j REJECT --reject-with tcp-reset";
+  const REFUSE_CONTAINERS = "-p tcp -m cgroup --path /dokploy_containers.slice -j REJECT --reject-with tcp-reset";
+  const REFUSE_BRIDGED = "-d 169.254.169.254/32 -p tcp ! --dport 53 -m comment --comment dokploy-oci -j REJECT --reject-with tcp-reset";
 
   test("twice: rules before the image's REJECT, no duplicates, same files, metadata blocked, sshd key-only", async () => {
     const host = await makeHost({ config: { hostPorts } });
     const first = await runScript(host, HARDEN);
     expect(first.code).toBe(0);
     expect(chain(host, "INPUT")).toEqual(INPUT_AFTER_HARDENING);
-    expect(chain(host, "DOCKER-USER")).toEqual(["-d 169.254.169.254/32 -m comment --comment dokploy-oci -j REJECT"]);
+    // The metadata service: our jump before the image's InstanceServices (which accepts it for all), users refused
+    // by owner, host-network containers by their slice, bridged ones in DOCKER-USER; DNS (port 53) left alone.
+    expect(chain(host, "OUTPUT")).toEqual([METADATA_JUMP, "-d 169.254.0.0/16 -j InstanceServices"]);
+    expect(chain(host, "DOKPLOY-METADATA")).toEqual([REFUSE_USERS, REFUSE_CONTAINERS]);
+    expect(chain(host, "DOCKER-USER")).toEqual([REFUSE_BRIDGED]);
+    // The slice exists before its cgroup rule, and Docker starts every container under it.
+    const calls = host.stubCalls();
+    expect(calls.indexOf("systemctl start dokploy_containers.slice")).toBeLessThan(calls.findIndex((line) => line.includes("-A DOKPLOY-METADATA -p tcp -m cgroup")));
+    expect(JSON.parse(host.read("etc/docker/daemon.json"))).toEqual({ "cgroup-parent": "dokploy_containers.slice" });
+    expect(calls).toContain("systemctl enable dokploy-metadata-guard.service");
     // Inserted at the REJECT's position, which moves down one per rule.
     const inserts = host.stubCalls().filter((line) => line.startsWith("iptables -w -I INPUT"));
     expect(inserts.map((line) => line.split(" ")[4])).toEqual(["6", "7", "8", "9", "10"]);
     expect(host.stubCalls()).toContain("netfilter-persistent save");
-    expect(fs.readdirSync(host.path(".stub-state/iptables.saved")).sort()).toEqual(["DOCKER-USER", "FORWARD", "INPUT", "OUTPUT"]);
+    expect(fs.readdirSync(host.path(".stub-state/iptables.saved")).sort()).toEqual(["DOCKER-USER", "DOKPLOY-METADATA", "FORWARD", "INPUT", "InstanceServices", "OUTPUT"]);
     const dropIn = host.read("etc/ssh/sshd_config.d/00-hardening.conf");
     for (const line of [
       "PasswordAuthentication no",
@@ -454,6 +468,8 @@ describe("harden.sh", () => {
     expect(second.code).toBe(0);
     expect(chain(host, "INPUT")).toEqual(INPUT_AFTER_HARDENING);
     expect(chain(host, "DOCKER-USER")).toHaveLength(1);
+    expect(chain(host, "OUTPUT")).toHaveLength(2);
+    expect(chain(host, "DOKPLOY-METADATA")).toHaveLength(2);
     const secondCalls = host.stubCalls().slice(callsAfterFirst);
     expect(secondCalls.filter((line) => / -[IAN] /.test(line))).toEqual([]);
     expect(secondCalls).not.toContain("netfilter-persistent save");
@@ -466,10 +482,42 @@ describe("harden.sh", () => {
     for (const line of `${first.output}${second.output}`.trim().split("\n")) expect(line).toMatch(TIMESTAMPED);
   });
 
-  test("containers keep the metadata service when blockContainerMetadata is off", async () => {
+  test("containers keep the metadata service when blockContainerMetadata is off; unprivileged users do not", async () => {
     const host = await makeHost({ config: { blockContainerMetadata: false } });
     expect((await runScript(host, HARDEN)).code).toBe(0);
     expect(fs.existsSync(host.path(".stub-state/iptables/DOCKER-USER"))).toBe(false);
+    expect(fs.existsSync(host.path("etc/docker/daemon.json"))).toBe(false);
+    expect(chain(host, "OUTPUT")[0]).toBe(METADATA_JUMP);
+    expect(chain(host, "DOKPLOY-METADATA")).toEqual([REFUSE_USERS]);
+  });
+
+  test("at boot (--metadata-only): only the metadata rules, saved; Docker's other settings kept; again changes nothing", async () => {
+    const host = await makeHost();
+    fs.mkdirSync(host.path("etc/docker"), { recursive: true });
+    fs.writeFileSync(host.path("etc/docker/daemon.json"), JSON.stringify({ "log-driver": "journald" }));
+    const first = await runScript(host, HARDEN, ["--metadata-only"]);
+    expect(first.code).toBe(0);
+    expect(chain(host, "OUTPUT")).toEqual([METADATA_JUMP, "-d 169.254.0.0/16 -j InstanceServices"]);
+    expect(chain(host, "DOKPLOY-METADATA")).toEqual([REFUSE_USERS, REFUSE_CONTAINERS]);
+    expect(chain(host, "DOCKER-USER")).toEqual([REFUSE_BRIDGED]);
+    expect(JSON.parse(host.read("etc/docker/daemon.json"))).toEqual({ "log-driver": "journald", "cgroup-parent": "dokploy_containers.slice" });
+    expect(host.stubCalls()).toContain("netfilter-persistent save");
+    // Nothing else of the hardening: no sshd, no apt, no INPUT rule.
+    expect(host.stubCalls().filter((line) => /sshd|apt-get|fail2ban|INPUT/.test(line))).toEqual([]);
+    const before = host.stubCalls().length;
+    expect((await runScript(host, HARDEN, ["--metadata-only"])).code).toBe(0);
+    expect(host.stubCalls().slice(before).filter((line) => / -[IAN] |persistent save/.test(line))).toEqual([]);
+  });
+
+  test("a host without cgroup v2 fails loudly, with unprivileged users already refused", async () => {
+    const host = await makeHost();
+    fs.mkdirSync(host.path(".stub-state/systemctl"), { recursive: true });
+    fs.writeFileSync(host.path(".stub-state/systemctl/dokploy_containers.slice.broken"), "");
+    const run = await runScript(host, HARDEN);
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain("ERROR: containers cannot be kept from the metadata service: this host does not use cgroup v2");
+    expect(chain(host, "OUTPUT")[0]).toBe(METADATA_JUMP);
+    expect(chain(host, "DOKPLOY-METADATA")).toEqual([REFUSE_USERS]);
   });
 
   test("fail2ban that crashes at start (Ubuntu 24.04 + Python 3.12) is a loud warning, not a failure", async () => {

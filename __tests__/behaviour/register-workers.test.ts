@@ -12,7 +12,7 @@ import * as net from "net";
 import * as path from "path";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { startTokenServer, stopAllTokenServers } from "../harness/token-server";
-import { shippedScript } from "../helpers/shipped";
+import { installHostLibrary, shippedScript } from "../helpers/shipped";
 import {
   AUTHORIZED_KEYS,
   cleanupWorkers,
@@ -393,6 +393,7 @@ describe("end to end", () => {
     fs.mkdirSync(path.join(managerRoot, "opt/dokploy-oci/bin"), { recursive: true });
     fs.copyFileSync(shippedScript("manager/bootstrap.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/manager-bootstrap.sh"));
     fs.copyFileSync(shippedScript("common/harden.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/harden.sh"));
+    installHostLibrary(managerRoot);
     const nodesFile = path.join(managerRoot, "swarm-nodes.json");
     writeSwarmNodes(nodesFile, [MANAGER_NODE]);
 

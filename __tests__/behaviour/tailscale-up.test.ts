@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { cleanupWorkers, makeTempRoot, Running, start, startFileServer } from "../harness/worker";
 import { waitFor } from "../harness/wait";
-import { shippedScript } from "../helpers/shipped";
+import { installHostLibrary, shippedScript } from "../helpers/shipped";
 
 
 const REPO = path.resolve(__dirname, "../..");
@@ -60,6 +60,7 @@ function makeNode(options: NodeOptions = {}) {
   };
   fs.mkdirSync(at("etc/dokploy-oci"), { recursive: true });
   fs.writeFileSync(at("etc/dokploy-oci/node.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
+  installHostLibrary(root);
   fs.writeFileSync(at(KEY_FILE), `${key}\n`, { mode: options.keyMode ?? 0o600 });
   fs.chmodSync(at(KEY_FILE), options.keyMode ?? 0o600);
   fs.mkdirSync(at(".stub-state/tailscale"), { recursive: true });

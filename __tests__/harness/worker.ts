@@ -7,7 +7,7 @@
  * workers add themselves when they join and the manager's `docker node ls` reads it.
  * Every process and temp root made here is remembered; call `cleanupWorkers()` in `afterEach`.
  */
-import { shippedScript } from "../helpers/shipped";
+import { installHostLibrary, shippedScript } from "../helpers/shipped";
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -188,6 +188,7 @@ export function makeWorker(options: WorkerOptions): Worker {
   fs.mkdirSync(at("opt/dokploy-oci/bin"), { recursive: true });
   fs.copyFileSync(shippedScript("worker/bootstrap.sh"), at(WORKER_BOOTSTRAP));
   fs.copyFileSync(shippedScript("common/harden.sh"), at(HARDEN));
+  installHostLibrary(root);
   if (options.dockerInstalled === false) {
     fs.mkdirSync(at(".stub-state/docker"), { recursive: true });
     fs.writeFileSync(at(".stub-state/docker/not-installed"), "");

@@ -6,6 +6,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { HOST_LIBRARY } from "../../lib/cloud-init";
 import { readHostFile } from "../../lib/templates";
 
 /** Path of the shipped text of `templates/<relativePath>`, executable; the same path while the text is the same. */
@@ -20,4 +21,11 @@ export function shippedScript(relativePath: string): string {
     fs.renameSync(partial, file);
   }
   return file;
+}
+
+/** Writes the shell library the host scripts source where cloud-init puts it, under a test's stand-in root. */
+export function installHostLibrary(root: string): void {
+  const file = path.join(root, HOST_LIBRARY.path);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, HOST_LIBRARY.content, { mode: 0o644 });
 }

@@ -19,7 +19,7 @@ import * as path from "path";
 import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { eventually, Lab, startLab } from "../harness/lab";
-import { shippedScript } from "../helpers/shipped";
+import { installHostLibrary, shippedScript } from "../helpers/shipped";
 import { cleanupWorkers, makeWorker, MANAGER_STUBS, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, WORKER_MARKER, writeRegistrationConfig } from "../harness/worker";
 
 jest.setTimeout(600_000);
@@ -105,6 +105,7 @@ test("manager bootstrap -> token server -> real swarm join on 2 workers -> each 
   fs.mkdirSync(at("opt/dokploy-oci/bin"), { recursive: true });
   fs.copyFileSync(shippedScript("manager/bootstrap.sh"), at(MANAGER_BOOTSTRAP));
   fs.copyFileSync(shippedScript("common/harden.sh"), at("opt/dokploy-oci/bin/harden.sh"));
+  installHostLibrary(managerRoot);
   const installerUrl = `http://127.0.0.1:${(installerServer.address() as net.AddressInfo).port}/install.sh`;
   fs.writeFileSync(
     at("etc/dokploy-oci/node.json"),

@@ -31,7 +31,7 @@ import { TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
 import { NULL_INPUT, RealDokploy, START_LIMIT_MS, startRealDokploy } from "../harness/real-dokploy";
 import { cleanupWorkers, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../harness/worker";
 import { waitFor } from "../harness/wait";
-import { shippedScript } from "../helpers/shipped";
+import { installHostLibrary, shippedScript } from "../helpers/shipped";
 
 // Dokploy's first start compiles its API (about a minute idle, more on a busy machine); one test waits out the
 // real slow sign-up (about 2.5 minutes).
@@ -126,6 +126,7 @@ function makeHost(): Host {
   fs.mkdirSync(host.path("opt/dokploy-oci/bin"), { recursive: true });
   fs.copyFileSync(shippedScript("manager/bootstrap.sh"), host.path(BOOTSTRAP));
   fs.copyFileSync(shippedScript("common/harden.sh"), host.path("opt/dokploy-oci/bin/harden.sh"));
+  installHostLibrary(host.root);
   fs.mkdirSync(host.path("tmp"));
   writeRegistrationConfig(root, { serverType: "deploy", username: "root", sshPort: 22, intervalSeconds: 0.2, dokployUrl: dokploy.url, enableDockerCleanup: true });
   return host;

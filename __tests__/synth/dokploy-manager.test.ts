@@ -5,7 +5,7 @@ import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../../.gen/providers/oci/data-oci-core-images";
 import { ClusterNetwork } from "../../constructs/oci/cluster-network";
 import { DokployManager, DokployManagerProps, TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
-import { CloudConfig, OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
+import { CloudConfig, HOST_LIBRARY, METADATA_GUARD_UNITS, OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
 import { ormStackJson } from "../../lib/orm-package";
 import { readHostFile, readTemplate } from "../../lib/templates";
 import { validateStack } from "../../lib/validate";
@@ -87,6 +87,21 @@ describe("the manager's cloud-config", () => {
     expect(files.get("/opt/dokploy-oci/bin/token-server.py").content).toBe(readHostFile("manager/token-server.py"));
     expect(files.get("/etc/dokploy-oci/node.json").permissions).toBe("0600");
     expect(document.runcmd).toContainEqual(["systemctl", "enable", "--now", "--no-block", "dokploy-manager-setup.service"]);
+  });
+
+  test("every node gets the host scripts' shell library and the metadata guard's units, once each", () => {
+    const bare = new CloudConfig({ configPath: "/etc/dokploy-oci/node.json", config: {}, files: [], runCommands: [] });
+    for (const yaml of [synthManager().manager.cloudConfig.renderYaml(() => ""), bare.renderYaml(() => "")]) {
+      const paths: string[] = parse(yaml.replace(/^#cloud-config\n/, "")).write_files.map((file: any) => file.path);
+      for (const file of [HOST_LIBRARY, ...METADATA_GUARD_UNITS]) expect(paths.filter((path) => path === file.path)).toHaveLength(1);
+    }
+    expect(HOST_LIBRARY.content).toBe(readHostFile("common/host-lib.sh"));
+    // docker.service waits for the guard and fails without it; the slice exists before the saved rules return.
+    const units = new Map(METADATA_GUARD_UNITS.map((file) => [file.path, file.content]));
+    expect(units.get("/etc/systemd/system/docker.service.d/dokploy-metadata-guard.conf")).toMatch(/^Requires=dokploy-metadata-guard\.service$/m);
+    expect(units.get("/etc/systemd/system/dokploy-metadata-guard.service")).toMatch(/^ExecStart=\/opt\/dokploy-oci\/bin\/harden\.sh --metadata-only$/m);
+    expect(units.get("/etc/systemd/system/dokploy-metadata-guard.service")).toMatch(/^Before=docker\.service$/m);
+    expect(units.get("/etc/systemd/system/netfilter-persistent.service.d/dokploy-containers-slice.conf")).toMatch(/^After=dokploy_containers\.slice$/m);
   });
 
   test("installs the Dokploy release the real-Dokploy suite tested, unless dokployVersion says otherwise", () => {

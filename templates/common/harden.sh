@@ -2,28 +2,25 @@
 # Host hardening shared by the manager and the workers (runs as root on Oracle's Ubuntu images):
 #   - sshd: key-only login, through a drop-in that sorts before cloud-init's 50-cloud-init.conf;
 #   - iptables: opens node.json's hostPorts in INPUT just before the image's final REJECT (never UFW, never a
-#     flush, never the InstanceServices chain) and keeps containers away from the metadata service (DOCKER-USER);
+#     flush, never the InstanceServices chain) and keeps unprivileged users and containers away from the metadata
+#     service (see guard_metadata; also run at every boot with --metadata-only);
 #   - fail2ban, checked to really run.
 # Running it again changes nothing. Reads $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json (docs/host-contract.md).
 set -euo pipefail
 umask 022
+# shellcheck source=SCRIPTDIR/host-lib.sh
+source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-ROOT=${DOKPLOY_OCI_ROOT:-}
 CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
 SSHD_DROP_IN=$ROOT/etc/ssh/sshd_config.d/00-hardening.conf
-METADATA_SERVICE=169.254.169.254/32
 RULE_COMMENT=dokploy-oci
+DOCKER_CONFIG=$ROOT/etc/docker/daemon.json
+CGROUP_ROOT=$ROOT/sys/fs/cgroup
+CONTAINER_SLICE=dokploy_containers.slice
+METADATA_CHAIN=DOKPLOY-METADATA
+METADATA_TRAFFIC=(-d 169.254.169.254/32 -p tcp ! --dport 53 -m comment --comment "$RULE_COMMENT")
+REJECT_RULE=(-j REJECT --reject-with tcp-reset)
 FIREWALL_CHANGED=false
-
-log() {
-  printf '%s harden: %s\n' "$(date -u +%FT%TZ)" "$*"
-}
-
-# Runs a chatty command with each line of its output logged (so every line carries a timestamp).
-run_logged() {
-  local line
-  "$@" 2>&1 | while IFS= read -r line; do log "  $line"; done
-}
 
 harden_sshd() {
   local wanted
@@ -108,25 +105,96 @@ open_host_ports() {
   done <<<"$rules"
 }
 
-block_container_metadata() {
+# Who may reach the metadata service, which serves user_data (node.json's secrets included) for the instance's
+# whole life (OCI never lets user_data change): root processes of the host only, such as cloud-init and
+# oracle-cloud-agent. Only TCP is refused: 169.254.169.254 also answers DNS on port 53, which everyone needs.
+#   - unprivileged users: OUTPUT, by socket owner;
+#   - containers on the host network (they run as root): OUTPUT, by cgroup: Docker starts every container under
+#     CONTAINER_SLICE (daemon.json cgroup-parent), and a cgroup v2 path rule matches the slice's whole subtree;
+#   - bridged containers: their packets are forwarded, so DOCKER-USER.
+# The OUTPUT jump goes first, before the image's InstanceServices jump, which accepts the metadata service for all.
+# A cgroup rule holds the cgroup that has the path when the rule is inserted, so the slice is started first and
+# stays (an active slice keeps its cgroup); dokploy-metadata-guard.service does all this again at every boot
+# before Docker starts, and netfilter-persistent, which restores the saved copy, has the slice started first too.
+guard_metadata() {
   local enabled
   enabled=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("blockContainerMetadata") is True)' "$CONFIG_FILE")
+  ensure_chain "$METADATA_CHAIN"
+  # --socket-exists: packets the kernel sends for no socket (a closed connection's last ACK) are not users'.
+  ensure_rule "$METADATA_CHAIN" -p tcp -m owner --socket-exists ! --uid-owner 0 "${REJECT_RULE[@]}"
+  if ! iptables -w -C OUTPUT "${METADATA_TRAFFIC[@]}" -j "$METADATA_CHAIN" 2>/dev/null; then
+    iptables -w -I OUTPUT 1 "${METADATA_TRAFFIC[@]}" -j "$METADATA_CHAIN"
+    FIREWALL_CHANGED=true
+  fi
   if [[ $enabled != True ]]; then
-    log "iptables: containers may reach the metadata service (blockContainerMetadata is off)"
+    log "iptables: the metadata service answers root only; containers too (blockContainerMetadata is off)"
     return 0
   fi
+  contain_containers
+  log "iptables: the metadata service answers root processes of the host only, no container"
+}
+
+contain_containers() {
+  systemctl start "$CONTAINER_SLICE"
+  [[ -f $CGROUP_ROOT/cgroup.controllers ]] || die "containers cannot be kept from the metadata service: this host does not use cgroup v2"
+  [[ -d $CGROUP_ROOT/$CONTAINER_SLICE ]] || die "systemd started $CONTAINER_SLICE but its cgroup is missing"
+  set_docker_cgroup_parent
+  ensure_rule "$METADATA_CHAIN" -p tcp -m cgroup --path "/$CONTAINER_SLICE" "${REJECT_RULE[@]}"
   # Docker reuses an existing DOCKER-USER chain, so it can be filled before Docker is installed.
-  if ! iptables -w -S DOCKER-USER >/dev/null 2>&1; then
-    iptables -w -N DOCKER-USER
+  ensure_chain DOCKER-USER
+  local -a rule=("${METADATA_TRAFFIC[@]}" "${REJECT_RULE[@]}")
+  if ! iptables -w -C DOCKER-USER "${rule[@]}" 2>/dev/null; then
+    # First position: older Docker versions end DOCKER-USER with a RETURN.
+    iptables -w -I DOCKER-USER 1 "${rule[@]}"
+    FIREWALL_CHANGED=true
   fi
-  local -a rule=(-d "$METADATA_SERVICE" -m comment --comment "$RULE_COMMENT" -j REJECT)
-  if iptables -w -C DOCKER-USER "${rule[@]}" 2>/dev/null; then
-    return 0
+}
+
+ensure_chain() {
+  if ! iptables -w -S "$1" >/dev/null 2>&1; then
+    iptables -w -N "$1"
   fi
-  # First position: older Docker versions end DOCKER-USER with a RETURN.
-  iptables -w -I DOCKER-USER 1 "${rule[@]}"
-  FIREWALL_CHANGED=true
-  log "iptables: containers can no longer reach the metadata service"
+}
+
+# ensure_rule CHAIN RULE...: appends the rule unless the chain has it.
+ensure_rule() {
+  local chain=$1
+  shift
+  if ! iptables -w -C "$chain" "$@" 2>/dev/null; then
+    iptables -w -A "$chain" "$@"
+    FIREWALL_CHANGED=true
+  fi
+}
+
+# Containers that Docker already runs keep their cgroup until they restart, so this must happen before Docker
+# starts: before its installation on the first boot, before docker.service at every boot.
+set_docker_cgroup_parent() {
+  local changed
+  changed=$(
+    python3 - "$DOCKER_CONFIG" "$CONTAINER_SLICE" <<'EOF'
+import json
+import os
+import sys
+
+path, slice_name = sys.argv[1], sys.argv[2]
+config = json.load(open(path)) if os.path.exists(path) else {}
+if config.get("cgroup-parent") == slice_name:
+    sys.exit(0)
+config["cgroup-parent"] = slice_name
+os.makedirs(os.path.dirname(path), exist_ok=True)
+with open(path + ".tmp", "w") as out:
+    json.dump(config, out, indent=2)
+os.chmod(path + ".tmp", 0o644)
+os.replace(path + ".tmp", path)
+print("changed")
+EOF
+  )
+  if [[ $changed == changed ]]; then
+    log "docker: containers start under $CONTAINER_SLICE ($DOCKER_CONFIG)"
+    if systemctl is-active --quiet docker; then
+      log "WARNING: Docker is running: the containers it runs now stay outside $CONTAINER_SLICE until Docker restarts"
+    fi
+  fi
 }
 
 save_firewall() {
@@ -171,10 +239,18 @@ setup_fail2ban() {
 }
 
 main() {
+  log_setup "" harden
+  # At every boot, from dokploy-metadata-guard.service, before Docker starts.
+  if [[ ${1:-} == --metadata-only ]]; then
+    guard_metadata
+    save_firewall
+    return 0
+  fi
   log "hardening the host"
   harden_sshd
   open_host_ports
-  block_container_metadata
+  guard_metadata
+  systemctl enable dokploy-metadata-guard.service
   save_firewall
   setup_fail2ban
   log "hardening done"

@@ -9,23 +9,16 @@
 # through a filter that masks anything shaped like a key before it reaches the log.
 set -Eeuo pipefail
 umask 077
+# shellcheck source=SCRIPTDIR/host-lib.sh
+source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-ROOT=${DOKPLOY_OCI_ROOT:-}
 CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
 LOCK_FILE=$ROOT/var/lib/dokploy-oci/tailscale-up.lock
 LOG_FILE=$ROOT/var/log/dokploy-tailscale-up.log
 # How long one `tailscale up` may wait for the Running state before the attempt counts as failed.
 UP_TIMEOUT=120s
 
-WORK_DIR=
 TAILSCALE_ENABLED=true
-
-log() {
-  local line
-  line="$(date -u +%FT%TZ) tailscale: $*"
-  printf '%s\n' "$line"
-  printf '%s\n' "$line" >>"$LOG_FILE"
-}
 
 # Logs each line read from stdin, prefixed with $1, with anything that looks like an auth key masked.
 log_masked() {
@@ -37,21 +30,6 @@ log_masked() {
 
 mask_keys() {
   sed -E 's/tskey-[^[:space:]"'"'"',]*/tskey-<masked>/g'
-}
-
-die() {
-  log "ERROR: $*"
-  exit 1
-}
-
-on_error() {
-  if ((BASH_SUBSHELL == 0)); then
-    log "ERROR: line $2: '$3' failed with exit status $1"
-  fi
-}
-
-on_exit() {
-  if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
 }
 
 # Sets the config variables from node.json's "tailscale" key, validated, in one python3 run (jq is not on the
@@ -183,14 +161,8 @@ try_join() {
 
 main() {
   local attempt delay
-  mkdir -p "$(dirname "$LOG_FILE")" "$(dirname "$LOCK_FILE")"
-  touch "$LOG_FILE"
-  chmod 600 "$LOG_FILE"
-  exec 9>>"$LOCK_FILE"
-  flock -n 9 || die "another tailscale-up.sh is running"
-  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
-  trap on_exit EXIT
-  WORK_DIR=$(mktemp -d)
+  log_setup "$LOG_FILE" tailscale
+  start_run "$LOCK_FILE" tailscale-up.sh
   load_config || die "cannot use $CONFIG_FILE"
   if [[ $TAILSCALE_ENABLED == false ]]; then
     log "not enabled for this node (no auth key given): nothing to do"

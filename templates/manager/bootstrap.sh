@@ -10,10 +10,10 @@
 # line (ps shows those to every user): they travel through 0600 files, pipes and python3.
 set -Eeuo pipefail
 umask 077
+# shellcheck source=SCRIPTDIR/../common/host-lib.sh
+source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-ROOT=${DOKPLOY_OCI_ROOT:-}
 CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
-HARDEN_SCRIPT=$ROOT/opt/dokploy-oci/bin/harden.sh
 STATE_ROOT=$ROOT/var/lib/dokploy-oci
 STEPS_DIR=$STATE_ROOT/manager-steps
 LOCK_FILE=$STATE_ROOT/manager-bootstrap.lock
@@ -36,44 +36,10 @@ API_ATTEMPTS=8
 REQUEST_MAX_SECONDS=60
 SIGN_UP_MAX_SECONDS=300
 
-WORK_DIR=
 API_KEY_HEADER=
 RESPONSE_FILE=
 CURL_ERROR_FILE=
 RESPONSE_STATUS=
-
-log() {
-  local line
-  line="$(date -u +%FT%TZ) $*"
-  printf '%s\n' "$line"
-  printf '%s\n' "$line" >>"$LOG_FILE"
-}
-
-# Logs each line read from stdin, prefixed with $1.
-log_lines() {
-  local line
-  while IFS= read -r line; do log "$1$line"; done
-}
-
-die() {
-  log "ERROR: $*"
-  exit 1
-}
-
-# Names the command that failed by its source text (no secret values), once, from the main shell.
-on_error() {
-  if ((BASH_SUBSHELL == 0)); then
-    log "ERROR: line $2: '$3' failed with exit status $1"
-  fi
-}
-
-on_exit() {
-  local status=$1
-  if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
-  if [[ $status -ne 0 ]]; then
-    log "manager setup stopped (exit $status); the next run resumes at the step that failed"
-  fi
-}
 
 # json_get FILE PATH: prints the value at a dotted path (list indexes are numbers); fails when it is missing.
 json_get() {
@@ -328,11 +294,6 @@ api_steps_pending() {
 
 # --- steps -------------------------------------------------------------------------------------------------------
 
-step_harden() {
-  # 9>&-: nothing started from here may hold this run's lock after it ends.
-  bash "$HARDEN_SCRIPT" 9>&- 2>&1 | tee -a "$LOG_FILE"
-}
-
 step_install_dokploy() {
   # install.sh starts with `docker swarm leave --force`: on a live manager it would destroy the cluster.
   if swarm_active && docker service inspect dokploy >/dev/null 2>&1; then
@@ -559,26 +520,20 @@ print(json.dumps({"ssh_key_id": credentials["ssh_key_id"], "public_key": credent
 }
 
 main() {
-  mkdir -p "$(dirname "$LOG_FILE")" "$STEPS_DIR"
-  touch "$LOG_FILE"
-  chmod 600 "$LOG_FILE"
+  log_setup "$LOG_FILE"
+  mkdir -p "$STEPS_DIR"
   if [[ -e $MARKER ]]; then
     log "manager setup already complete ($MARKER exists)"
     return 0
   fi
-  exec 9>>"$LOCK_FILE"
-  flock -n 9 || die "another manager setup is running"
-
-  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
-  trap 'on_exit $?' EXIT
-  WORK_DIR=$(mktemp -d)
+  start_run "$LOCK_FILE" "manager setup" "the next run resumes at the step that failed"
   API_KEY_HEADER=$WORK_DIR/api-key.header
   RESPONSE_FILE=$WORK_DIR/response.json
   CURL_ERROR_FILE=$WORK_DIR/curl-error.txt
   load_config
   log "Dokploy manager setup starting"
 
-  run_step harden step_harden
+  run_step harden run_harden
   run_step install-dokploy step_install_dokploy
   # Before any Dokploy API step: workers can join the swarm while Dokploy is still starting.
   run_step publish-join-token step_publish_join_token

@@ -11,10 +11,10 @@
 # the join token is never logged and only reaches `docker swarm join`'s argv, which docker requires.
 set -Eeuo pipefail
 umask 077
+# shellcheck source=SCRIPTDIR/../common/host-lib.sh
+source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-ROOT=${DOKPLOY_OCI_ROOT:-}
 CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
-HARDEN_SCRIPT=$ROOT/opt/dokploy-oci/bin/harden.sh
 LOCK_FILE=$ROOT/var/lib/dokploy-oci/worker-bootstrap.lock
 AUTHORIZED_KEYS=$ROOT/root/.ssh/authorized_keys
 MARKER=$ROOT/opt/dokploy-worker-setup-complete
@@ -23,7 +23,6 @@ LOG_FILE=$ROOT/var/log/dokploy-worker-setup.log
 MAX_ANSWER_BYTES=4096
 MAX_INSTALLER_BYTES=4194304
 
-WORK_DIR=
 CURL_CONFIG=
 CURL_ERROR_FILE=
 CURL_HEADERS_FILE=
@@ -33,38 +32,6 @@ JOIN_TOKEN=
 JOIN_ADDRESS=
 MANAGER_ADDRESS=
 PUBLIC_KEY=
-
-log() {
-  local line
-  # printf's own clock, not date: no process per line on the join's critical path.
-  TZ=UTC printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T %s' -1 "$*"
-  printf '%s\n' "$line"
-  printf '%s\n' "$line" >>"$LOG_FILE"
-}
-
-log_lines() {
-  local line
-  while IFS= read -r line; do log "$1$line"; done
-}
-
-die() {
-  log "ERROR: $*"
-  exit 1
-}
-
-on_error() {
-  if ((BASH_SUBSHELL == 0)); then
-    log "ERROR: line $2: '$3' failed with exit status $1"
-  fi
-}
-
-on_exit() {
-  local status=$1
-  if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
-  if [[ $status -ne 0 ]]; then
-    log "worker setup stopped (exit $status); the next run carries on from where the host is"
-  fi
-}
 
 # Sets the config variables from node.json, validated, in one python3 run (jq is not on the image), and writes
 # the bearer header (and the optional source address) into the 0600 curl config file: on curl's command line
@@ -248,10 +215,6 @@ installer_too_big() {
   ((size <= MAX_INSTALLER_BYTES)) || die "the Docker installer is larger than $MAX_INSTALLER_BYTES bytes; not running it"
 }
 
-harden() {
-  bash "$HARDEN_SCRIPT" 2>&1 | tee -a "$LOG_FILE"
-}
-
 install_docker() {
   if docker info >/dev/null 2>&1; then
     log "Docker is installed and running"
@@ -323,26 +286,19 @@ authorize_dokploy_key() {
 }
 
 main() {
-  mkdir -p "$(dirname "$LOG_FILE")" "$(dirname "$LOCK_FILE")"
-  touch "$LOG_FILE"
-  chmod 600 "$LOG_FILE"
+  log_setup "$LOG_FILE"
   if [[ -e $MARKER ]]; then
     log "worker setup already complete ($MARKER exists)"
     return 0
   fi
-  exec 9>>"$LOCK_FILE"
-  flock -n 9 || die "another worker setup is running"
-
-  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
-  trap 'on_exit $?' EXIT
-  WORK_DIR=$(mktemp -d)
+  start_run "$LOCK_FILE" "worker setup" "the next run carries on from where the host is"
   CURL_CONFIG=$WORK_DIR/token-server.curlrc
   CURL_ERROR_FILE=$WORK_DIR/curl-error.txt
   CURL_HEADERS_FILE=$WORK_DIR/curl-headers.txt
   load_config
   log "worker setup starting for $NODE_NAME (token server $TOKEN_SERVER_URL)"
 
-  harden
+  run_harden
   install_docker
   join_swarm
   authorize_dokploy_key

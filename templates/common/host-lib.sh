@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# Sourced by every host script (/opt/dokploy-oci/lib/host-lib.sh on the node, shipped once by cloud-init): the
+# log format, fatal errors, the one-run-at-a-time lock and the cleanup every script needs.
+# A script calls log_setup first, then start_run when it needs the lock, the traps and a private work directory.
+
+ROOT=${DOKPLOY_OCI_ROOT:-}
+HOST_LOG_FILE=
+HOST_LOG_TAG=
+HOST_RUN_NAME=
+HOST_STOP_HINT=
+WORK_DIR=
+
+# log_setup FILE [TAG]: every log line goes to stdout and, when FILE is not empty, to FILE (created 0600), each
+# prefixed with its UTC time and, when given, "TAG: ".
+log_setup() {
+  HOST_LOG_FILE=$1
+  HOST_LOG_TAG=${2:-}
+  if [[ -n $HOST_LOG_FILE ]]; then
+    mkdir -p "$(dirname "$HOST_LOG_FILE")"
+    touch "$HOST_LOG_FILE"
+    chmod 600 "$HOST_LOG_FILE"
+  fi
+}
+
+log() {
+  local line
+  # printf's own clock, not date: no process per line.
+  TZ=UTC printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T %s%s' -1 "${HOST_LOG_TAG:+$HOST_LOG_TAG: }" "$*"
+  printf '%s\n' "$line"
+  if [[ -n $HOST_LOG_FILE ]]; then printf '%s\n' "$line" >>"$HOST_LOG_FILE"; fi
+}
+
+# Logs each line read from stdin, prefixed with $1.
+log_lines() {
+  local line
+  while IFS= read -r line; do log "$1$line"; done
+}
+
+# Runs a chatty command with each line of its output logged (so every line carries a timestamp).
+run_logged() {
+  "$@" 2>&1 | log_lines "  "
+}
+
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+# start_run LOCK_FILE NAME [HINT]: takes the lock (another run holding it is fatal), names the command that fails
+# by its source text (no secret values), and makes WORK_DIR, removed at exit. A run that fails logs
+# "NAME stopped (exit N); HINT" when HINT is given.
+start_run() {
+  HOST_RUN_NAME=$2
+  HOST_STOP_HINT=${3:-}
+  mkdir -p "$(dirname "$1")"
+  exec 9>>"$1"
+  flock -n 9 || die "another $HOST_RUN_NAME is running"
+  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
+  trap 'on_exit $?' EXIT
+  WORK_DIR=$(mktemp -d)
+}
+
+# Once, from the main shell: subshells that fail report through their caller.
+on_error() {
+  if ((BASH_SUBSHELL == 0)); then
+    log "ERROR: line $2: '$3' failed with exit status $1"
+  fi
+}
+
+on_exit() {
+  local status=$1
+  if [[ -n $WORK_DIR ]]; then rm -rf "$WORK_DIR"; fi
+  if [[ $status -ne 0 && -n $HOST_STOP_HINT ]]; then
+    log "$HOST_RUN_NAME stopped (exit $status); $HOST_STOP_HINT"
+  fi
+}
+
+# Runs harden.sh (a program of its own, with its own timestamped lines) into this script's log. The lock's
+# descriptor is not passed on, so nothing harden.sh starts can hold the lock after this run ends.
+run_harden() {
+  bash "$ROOT/opt/dokploy-oci/bin/harden.sh" 9>&- 2>&1 | tee -a "$HOST_LOG_FILE"
+}
