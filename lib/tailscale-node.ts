@@ -5,7 +5,7 @@
 import { Fn, IResolvable, Op, Precondition, Token } from "cdktf";
 import { CloudConfigFile } from "./cloud-init";
 import { authKeyForServers, authKeyPreconditions, validateAuthKey, validateTags, validateTailnetHostname } from "./tailscale";
-import { readHostFile, readTemplate } from "./templates";
+import { readHostFile } from "./templates";
 
 export const TAILSCALE_KEY_FILE = "/etc/dokploy-oci/tailscale.key";
 export const TAILSCALE_UP_SCRIPT = "/opt/dokploy-oci/bin/tailscale-up.sh";
@@ -92,7 +92,7 @@ export function tailscaleHostConfig(options: TailscaleNodeOptions, hostname: str
     },
     files: [
       { path: TAILSCALE_UP_SCRIPT, content: readHostFile("common/tailscale-up.sh"), permissions: "0700" },
-      { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readTemplate("common/dokploy-tailscale-up.service"), permissions: "0644" },
+      { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readHostFile("common/dokploy-tailscale-up.service"), permissions: "0644" },
     ],
     keyFile: { path: TAILSCALE_KEY_FILE, content: authKeyForServers(options.authKey), permissions: "0600" },
     runCommand: ["systemctl", "enable", "--now", "--no-block", "dokploy-tailscale-up.service"],

@@ -1,4 +1,4 @@
-import { Fn, Token } from "cdktf";
+import { Fn, Lazy, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
@@ -13,7 +13,8 @@ import {
 } from "../../lib/oci-node";
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
-import { readHostFile, readTemplate } from "../../lib/templates";
+import { readHostFile } from "../../lib/templates";
+import { INSTANCE_METADATA_URL, WORKERS_TAG_KEY, WorkerPoolEntry, workersTagValue } from "../../lib/worker-identity";
 import { ClusterNetwork } from "./cluster-network";
 import { TokenServer } from "./token-server";
 
@@ -90,8 +91,8 @@ export interface DokployManagerProps {
    * How the manager registers each ready swarm worker in Dokploy (`server.create`): "deploy" (the seed's choice),
    * "build", or "none" to skip. Workers already appear in Dokploy's Cluster view by joining the swarm;
    * registering makes them SSH-reachable servers. Dokploy's `server.setup` must never run on them (it creates
-   * the dokploy-network overlay, which only a manager can), and a worker that leaves the swarm is not
-   * deregistered.
+   * the dokploy-network overlay, which only a manager can). A worker no longer declared (a lower count) is
+   * drained, removed from the swarm and then from Dokploy's servers (Dokploy refuses while services run on it).
    * @default - "deploy"
    */
   readonly workerServerType?: WorkerServerType;
@@ -103,9 +104,12 @@ export interface DokployManagerProps {
   readonly tailscale?: TailscaleNodeOptions;
   /** @default - "dokploy" */
   readonly namePrefix?: string;
-  /** @default - no tags */
+  /** @default - no tags (the manager always carries the `dokploy-oci-workers` tag its reconciler reads) */
   readonly freeformTags?: Record<string, string>;
 }
+
+/** How long the manager waits for a retired worker's tasks to move before removing its node anyway. */
+const DRAIN_TIMEOUT_SECONDS = 600;
 
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const SSH_KEY_PATTERN = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$/;
@@ -133,7 +137,7 @@ export class DokployManager extends Construct {
   public readonly ocpus: number;
   public readonly memoryInGbs: number;
   public readonly bootVolumeSizeInGbs: number;
-  private readonly workerPoolNames = new Set<string>();
+  private readonly workerPools: WorkerPoolEntry[] = [];
 
   constructor(scope: Construct, id: string, props: DokployManagerProps) {
     super(scope, id);
@@ -209,16 +213,19 @@ export class DokployManager extends Construct {
           intervalSeconds: 15,
           dokployUrl: "http://127.0.0.1:3000",
           enableDockerCleanup: true,
+          instanceMetadataUrl: INSTANCE_METADATA_URL,
+          workersTag: WORKERS_TAG_KEY,
+          drainTimeoutSeconds: DRAIN_TIMEOUT_SECONDS,
         },
         ...(tailscale ? { tailscale: tailscale.config } : {}),
       },
       files: [
         { path: "/opt/dokploy-oci/bin/harden.sh", content: readHostFile("common/harden.sh"), permissions: "0700" },
         { path: "/opt/dokploy-oci/bin/manager-bootstrap.sh", content: readHostFile("manager/bootstrap.sh"), permissions: "0700" },
-        { path: "/etc/systemd/system/dokploy-manager-setup.service", content: readTemplate("manager/dokploy-manager-setup.service"), permissions: "0644" },
+        { path: "/etc/systemd/system/dokploy-manager-setup.service", content: readHostFile("manager/dokploy-manager-setup.service"), permissions: "0644" },
         ...this.tokenServer.hostFiles(),
         { path: "/opt/dokploy-oci/bin/register-workers.py", content: readHostFile("manager/register-workers.py"), permissions: "0700" },
-        { path: "/etc/systemd/system/dokploy-register-workers.service", content: readTemplate("manager/dokploy-register-workers.service"), permissions: "0644" },
+        { path: "/etc/systemd/system/dokploy-register-workers.service", content: readHostFile("manager/dokploy-register-workers.service"), permissions: "0644" },
         ...(tailscale?.files ?? []),
       ],
       terraformFiles: tailscale ? [tailscale.keyFile] : [],
@@ -244,7 +251,7 @@ export class DokployManager extends Construct {
       privateIp: this.privateIp,
       sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
       cloudConfig: this.cloudConfig,
-      freeformTags: props.freeformTags,
+      freeformTags: this.tagsWithWorkers(props.freeformTags),
       preconditions: tailscale?.preconditions,
     });
     this.publicIp = this.instance.publicIp;
@@ -252,13 +259,23 @@ export class DokployManager extends Construct {
     if (tailscale) this.tailnetDashboardUrl = `http://${tailnetHostname}:3000`;
   }
 
-  /** Called by each SwarmWorkerPool: pool names must differ, and the token server waits for every pool's workers. */
-  public registerWorkerPool(namePrefix: string, count: number): void {
-    if (this.workerPoolNames.has(namePrefix)) {
+  /**
+   * Called by each SwarmWorkerPool: pool names must differ, and the manager's workers tag names every pool's
+   * workers (Terraform updates the tag in place when a count changes; the reconciler reads it).
+   */
+  public registerWorkerPool(namePrefix: string, count: number | string): void {
+    if (this.workerPools.some((pool) => pool.namePrefix === namePrefix)) {
       throw new Error(`namePrefix: a worker pool named "${namePrefix}" already exists in this cluster; give each pool its own namePrefix`);
     }
-    this.workerPoolNames.add(namePrefix);
-    this.tokenServer.expectWorkers(count);
+    this.workerPools.push({ namePrefix, count });
+    workersTagValue(this.workerPools);
+  }
+
+  /** The user's tags plus the workers tag, produced once every pool has registered. */
+  private tagsWithWorkers(tags: Record<string, string> | undefined): Record<string, string> {
+    const workers = { [WORKERS_TAG_KEY]: Lazy.stringValue({ produce: () => workersTagValue(this.workerPools) }) };
+    if (tags !== undefined && Token.isUnresolved(tags)) return Fn.merge([tags, workers]) as unknown as Record<string, string>;
+    return { ...tags, ...workers };
   }
 }
 

@@ -13,6 +13,7 @@ import {
 } from "../../lib/oci-node";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { readHostFile, readTemplate } from "../../lib/templates";
+import { MAX_POOL_WORKERS, workerCredential } from "../../lib/worker-identity";
 import { ClusterNetwork } from "./cluster-network";
 import { DokployManager } from "./dokploy-manager";
 
@@ -92,7 +93,7 @@ export interface SwarmWorkerPoolProps {
 }
 
 const FAULT_DOMAINS = ["FAULT-DOMAIN-1", "FAULT-DOMAIN-2", "FAULT-DOMAIN-3"];
-const MAX_WORKERS = 100;
+const MAX_WORKERS = MAX_POOL_WORKERS;
 const NAME_PATTERN = /^[a-z][a-z0-9-]{0,20}$/;
 
 /**
@@ -163,7 +164,8 @@ export class SwarmWorkerPool extends Construct {
         hostPorts: network.hostPortsFor("workers"),
         blockContainerMetadata: true,
         docker: { installerUrl: props.dockerInstallerUrl ?? "https://get.docker.com" },
-        tokenServer: { url: tokenServer.url, secret: tokenServer.secret },
+        // Its own credential only: with the secret, a worker could pose as any other.
+        tokenServer: { url: tokenServer.url, credential: workerCredential(tokenServer.secret, name) },
         // The only address a worker joins: a join command naming another one is refused.
         swarm: { managerAddress: props.manager.privateIp },
         join: { initialDelaySeconds: 1, maxDelaySeconds: joinMaxDelay, requestTimeoutSeconds: 5 },

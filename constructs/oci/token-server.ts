@@ -1,8 +1,8 @@
-import { Lazy, Op, Token } from "cdktf";
+import { Token } from "cdktf";
 import { Construct } from "constructs";
 import { CloudConfigFile } from "../../lib/cloud-init";
 import { StrongSecret } from "../../lib/secret";
-import { readHostFile, readTemplate } from "../../lib/templates";
+import { readHostFile } from "../../lib/templates";
 import { ClusterNetwork } from "./cluster-network";
 
 export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
@@ -17,12 +17,13 @@ export interface TokenServerProps {
    */
   readonly port?: number;
   /**
-   * How long the server hands out the join token and key, counted from its first start.
+   * How long the server hands out the join token and key to one worker, counted from when that worker became
+   * expected (or its swarm node stopped being ready).
    * @default - 21600 (6 hours)
    */
   readonly ttlInSeconds?: number;
   /**
-   * Bearer secret workers present; at least 32 characters.
+   * Secret that each worker's credential is derived from (sha256("<secret>:<name>")); at least 32 characters.
    * @default - 64 random letters and digits generated at plan time (random_password, sensitive)
    */
   readonly secret?: string;
@@ -30,18 +31,18 @@ export interface TokenServerProps {
 
 /**
  * The channel that hands workers the swarm join command and Dokploy's SSH public key: a small python3 server on
- * the manager, bearer-authenticated, bound to the private IP, reachable only from the worker NSG, serving the
- * worker token only, and closed once every expected worker has fetched its values or the TTL has passed.
+ * the manager, bound to the private IP, reachable only from the worker NSG, serving the worker token only to
+ * expected workers that prove their name with their own credential (lib/worker-identity.ts), each once, within a
+ * TTL per worker.
  */
 export class TokenServer extends Construct {
   public readonly port: number;
-  /** Bearer secret (sensitive). */
+  /** The secret worker credentials are derived from (sensitive; workers never get it). */
   public readonly secret: string;
   /** What workers poll, e.g. http://10.0.0.10:9999 */
   public readonly url: string;
   public readonly ttlInSeconds: number;
   private readonly privateIp: string;
-  private readonly expectedWorkerCounts: Array<number | string> = [];
 
   constructor(scope: Construct, id: string, props: TokenServerProps) {
     super(scope, id);
@@ -63,11 +64,6 @@ export class TokenServer extends Construct {
     this.privateIp = props.privateIp;
   }
 
-  /** Pools call this so the server knows how many workers to wait for before it closes. */
-  public expectWorkers(count: number | string): void {
-    this.expectedWorkerCounts.push(count);
-  }
-
   /** The `tokenServer` section of the manager's node.json. */
   public hostConfig(): Record<string, unknown> {
     return {
@@ -75,7 +71,6 @@ export class TokenServer extends Construct {
       port: this.port,
       secret: this.secret,
       stateDir: TOKEN_SERVER_STATE_DIR,
-      expectedWorkers: Lazy.anyValue({ produce: () => this.expectedWorkerTotal() }),
       ttlSeconds: this.ttlInSeconds,
     };
   }
@@ -84,13 +79,7 @@ export class TokenServer extends Construct {
   public hostFiles(): CloudConfigFile[] {
     return [
       { path: "/opt/dokploy-oci/bin/token-server.py", content: readHostFile("manager/token-server.py"), permissions: "0700" },
-      { path: "/etc/systemd/system/dokploy-token-server.service", content: readTemplate("manager/dokploy-token-server.service"), permissions: "0644" },
+      { path: "/etc/systemd/system/dokploy-token-server.service", content: readHostFile("manager/dokploy-token-server.service"), permissions: "0644" },
     ];
-  }
-
-  private expectedWorkerTotal(): number {
-    const counts = this.expectedWorkerCounts.map((count) => Token.asNumber(count));
-    if (counts.every((count) => !Token.isUnresolved(count))) return counts.reduce((sum, count) => sum + count, 0);
-    return counts.reduce((sum, count) => Op.add(sum, count), 0);
   }
 }
