@@ -1,8 +1,10 @@
 /**
- * Behaviour of templates/manager/register-workers.py: the real program against the fake Dokploy (which enforces
- * the tRPC transport, x-api-key auth and server.create's required fields), with a stub docker that answers
- * `node ls` / `node inspect` from a JSON file the test controls (harness/worker-stubs/docker).
- * The last test runs the whole chain: manager bootstrap -> token server -> 5 worker bootstraps -> registration.
+ * Behaviour of templates/manager/register-workers.py (the reconciler): the real program against the fake Dokploy
+ * (which enforces the tRPC transport, x-api-key auth and the server procedures' inputs and refusals), a fake
+ * instance metadata service holding the manager's workers tag (harness/fake-imds.ts), and a stub docker that
+ * answers `node ls` / `inspect` / `update` / `ps` / `rm` from a JSON file the test controls (harness/worker-stubs/docker).
+ * The end-to-end tests run the whole chain: manager bootstrap -> reconciler -> token server -> worker bootstraps
+ * -> registration, then grow and shrink by changing the tag only.
  */
 import { spawnSync } from "child_process";
 import { randomBytes, randomUUID } from "crypto";
@@ -10,8 +12,10 @@ import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
+import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { FakeDokploy } from "../harness/fake-dokploy";
-import { startTokenServer, stopAllTokenServers } from "../harness/token-server";
+import { FakeImds } from "../harness/fake-imds";
+import { startTokenServer, stopAllTokenServers, TOKEN_SERVER_STATE_DIR } from "../harness/token-server";
 import { shippedScript } from "../helpers/shipped";
 import {
   AUTHORIZED_KEYS,
@@ -62,12 +66,25 @@ const MANAGER_NODE: SwarmNode = { ID: "manager0xxxxxxxxxxxxxxxxx", Hostname: "ma
 interface Manager {
   root: string;
   fake: FakeDokploy;
+  imds: FakeImds;
+  /** Sets the manager's workers tag, as `terraform apply` does in place. */
+  setTag(value: string): void;
+  /** workers.json as the reconciler last wrote it for the token server. */
+  published(): { expected: string[]; ready: string[] };
   apiKey: string;
   sshKeyId: string;
   nodesFile: string;
   /** Starts the program: `--once` unless `loop`. */
   register(options?: { loop?: boolean }): Running;
   creates(): { body: unknown; headers: http.IncomingHttpHeaders }[];
+}
+
+async function startImds(tag?: string): Promise<FakeImds> {
+  const imds = new FakeImds();
+  if (tag !== undefined) imds.freeformTags = { project: "demo", [WORKERS_TAG_KEY]: tag };
+  await imds.start();
+  cleanups.push(() => imds.stop());
+  return imds;
 }
 
 async function startFake(): Promise<FakeDokploy> {
@@ -79,9 +96,10 @@ async function startFake(): Promise<FakeDokploy> {
 
 /** A manager whose Dokploy already has the admin, the API key (unlimited) and the workers' SSH key, as the bootstrap leaves it. */
 async function makeManager(
-  options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmRecord[]; credentials?: boolean; dokployUrl?: string } = {},
+  options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmRecord[]; credentials?: boolean; dokployUrl?: string; tag?: string } = {},
 ): Promise<Manager> {
   const fake = await startFake();
+  const imds = await startImds(options.tag ?? "worker:3");
   const { organization } = fake.seedAdmin(ADMIN);
   const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id, rateLimitEnabled: false }).key;
   const sshKeyId = randomUUID();
@@ -101,6 +119,7 @@ async function makeManager(
     intervalSeconds: 0.1,
     dokployUrl: options.dokployUrl ?? fake.url,
     enableDockerCleanup: true,
+    instanceMetadataUrl: imds.url,
     ...options.registration,
   });
   if (options.credentials !== false) writeCredentials(root, { api_key: apiKey, ssh_key_id: sshKeyId });
@@ -109,6 +128,9 @@ async function makeManager(
   return {
     root,
     fake,
+    imds,
+    setTag: (value) => (imds.freeformTags = { ...imds.freeformTags, [WORKERS_TAG_KEY]: value }),
+    published: () => JSON.parse(fs.readFileSync(path.join(root, TOKEN_SERVER_STATE_DIR, "workers.json"), "utf8")),
     apiKey,
     sshKeyId,
     nodesFile,
@@ -138,7 +160,7 @@ function expectNoKey(manager: Manager, ...texts: string[]): void {
 
 describe("register-workers", () => {
   test("registers the ready workers with every required field; not the manager, not a down node", async () => {
-    const manager = await makeManager({ nodes: [MANAGER_NODE, node(1), node(2), node(3), node(4, { State: "down" })] });
+    const manager = await makeManager({ tag: "worker:4", nodes: [MANAGER_NODE, node(1), node(2), node(3), node(4, { State: "down" })] });
     const run = await manager.register().done;
     expect(run.code).toBe(0);
 
@@ -159,6 +181,9 @@ describe("register-workers", () => {
       })),
     );
     expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.13"]);
+    // The token server learns who may join and who is in the swarm already; the tag was read with IMDS v2's header.
+    expect(manager.published()).toEqual({ expected: ["worker-1", "worker-2", "worker-3", "worker-4"], ready: ["worker-1", "worker-2", "worker-3"] });
+    expect(manager.imds.authorizations).toEqual(["Bearer Oracle"]);
     // tRPC batched transport, the key in x-api-key, never server.setup.
     for (const call of manager.fake.calls) {
       expect(call.headers["x-api-key"]).toBe(manager.apiKey);
@@ -176,6 +201,7 @@ describe("register-workers", () => {
   test("server type, SSH user and port, and docker cleanup come from node.json", async () => {
     const manager = await makeManager({
       nodes: [node(1)],
+      tag: "worker:1",
       registration: { serverType: "build", username: "dokploy", sshPort: 2222, enableDockerCleanup: false },
     });
     expect((await manager.register().done).code).toBe(0);
@@ -225,7 +251,7 @@ describe("register-workers", () => {
   });
 
   test("a 400 for a node is logged with Dokploy's message and that node is not retried at once", async () => {
-    const manager = await makeManager({ nodes: [node(1), node(2)] });
+    const manager = await makeManager({ nodes: [node(1), node(2)], tag: "worker:2" });
     writeCredentials(manager.root, { api_key: manager.apiKey, ssh_key_id: "no-such-key" });
     const loop = manager.register({ loop: true });
     await waitFor(() => procCalls(manager, "server.all").length >= 6, "six passes");
@@ -236,13 +262,17 @@ describe("register-workers", () => {
     );
   });
 
-  test("serverType none: exits, and never calls Dokploy nor docker", async () => {
+  test("serverType none: never calls Dokploy, still publishes the expected workers and retires the swarm nodes of removed ones", async () => {
     const manager = await makeManager({ registration: { serverType: "none" } });
-    const run = await manager.register({ loop: true }).done;
+    expect((await manager.register().done).code).toBe(0);
+    manager.setTag("worker:2");
+    const run = await manager.register().done;
     expect(run.code).toBe(0);
-    expect(run.output).toContain("registration.serverType is none: workers are not registered as Dokploy servers");
+    expect(run.output).toContain("not registering workers in Dokploy (registration.serverType is none)");
+    expect(run.output).toMatch(/draining worker-3 \(node3x+\): it is no longer expected/);
+    expect(readSwarmNodes(manager.nodesFile).map((entry) => entry.Hostname)).toEqual(["manager", "worker-1", "worker-2"]);
+    expect(manager.published()).toEqual({ expected: ["worker-1", "worker-2"], ready: ["worker-1", "worker-2"] });
     expect(manager.fake.calls).toEqual([]);
-    expect(fs.existsSync(path.join(manager.root, "stub-calls.log"))).toBe(false);
   });
 
   test("waits for the credentials (logged once), then registers", async () => {
@@ -267,6 +297,7 @@ describe("register-workers", () => {
       intervalSeconds: 0.1,
       dokployUrl: proxy.url,
       enableDockerCleanup: true,
+      instanceMetadataUrl: manager.imds.url,
     });
     const first = manager.register({ loop: true });
     await waitFor(() => proxy.swallowed() === 1, "the swallowed answer");
@@ -313,16 +344,17 @@ describe("register-workers", () => {
       record("nulldescxxxxxxxxxxxxxxxxx", undefined, "10.0.0.31"),
       record("forgedxxxxxxxxxxxxxxxxxxx", `evil\n2026-01-01T00:00:00Z register-workers: registered ${ESC}[2J`, "10.0.0.32"),
     ];
-    const manager = await makeManager({ nodes: [MANAGER_NODE, node(1), ...hostile, node(2)] });
+    const manager = await makeManager({ tag: "worker:2", nodes: [MANAGER_NODE, node(1), ...hostile, node(2)] });
     const loop = manager.register({ loop: true });
-    await waitFor(() => manager.fake.servers.length === 4, "the four good workers");
+    await waitFor(() => manager.fake.servers.length === 2, "the two good workers");
     await morePasses(manager, 3);
     await loop.kill();
-    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.31", "10.0.0.32"]);
-    const names = Object.fromEntries(manager.fake.servers.map((server) => [server.ipAddress, server.name]));
-    expect(names["10.0.0.31"]).toBe("worker-10-0-0-31");
-    expect(names["10.0.0.32"]).toBe("worker-10-0-0-32");
+    // Nodes this cluster does not declare (whatever their records) are neither registered nor removed.
+    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12"]);
+    expect(readSwarmNodes(manager.nodesFile)).toHaveLength(3 + hostile.length);
     const output = loop.output();
+    expect(output.split("leaving swarm node null (nulldescxxxxxxxxxxxxxxxxx) alone: not declared")).toHaveLength(2);
+    expect(output).toContain('leaving swarm node "evil\\n2026-01-01T00:00:00Z register-workers: registered \\u001b[2J" (forgedxxxxxxxxxxxxxxxxxxx) alone');
     for (const reason of ['"fd00::6" is not an IPv4 address', 'its address null is not', '"10.0.0.30:2377" is not', "0.0.0.0 cannot reach it", "167772191 is not"]) {
       // Once each, though several passes saw the same record.
       expect(output.split(reason)).toHaveLength(2);
@@ -330,7 +362,7 @@ describe("register-workers", () => {
     // Log lines are the program's own: the forged hostname stays inside one escaped, quoted value.
     expect(output).not.toContain(ESC);
     for (const line of output.split("\n").filter(Boolean)) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ register-workers: /);
-    expect(output.match(/: registered /g)).toHaveLength(4);
+    expect(output.match(/^\S+ register-workers: registered /gm)).toHaveLength(2);
     expect(output).not.toMatch(/Traceback/);
   });
 
@@ -381,6 +413,7 @@ describe("end to end", () => {
       }),
       { mode: 0o600 },
     );
+    const imds = await startImds("worker:5");
     writeRegistrationConfig(managerRoot, {
       serverType: "deploy",
       username: "root",
@@ -388,8 +421,10 @@ describe("end to end", () => {
       intervalSeconds: 0.2,
       dokployUrl: fake.url,
       enableDockerCleanup: true,
+      instanceMetadataUrl: imds.url,
     });
-    const tokenServer = await startTokenServer({ root: managerRoot, secret, expectedWorkers: 5 });
+    // The token server learns the expected workers from the reconciler only (no workers.json written here).
+    const tokenServer = await startTokenServer({ root: managerRoot, secret, expected: null });
     fs.mkdirSync(path.join(managerRoot, "opt/dokploy-oci/bin"), { recursive: true });
     fs.copyFileSync(shippedScript("manager/bootstrap.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/manager-bootstrap.sh"));
     fs.copyFileSync(shippedScript("common/harden.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/harden.sh"));
