@@ -20,6 +20,7 @@ import { shippedScript } from "../helpers/shipped";
 import {
   AUTHORIZED_KEYS,
   cleanupWorkers,
+  JOIN_COMMAND,
   hostEnv,
   makeTempRoot,
   makeWorker,
@@ -379,6 +380,168 @@ describe("register-workers", () => {
     expect(unit).toContain("ExecStart=/usr/bin/python3 /opt/dokploy-oci/bin/register-workers.py");
     expect(unit).toMatch(/^Restart=on-failure$/m);
     expect(unit).toMatch(/^WantedBy=multi-user.target$/m);
+  });
+});
+
+describe("growing, shrinking, replacing", () => {
+  const procCount = (manager: Manager, proc: string) => procCalls(manager, proc).length;
+  const workerNodes = (manager: Manager) =>
+    readSwarmNodes(manager.nodesFile)
+      .filter((entry) => entry.Role === "worker")
+      .map((entry) => `${entry.Hostname} ${entry.State}`)
+      .sort();
+  const serverNames = (manager: Manager) => manager.fake.servers.map((server) => `${server.name} ${server.ipAddress}`).sort();
+
+  /** A worker-N bootstrap that joins the stub swarm as worker-N at 10.0.0.(10+N) through the real token server. */
+  function bootWorker(manager: Manager, url: string, secret: string, n: number) {
+    const worker = makeWorker({
+      tokenServerUrl: url,
+      secret,
+      name: `worker-${n}`,
+      swarm: { nodesFile: manager.nodesFile, hostname: `worker-${n}`, address: `10.0.0.${10 + n}` },
+    });
+    return { worker, run: worker.run() };
+  }
+
+  /** The token server applies workers.json when it is asked anything: /healthz. */
+  const poke = (url: string) => new Promise((resolve) => http.get(`${url}/healthz`, (response) => response.resume().on("end", resolve)));
+
+  async function withTokenServer(manager: Manager) {
+    const secret = randomBytes(32).toString("hex");
+    // No workers.json from the test: the reconciler is what tells the token server who may join.
+    const server = await startTokenServer({ root: manager.root, secret, expected: null });
+    server.writeValue("token", JOIN_COMMAND);
+    server.writeValue("public-key", `${PUBLIC_KEY}\n`);
+    return { server, secret };
+  }
+
+  test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly the right swarm nodes and Dokploy servers", async () => {
+    const manager = await makeManager({ tag: "worker:1", nodes: [MANAGER_NODE] });
+    const { server, secret } = await withTokenServer(manager);
+    let reconciler = manager.register({ loop: true });
+
+    const first = bootWorker(manager, server.url, secret, 1);
+    expect((await first.run.done).code).toBe(0);
+    await waitFor(() => serverNames(manager).length === 1, "worker-1 registered");
+
+    // Two more workers boot before the manager's tag says 3 (Terraform creates them while it updates the tag):
+    // they wait, refused as not expected yet; meanwhile the manager reboots (token server and reconciler restart).
+    const more = [2, 3].map((n) => bootWorker(manager, server.url, secret, n));
+    await waitFor(() => more.every(({ worker }) => worker.log().includes("not expected (HTTP 403)")), "the new workers to wait as not expected");
+    await reconciler.kill();
+    await server.restart();
+    reconciler = manager.register({ loop: true });
+    manager.setTag("worker:3");
+    for (const { run } of more) expect((await run.done).code).toBe(0);
+    await waitFor(() => serverNames(manager).length === 3, "three Dokploy servers");
+    expect(workerNodes(manager)).toEqual(["worker-1 ready", "worker-2 ready", "worker-3 ready"]);
+    await waitFor(() => manager.published().ready.length === 3, "the token server told all three joined");
+    expect(server.logs()).toMatch(/refused \/token to worker worker-2: unknown identity/);
+
+    const retiredIds = readSwarmNodes(manager.nodesFile).filter((entry) => entry.Hostname !== "worker-1" && entry.Role === "worker").map((entry) => entry.ID);
+    manager.setTag("worker:1");
+    await waitFor(() => workerNodes(manager).length === 1 && serverNames(manager).length === 1, "the shrink to one worker");
+    await morePasses(manager, 3);
+    await reconciler.kill();
+
+    expect(workerNodes(manager)).toEqual(["worker-1 ready"]);
+    expect(serverNames(manager)).toEqual(["worker-1 10.0.0.11"]);
+    expect(procCount(manager, "server.create")).toBe(3);
+    expect(procCount(manager, "server.remove")).toBe(2);
+    const log = reconciler.output();
+    for (const n of [2, 3]) {
+      expect(log).toMatch(new RegExp(`draining worker-${n} \\(\\w+\\): it is no longer expected`));
+      expect(log).toMatch(new RegExp(`removed swarm node \\w+: worker-${n}, drained`));
+      expect(log).toMatch(new RegExp(`removed Dokploy server worker-${n} \\(10\\.0\\.0\\.${10 + n}, serverId [0-9a-f-]{36}\\): no longer expected`));
+    }
+    // Each retired node was drained before it was removed.
+    const calls = fs.readFileSync(path.join(manager.root, "stub-calls.log"), "utf8").split("\n");
+    expect(retiredIds).toHaveLength(2);
+    for (const id of retiredIds) {
+      const drained = calls.indexOf(`docker node update --availability drain ${id}`);
+      expect(drained).toBeGreaterThanOrEqual(0);
+      expect(calls.indexOf(`docker node rm --force ${id}`)).toBeGreaterThan(drained);
+    }
+    expect(manager.published()).toEqual({ expected: ["worker-1"], ready: ["worker-1"] });
+    // Shrunk workers can no longer fetch anything.
+    await poke(server.url);
+    await server.waitForLog("worker worker-3 is no longer expected");
+    expectNoKey(manager, log, server.logs());
+  });
+
+  test("a worker recreated with the same name and address: its old down node removed, still one Dokploy server", async () => {
+    const manager = await makeManager({ tag: "worker:2", nodes: [MANAGER_NODE, node(1), node(2)] });
+    const { server, secret } = await withTokenServer(manager);
+    const reconciler = manager.register({ loop: true });
+    await waitFor(() => serverNames(manager).length === 2 && manager.published().ready.length === 2, "both registered");
+    await poke(server.url);
+
+    // The instance is terminated (its node goes down) and recreated from the same user_data.
+    writeSwarmNodes(manager.nodesFile, readSwarmNodes(manager.nodesFile).map((entry) => (entry.Hostname === "worker-2" ? { ...entry, State: "down" } : entry)));
+    await waitFor(() => manager.published().ready.length === 1, "the reconciler published that worker-2 is gone");
+    await poke(server.url);
+    const replacement = bootWorker(manager, server.url, secret, 2);
+    expect((await replacement.run.done).code).toBe(0);
+    await waitFor(() => workerNodes(manager).join() === "worker-1 ready,worker-2 ready", "the old node removed");
+    await morePasses(manager, 3);
+    await reconciler.kill();
+
+    expect(readSwarmNodes(manager.nodesFile).filter((entry) => entry.Hostname === "worker-2").map((entry) => entry.ID)).not.toContain(node(2).ID);
+    expect(serverNames(manager)).toEqual(["worker-1 10.0.0.11", "worker-2 10.0.0.12"]);
+    expect(procCount(manager, "server.create")).toBe(2);
+    expect(reconciler.output()).toContain(`removed swarm node ${node(2).ID}: the old swarm node of worker-2, which was recreated`);
+    expect(server.logs()).toContain("worker worker-2 left the swarm or is down (recreated?): it may fetch the join token again");
+    // Once back in the swarm, its credential is used up again.
+    const again = makeWorker({ tokenServerUrl: server.url, secret, name: "worker-2" });
+    const againRun = again.run();
+    await waitFor(() => again.log().includes("GONE (HTTP 410)"), "a second copy of worker-2 refused");
+    await againRun.kill();
+  });
+
+  test("Dokploy refusing to remove a server with services: its node is still removed, the refusal logged, the server kept", async () => {
+    const manager = await makeManager({ tag: "worker:2", nodes: [MANAGER_NODE, node(1), node(2)] });
+    expect((await manager.register().done).code).toBe(0);
+    const busy = manager.fake.servers.find((server) => server.name === "worker-2")!;
+    manager.fake.servicesOn.set(busy.serverId, 1);
+    manager.setTag("worker:1");
+    const loop = manager.register({ loop: true });
+    await waitFor(() => loop.output().includes("server.remove for worker-2"), "the refused removal");
+    await morePasses(manager, 4);
+    await loop.kill();
+    expect(workerNodes(manager)).toEqual(["worker-1 ready"]);
+    expect(serverNames(manager)).toEqual(["worker-1 10.0.0.11", "worker-2 10.0.0.12"]);
+    expect(loop.output()).toContain(
+      `server.remove for worker-2 (${busy.serverId}) refused: HTTP 400: Server has active services, please delete them first; not trying that node again for 300s`,
+    );
+    expect(procCount(manager, "server.remove")).toBe(1);
+  });
+
+  test("metadata service down, tag missing or malformed: nothing removed, each problem logged once; nodes never declared are left alone", async () => {
+    const manager = await makeManager({ tag: "worker:2", nodes: [MANAGER_NODE, node(1), node(2), node(7, { Hostname: "byhand-1" })] });
+    const loop = manager.register({ loop: true });
+    await waitFor(() => serverNames(manager).length === 2, "the two declared workers registered");
+    const unchanged = workerNodes(manager);
+    const passesWith = async (problem: string) => {
+      await waitFor(() => loop.output().split(problem).length >= 2, `the log line: ${problem}`);
+      await sleep(500); // several passes meet the same problem
+      expect(loop.output().split(problem)).toHaveLength(2);
+      expect(workerNodes(manager)).toEqual(unchanged);
+    };
+    await manager.imds.stop();
+    await passesWith("cannot read the instance metadata at");
+    manager.imds.freeformTags = { project: "demo" };
+    await manager.imds.start();
+    await passesWith(`the manager instance has no freeform tag ${WORKERS_TAG_KEY}; changing nothing`);
+    manager.setTag("worker:2,worker:x");
+    await passesWith(`freeform tag ${WORKERS_TAG_KEY} is invalid: "worker:x" is not <namePrefix>:<count up to 100>; changing nothing`);
+    manager.setTag("worker:2");
+    await waitFor(() => loop.output().includes("working again"), "working again");
+    await morePasses(manager, 2);
+    await loop.kill();
+    expect(workerNodes(manager)).toEqual(unchanged);
+    expect(serverNames(manager)).toEqual(["worker-1 10.0.0.11", "worker-2 10.0.0.12"]);
+    expect(procCount(manager, "server.remove")).toBe(0);
+    expect(loop.output().split('leaving swarm node "byhand-1" (node7xxxxxxxxxxxxxxxxxxxx) alone: not declared')).toHaveLength(2);
   });
 });
 

@@ -217,8 +217,10 @@ export function makeWorker(options: WorkerOptions): Worker {
   };
 }
 
+/** Replaces the node list atomically (the stub and the reconciler may be reading it). */
 export function writeSwarmNodes(file: string, nodes: SwarmRecord[]): void {
-  fs.writeFileSync(file, JSON.stringify(nodes));
+  fs.writeFileSync(`${file}.test-tmp`, JSON.stringify(nodes));
+  fs.renameSync(`${file}.test-tmp`, file);
 }
 
 export function readSwarmNodes(file: string): SwarmNode[] {
