@@ -418,7 +418,8 @@ export async function baseRootfs(): Promise<string> {
     if (fs.existsSync(file)) return file;
     const partial = `${file}.${process.pid}.partial`;
     try {
-      await must(recipe[0], [...recipe.slice(1, -1), partial, DEBIAN_MIRROR], { timeoutMs: 900_000 });
+      // --format: mmdebstrap picks the format from the output's extension, and ".partial" would make a directory.
+      await must(recipe[0], [...recipe.slice(1, -1), "--format=tar", partial, DEBIAN_MIRROR], { timeoutMs: 900_000 });
       fs.renameSync(partial, file);
     } finally {
       fs.rmSync(partial, { force: true });

@@ -9,6 +9,9 @@
  * from a DNS responder on the namespace's loopback (__tests__/real-dokploy/public-ip-dns.py).
  * Needs root (ip netns). Everything started here is stopped by `stop()`, by process group, and the namespace and
  * temp dir are removed.
+ *
+ * One instance per machine: the dev server writes its build (.next) into the shared prepared app directory, so a
+ * second run (another `npm test` beside this one) waits for the first to finish (`holdMachineLock`).
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
@@ -32,6 +35,11 @@ const DATABASE = "dokploy";
 const TEMPLATE_DATABASE = "dokploy_migrated";
 /** A cold Next.js dev compile on a busy 2-core machine: measured 55 s idle; generous on purpose. */
 const START_TIMEOUT_MS = 15 * 60_000;
+const LOCK_FILE = path.join(CACHE, "real-dokploy.lock");
+/** A whole real-Dokploy suite under load: what a second run may wait for the first. */
+const LOCK_TIMEOUT_MS = 30 * 60_000;
+/** What a suite's beforeAll may take: waiting for the lock, then a cold start. */
+export const START_LIMIT_MS = LOCK_TIMEOUT_MS + START_TIMEOUT_MS;
 export const NULL_INPUT = "%7B%220%22%3A%7B%22json%22%3Anull%7D%7D";
 
 interface Manifest {
@@ -134,9 +142,36 @@ async function stopProgram(child: ChildProcess | undefined, signal: NodeJS.Signa
   group("SIGKILL");
 }
 
+/**
+ * Takes the machine-wide lock through flock(1), held by a child whose stdin is our pipe: the lock goes when the
+ * returned release closes it, or when this process dies, so a crashed run never leaves it taken.
+ */
+async function holdMachineLock(): Promise<() => Promise<void>> {
+  const holder = spawn("flock", ["--exclusive", "--timeout", String(LOCK_TIMEOUT_MS / 1000), LOCK_FILE, "sh", "-c", "echo held; exec cat >/dev/null"], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stderr = "";
+  holder.stderr!.on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => holder.once("exit", (code) => resolve(code)));
+  const held = new Promise<boolean>((resolve) => holder.stdout!.once("data", () => resolve(true)));
+  let waiting: NodeJS.Timeout | undefined = setTimeout(
+    () => process.stderr.write(`real Dokploy: another run holds ${LOCK_FILE}; waiting for it (at most ${LOCK_TIMEOUT_MS / 60_000} min)\n`),
+    5_000,
+  );
+  const outcome = await Promise.race([held, exited.then(() => false)]);
+  clearTimeout(waiting);
+  waiting = undefined;
+  if (!outcome) throw new Error(`could not take ${LOCK_FILE} within ${LOCK_TIMEOUT_MS / 60_000} min: ${stderr.trim()}`);
+  return async () => {
+    holder.stdin!.end();
+    await exited;
+  };
+}
+
 export async function startRealDokploy(): Promise<RealDokploy> {
   const manifest = readManifest();
   if (process.getuid?.() !== 0) throw new Error("the real Dokploy suite needs root (it creates a network namespace)");
+  const releaseLock = await holdMachineLock();
   const namespace = `dkreal${process.pid}`;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "real-dokploy-"));
   const pgData = path.join(work, "pgdata");
@@ -161,6 +196,7 @@ export async function startRealDokploy(): Promise<RealDokploy> {
     await stopProgram(postgres, "SIGINT");
     if (namespaceCreated) run(["ip", "netns", "delete", namespace]);
     fs.rmSync(work, { recursive: true, force: true });
+    await releaseLock();
   };
 
   try {

@@ -30,8 +30,9 @@ import * as os from "os";
 import * as path from "path";
 import { TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
-import { NULL_INPUT, RealDokploy, startRealDokploy } from "../harness/real-dokploy";
+import { NULL_INPUT, RealDokploy, START_LIMIT_MS, startRealDokploy } from "../harness/real-dokploy";
 import { cleanupWorkers, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../harness/worker";
+import { waitFor } from "../harness/wait";
 import { shippedScript } from "../helpers/shipped";
 
 // Dokploy's first start compiles its API (about a minute idle, more on a busy machine); one test waits out the
@@ -58,7 +59,7 @@ const roots: string[] = [];
 
 beforeAll(async () => {
   dokploy = await startRealDokploy();
-});
+}, START_LIMIT_MS);
 
 afterAll(async () => {
   await dokploy?.stop();
@@ -148,11 +149,8 @@ function makeHost(): Host {
 const count = (table: string) => Number(dokploy.sql(`SELECT count(*) FROM ${table}`));
 const counts = () => ({ users: count('"user"'), organizations: count("organization"), apiKeys: count("apikey"), sshKeys: count('"ssh-key"'), servers: count("server") });
 
-async function poll(condition: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !condition(); await new Promise((resolve) => setTimeout(resolve, 500))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-  }
-}
+/** Each check is an SQL query through psql: every half second is plenty. */
+const poll = (condition: () => boolean, what: string, timeoutMs: number) => waitFor(condition, what, timeoutMs, 500);
 
 async function expectSuccess(running: Running, host: Host): Promise<void> {
   const exit = await running.done;
