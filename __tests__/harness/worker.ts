@@ -146,6 +146,16 @@ export function start(command: string, args: string[], env: NodeJS.ProcessEnv): 
   return handle;
 }
 
+/** A dir of the host stubs without their docker, for lab programs that talk to a real engine; removed by cleanupWorkers. */
+export function labHostBin(): string {
+  const dir = makeTempRoot("dokploy-oci-lab-bin-");
+  for (const stub of fs.readdirSync(MANAGER_STUBS)) {
+    const file = path.join(MANAGER_STUBS, stub);
+    if (stub !== "docker" && fs.statSync(file).isFile()) fs.symlinkSync(file, path.join(dir, stub));
+  }
+  return dir;
+}
+
 /** PATH and root for a program running "on" the host at `root`. */
 export function hostEnv(root: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {

@@ -18,7 +18,7 @@ import { FakeDokploy } from "../harness/fake-dokploy";
 import { FakeImds } from "../harness/fake-imds";
 import { eventually, Lab, startLab } from "../harness/lab";
 import { shippedScript } from "../helpers/shipped";
-import { cleanupWorkers, makeWorker, MANAGER_STUBS, PUBLIC_KEY, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, writeRegistrationConfig } from "../harness/worker";
+import { cleanupWorkers, makeWorker, labHostBin, PUBLIC_KEY, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, writeRegistrationConfig } from "../harness/worker";
 import { writeTokenServerConfig } from "../harness/token-server";
 
 jest.setTimeout(900_000);
@@ -34,16 +34,6 @@ let imds: FakeImds;
 let managerRoot: string;
 let bin: string;
 const programs: Running[] = [];
-
-/** PATH for a host program: the host stubs without their docker (the real CLI answers), then the real tools. */
-function hostStubPath(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-lab-bin-"));
-  for (const stub of fs.readdirSync(MANAGER_STUBS)) {
-    const file = path.join(MANAGER_STUBS, stub);
-    if (stub !== "docker" && fs.statSync(file).isFile()) fs.symlinkSync(file, path.join(dir, stub));
-  }
-  return dir;
-}
 
 const hostEnvironment = (root: string, dockerHost: string): NodeJS.ProcessEnv => ({
   ...process.env,
@@ -85,7 +75,7 @@ afterAll(async () => {
 
 test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly the right swarm nodes and Dokploy servers", async () => {
   const [manager, ...workerNodesInLab] = lab.nodes;
-  bin = hostStubPath();
+  bin = labHostBin();
   managerRoot = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-lab-manager-"));
   fs.mkdirSync(path.join(managerRoot, "tmp"));
   const secret = randomBytes(32).toString("hex");

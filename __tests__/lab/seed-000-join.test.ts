@@ -23,7 +23,7 @@ import { FakeDokploy } from "../harness/fake-dokploy";
 import { FakeImds } from "../harness/fake-imds";
 import { eventually, Lab, startLab } from "../harness/lab";
 import { shippedScript } from "../helpers/shipped";
-import { cleanupWorkers, makeWorker, MANAGER_STUBS, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, WORKER_MARKER, writeRegistrationConfig } from "../harness/worker";
+import { cleanupWorkers, makeWorker, labHostBin, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, WORKER_MARKER, writeRegistrationConfig } from "../harness/worker";
 
 jest.setTimeout(600_000);
 
@@ -46,16 +46,6 @@ let managerRoot: string;
 let bin: string;
 const secret = randomBytes(32).toString("hex");
 const programs: Running[] = [];
-
-/** PATH for a host program: the host stubs without their docker (the real CLI answers), then the real tools. */
-function hostStubPath(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-lab-bin-"));
-  for (const stub of fs.readdirSync(MANAGER_STUBS)) {
-    const file = path.join(MANAGER_STUBS, stub);
-    if (stub !== "docker" && fs.statSync(file).isFile()) fs.symlinkSync(file, path.join(dir, stub));
-  }
-  return dir;
-}
 
 function hostEnvironment(root: string, dockerHost: string, bin: string): NodeJS.ProcessEnv {
   return { ...process.env, PATH: `${bin}:${process.env.PATH}`, DOKPLOY_OCI_ROOT: root, TMPDIR: path.join(root, "tmp"), DOCKER_HOST: dockerHost };
@@ -105,7 +95,7 @@ afterAll(async () => {
 
 test("manager bootstrap -> token server -> real swarm join on 2 workers -> each registered once", async () => {
   const [manager, ...workers] = lab.nodes;
-  bin = hostStubPath();
+  bin = labHostBin();
   managerRoot = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-lab-manager-"));
   const at = (hostPath: string) => path.join(managerRoot, hostPath);
   fs.mkdirSync(at("tmp"));
