@@ -6,7 +6,7 @@ import { TailscaleSidecarStack } from "../../examples/tailscale-sidecar/main";
 import { CloudConfig } from "../../lib/cloud-init";
 import { authKeyForServers, authKeyPreconditions } from "../../lib/tailscale";
 import { tailscaleHostConfig, TAILSCALE_KEY_FILE, TAILSCALE_UP_SCRIPT } from "../../lib/tailscale-node";
-import { readHostFile, readTemplate } from "../../lib/templates";
+import { readHostFile } from "../../lib/templates";
 import { validateStack } from "../../lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
@@ -254,7 +254,7 @@ describe("tailscaleHostConfig (node side, for the OCI constructs)", () => {
     });
     expect(host.files).toEqual([
       { path: TAILSCALE_UP_SCRIPT, content: readHostFile("common/tailscale-up.sh"), permissions: "0700" },
-      { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readTemplate("common/dokploy-tailscale-up.service"), permissions: "0644" },
+      { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readHostFile("common/dokploy-tailscale-up.service"), permissions: "0644" },
     ]);
     expect(host.keyFile).toMatchObject({ path: "/etc/dokploy-oci/tailscale.key", permissions: "0600" });
     expect(host.keyFile.content).not.toBe(authKey);
