@@ -386,7 +386,7 @@ class Reconciler:
         """Drains a node no longer expected, then removes it once its tasks moved (or drainTimeoutSeconds passed)."""
         name, node_id = worker["hostname"], worker["id"]
         if not worker["ready"]:
-            return self.remove_node(worker, f"{name}, no longer expected and down")
+            return self.remove_node(worker, f"{name}, no longer expected and not ready", force=True)
         if not worker["draining"]:
             docker("node", "update", "--availability", "drain", node_id)
             log(f"draining {name} ({node_id}): it is no longer expected")
