@@ -128,7 +128,7 @@ export class DokployOciStack extends TerraformStack {
       ormType: "integer",
       minimum: 0,
       maximum: 100,
-      description: "Swarm workers besides the manager. 1 at the default size uses exactly an Always Free tenancy's allowance; pay-as-you-go allows 3.",
+      description: "Swarm workers besides the manager. 1 at the default size uses exactly an Always Free tenancy's allowance; pay-as-you-go allows 3. Change it on a running stack and apply: new workers join and are registered in Dokploy, removed ones are drained and deregistered.",
     });
     const ocpus = new OrmVariable(this, "node_ocpus", {
       type: "number",

@@ -59,7 +59,8 @@ function summarize(runs: number[][]): LagSummary {
 
 /** One real run: lags in seconds of `workerCount` long-polling workers, the token published `tokenAtSeconds` late. */
 async function longPollOnce(workerCount: number, tokenAtSeconds: number): Promise<number[]> {
-  const server = await startTokenServer({ root: makeTempRoot("bench-manager-"), secret: SECRET, expectedWorkers: 1000, ttlSeconds: 3600 });
+  const expected = Array.from({ length: workerCount }, (_, index) => `worker-${index + 1}`);
+  const server = await startTokenServer({ root: makeTempRoot("bench-manager-"), secret: SECRET, expected, ttlSeconds: 3600 });
   try {
     const workers = Array.from({ length: workerCount }, (_, index) =>
       makeWorker({

@@ -6,7 +6,7 @@
  */
 import { Token } from "cdktf";
 import { CloudConfigFile } from "./cloud-init";
-import { readHostFile, readTemplate } from "./templates";
+import { readHostFile } from "./templates";
 
 /** The node's whole configuration, 0600 root (written by cloud-init, read by every host script). */
 export const NODE_CONFIG_PATH = "/etc/dokploy-oci/node.json";
@@ -62,7 +62,7 @@ export function hostProgram(name: string, template: string): CloudConfigFile {
 
 /** A systemd unit from templates/, installed as /etc/systemd/system/<name>. */
 export function systemdUnit(name: string, template: string): CloudConfigFile {
-  return { path: `${SYSTEMD_UNIT_DIR}/${name}`, content: readTemplate(template), permissions: "0644" };
+  return { path: `${SYSTEMD_UNIT_DIR}/${name}`, content: readHostFile(template), permissions: "0644" };
 }
 
 /** An entry of node.json's `hostPorts`: what the host firewall (harden.sh) accepts. */
@@ -104,6 +104,11 @@ export interface ManagerNodeConfig extends NodeConfigBase {
     readonly intervalSeconds: number;
     readonly dokployUrl: string;
     readonly enableDockerCleanup: boolean;
+    /** IMDS v2 instance document: the reconciler reads the workers tag from it (lib/worker-identity.ts). */
+    readonly instanceMetadataUrl: string;
+    readonly workersTag: string;
+    /** How long a retired worker's tasks get to move before its node is removed anyway. */
+    readonly drainTimeoutSeconds: number;
   };
 }
 
@@ -113,7 +118,7 @@ export interface TokenServerHostConfig {
   readonly port: number;
   readonly secret: string;
   readonly stateDir: string;
-  readonly expectedWorkers: number;
+  /** Per worker: counted from when it became expected, or its swarm node stopped being ready. */
   readonly ttlSeconds: number;
 }
 
@@ -122,7 +127,8 @@ export interface WorkerNodeConfig extends NodeConfigBase {
   readonly role: "worker";
   readonly name: string;
   readonly docker: { readonly installerUrl: string };
-  readonly tokenServer: { readonly url: string; readonly secret: string };
+  /** `credential`: this worker's own, sha256("<secret>:<name>"); workers never get the secret. */
+  readonly tokenServer: { readonly url: string; readonly credential: string };
   /** The only address a worker joins: a join command naming another one is refused. */
   readonly swarm: { readonly managerAddress: string };
   readonly join: { readonly initialDelaySeconds: number; readonly maxDelaySeconds: number; readonly requestTimeoutSeconds: number };

@@ -27,15 +27,15 @@ export function readTemplate(relativePath: string): string {
 
 /**
  * A template as it is shipped to a host inside user_data: shell and python scripts and systemd units lose their
- * full-line comments (the comments explain the code in the repo; on the host they only eat into OCI's 32,000-byte
- * metadata limit). Heredoc bodies are kept as they are, since their lines are data. The behaviour tests run this
- * shipped text.
+ * full-line comments, python also trailing comments and functions' docstrings (the comments explain the code in the repo;
+ * on the host they only eat into OCI's 32,000-byte metadata limit). Heredoc bodies are kept as they are, since their
+ * lines are data. The behaviour tests run this shipped text.
  */
 export function readHostFile(relativePath: string): string {
   const text = readTemplate(relativePath);
   if (relativePath.endsWith(".sh")) return withoutShellComments(text);
   if (relativePath.endsWith(".py")) return withoutPythonComments(text);
-  if (/\.(service|conf)$/.test(relativePath)) return text.replace(/^#.*\n/gm, "");
+  if (/\.(service|conf)$/.test(relativePath)) return text.replace(/^[#;].*\n/gm, "");
   return text;
 }
 
@@ -60,8 +60,25 @@ function withoutShellComments(text: string): string {
 }
 
 function withoutPythonComments(text: string): string {
-  return text
+  const lines = text
     .split("\n")
     .filter((line, index) => index === 0 || !/^\s*#/.test(line))
-    .join("\n");
+    // A trailing comment on a line without quotes (so the # cannot be inside a string).
+    .map((line) => line.replace(/^([^'"#]*\S)\s+#\s.*$/, "$1"));
+  const kept: string[] = [];
+  for (let index = 0; index < lines.length; index++) {
+    const docstring = /^(\s+)"""/.exec(lines[index]);
+    if (docstring && /^\s*(def|class) .*:$/.test(kept[kept.length - 1] ?? "")) {
+      // A function's or class's docstring, dropped like a comment when more of the body follows it.
+      let end = index;
+      if (!lines[index].trimEnd().slice(docstring[0].length).endsWith('"""')) while (end < lines.length - 1 && !lines[++end].includes('"""'));
+      const next = lines.slice(end + 1).find((line) => line.trim() !== "") ?? "";
+      if (next.startsWith(docstring[1])) {
+        index = end;
+        continue;
+      }
+    }
+    kept.push(lines[index]);
+  }
+  return kept.join("\n");
 }

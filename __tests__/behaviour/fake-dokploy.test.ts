@@ -269,7 +269,28 @@ describe("procedures", () => {
     expect(created.status).toBe(200);
     expect(data(created)).toMatchObject({ ...valid, serverId: expect.any(String), organizationId: session.organizationId });
     expect(data(created)).not.toHaveProperty("setup");
-    expect(data(await query("server.all", auth))).toEqual([data(created)]);
+    expect(data(await query("server.all", auth))).toEqual([{ ...data(created), totalSum: 0 }]);
+  });
+
+  test("server.remove answers as v0.30.2: the row, NOT_FOUND after, and BAD_REQUEST while services run on it", async () => {
+    const session = await withSshKey();
+    const auth = { cookie: session.cookie };
+    const server = { name: "worker-1", description: "", ipAddress: "10.0.0.11", port: 22, username: "root", sshKeyId: session.sshKeyId, serverType: "deploy", enableDockerCleanup: true };
+    const kept = data(await mutation("server.create", auth, server));
+    const gone = data(await mutation("server.create", auth, { ...server, name: "worker-2", ipAddress: "10.0.0.12" }));
+    fake.servicesOn.set(kept.serverId, 2);
+    expect(data(await query("server.all", auth)).map((row: any) => [row.name, row.totalSum])).toEqual([["worker-2", 0], ["worker-1", 2]]);
+
+    const busy = await mutation("server.remove", auth, { serverId: kept.serverId });
+    expect(busy.status).toBe(400);
+    expect(errorMessage(busy)).toBe("Server has active services, please delete them first");
+    const removed = await mutation("server.remove", auth, { serverId: gone.serverId });
+    expect(removed.status).toBe(200);
+    expect(data(removed)).toMatchObject({ serverId: gone.serverId, name: "worker-2" });
+    const again = await mutation("server.remove", auth, { serverId: gone.serverId });
+    expect([again.status, errorMessage(again)]).toEqual([404, "Server not found"]);
+    expect(errorMessage(await mutation("server.remove", auth, {}))).toContain('"serverId"');
+    expect(fake.servers.map((row) => row.name)).toEqual(["worker-1"]);
   });
 });
 

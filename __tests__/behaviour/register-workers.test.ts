@@ -1,8 +1,10 @@
 /**
- * Behaviour of templates/manager/register-workers.py: the real program against the fake Dokploy (which enforces
- * the tRPC transport, x-api-key auth and server.create's required fields), with a stub docker that answers
- * `node ls` / `node inspect` from a JSON file the test controls (harness/worker-stubs/docker).
- * The last test runs the whole chain: manager bootstrap -> token server -> 5 worker bootstraps -> registration.
+ * Behaviour of templates/manager/register-workers.py (the reconciler): the real program against the fake Dokploy
+ * (which enforces the tRPC transport, x-api-key auth and the server procedures' inputs and refusals), a fake
+ * instance metadata service holding the manager's workers tag (harness/fake-imds.ts), and a stub docker that
+ * answers `node ls` / `inspect` / `update` / `ps` / `rm` from a JSON file the test controls (harness/worker-stubs/docker).
+ * The end-to-end tests run the whole chain: manager bootstrap -> reconciler -> token server -> worker bootstraps
+ * -> registration, then grow and shrink by changing the tag only.
  */
 import { spawnSync } from "child_process";
 import { randomBytes, randomUUID } from "crypto";
@@ -10,12 +12,15 @@ import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
+import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { FakeDokploy } from "../harness/fake-dokploy";
-import { startTokenServer, stopAllTokenServers } from "../harness/token-server";
+import { FakeImds } from "../harness/fake-imds";
+import { startTokenServer, stopAllTokenServers, TOKEN_SERVER_STATE_DIR } from "../harness/token-server";
 import { installHostLibrary, shippedScript } from "../helpers/shipped";
 import {
   AUTHORIZED_KEYS,
   cleanupWorkers,
+  JOIN_COMMAND,
   hostEnv,
   makeTempRoot,
   makeWorker,
@@ -62,12 +67,25 @@ const MANAGER_NODE: SwarmNode = { ID: "manager0xxxxxxxxxxxxxxxxx", Hostname: "ma
 interface Manager {
   root: string;
   fake: FakeDokploy;
+  imds: FakeImds;
+  /** Sets the manager's workers tag, as `terraform apply` does in place. */
+  setTag(value: string): void;
+  /** workers.json as the reconciler last wrote it for the token server. */
+  published(): { expected: string[]; ready: string[] };
   apiKey: string;
   sshKeyId: string;
   nodesFile: string;
   /** Starts the program: `--once` unless `loop`. */
   register(options?: { loop?: boolean }): Running;
   creates(): { body: unknown; headers: http.IncomingHttpHeaders }[];
+}
+
+async function startImds(tag?: string): Promise<FakeImds> {
+  const imds = new FakeImds();
+  if (tag !== undefined) imds.freeformTags = { project: "demo", [WORKERS_TAG_KEY]: tag };
+  await imds.start();
+  cleanups.push(() => imds.stop());
+  return imds;
 }
 
 async function startFake(): Promise<FakeDokploy> {
@@ -79,9 +97,10 @@ async function startFake(): Promise<FakeDokploy> {
 
 /** A manager whose Dokploy already has the admin, the API key (unlimited) and the workers' SSH key, as the bootstrap leaves it. */
 async function makeManager(
-  options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmRecord[]; credentials?: boolean; dokployUrl?: string } = {},
+  options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmRecord[]; credentials?: boolean; dokployUrl?: string; tag?: string } = {},
 ): Promise<Manager> {
   const fake = await startFake();
+  const imds = await startImds(options.tag ?? "worker:3");
   const { organization } = fake.seedAdmin(ADMIN);
   const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id, rateLimitEnabled: false }).key;
   const sshKeyId = randomUUID();
@@ -101,6 +120,7 @@ async function makeManager(
     intervalSeconds: 0.1,
     dokployUrl: options.dokployUrl ?? fake.url,
     enableDockerCleanup: true,
+    instanceMetadataUrl: imds.url,
     ...options.registration,
   });
   if (options.credentials !== false) writeCredentials(root, { api_key: apiKey, ssh_key_id: sshKeyId });
@@ -109,6 +129,9 @@ async function makeManager(
   return {
     root,
     fake,
+    imds,
+    setTag: (value) => (imds.freeformTags = { ...imds.freeformTags, [WORKERS_TAG_KEY]: value }),
+    published: () => JSON.parse(fs.readFileSync(path.join(root, TOKEN_SERVER_STATE_DIR, "workers.json"), "utf8")),
     apiKey,
     sshKeyId,
     nodesFile,
@@ -138,7 +161,7 @@ function expectNoKey(manager: Manager, ...texts: string[]): void {
 
 describe("register-workers", () => {
   test("registers the ready workers with every required field; not the manager, not a down node", async () => {
-    const manager = await makeManager({ nodes: [MANAGER_NODE, node(1), node(2), node(3), node(4, { State: "down" })] });
+    const manager = await makeManager({ tag: "worker:4", nodes: [MANAGER_NODE, node(1), node(2), node(3), node(4, { State: "down" })] });
     const run = await manager.register().done;
     expect(run.code).toBe(0);
 
@@ -159,6 +182,9 @@ describe("register-workers", () => {
       })),
     );
     expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.13"]);
+    // The token server learns who may join and who is in the swarm already; the tag was read with IMDS v2's header.
+    expect(manager.published()).toEqual({ expected: ["worker-1", "worker-2", "worker-3", "worker-4"], ready: ["worker-1", "worker-2", "worker-3"] });
+    expect(manager.imds.authorizations).toEqual(["Bearer Oracle"]);
     // tRPC batched transport, the key in x-api-key, never server.setup.
     for (const call of manager.fake.calls) {
       expect(call.headers["x-api-key"]).toBe(manager.apiKey);
@@ -176,6 +202,7 @@ describe("register-workers", () => {
   test("server type, SSH user and port, and docker cleanup come from node.json", async () => {
     const manager = await makeManager({
       nodes: [node(1)],
+      tag: "worker:1",
       registration: { serverType: "build", username: "dokploy", sshPort: 2222, enableDockerCleanup: false },
     });
     expect((await manager.register().done).code).toBe(0);
@@ -225,7 +252,7 @@ describe("register-workers", () => {
   });
 
   test("a 400 for a node is logged with Dokploy's message and that node is not retried at once", async () => {
-    const manager = await makeManager({ nodes: [node(1), node(2)] });
+    const manager = await makeManager({ nodes: [node(1), node(2)], tag: "worker:2" });
     writeCredentials(manager.root, { api_key: manager.apiKey, ssh_key_id: "no-such-key" });
     const loop = manager.register({ loop: true });
     await waitFor(() => procCalls(manager, "server.all").length >= 6, "six passes");
@@ -236,13 +263,17 @@ describe("register-workers", () => {
     );
   });
 
-  test("serverType none: exits, and never calls Dokploy nor docker", async () => {
+  test("serverType none: never calls Dokploy, still publishes the expected workers and retires the swarm nodes of removed ones", async () => {
     const manager = await makeManager({ registration: { serverType: "none" } });
-    const run = await manager.register({ loop: true }).done;
+    expect((await manager.register().done).code).toBe(0);
+    manager.setTag("worker:2");
+    const run = await manager.register().done;
     expect(run.code).toBe(0);
-    expect(run.output).toContain("registration.serverType is none: workers are not registered as Dokploy servers");
+    expect(run.output).toContain("not registering workers in Dokploy (registration.serverType is none)");
+    expect(run.output).toMatch(/draining worker-3 \(node3x+\): it is no longer expected/);
+    expect(readSwarmNodes(manager.nodesFile).map((entry) => entry.Hostname)).toEqual(["manager", "worker-1", "worker-2"]);
+    expect(manager.published()).toEqual({ expected: ["worker-1", "worker-2"], ready: ["worker-1", "worker-2"] });
     expect(manager.fake.calls).toEqual([]);
-    expect(fs.existsSync(path.join(manager.root, "stub-calls.log"))).toBe(false);
   });
 
   test("waits for the credentials (logged once), then registers", async () => {
@@ -267,6 +298,7 @@ describe("register-workers", () => {
       intervalSeconds: 0.1,
       dokployUrl: proxy.url,
       enableDockerCleanup: true,
+      instanceMetadataUrl: manager.imds.url,
     });
     const first = manager.register({ loop: true });
     await waitFor(() => proxy.swallowed() === 1, "the swallowed answer");
@@ -313,16 +345,17 @@ describe("register-workers", () => {
       record("nulldescxxxxxxxxxxxxxxxxx", undefined, "10.0.0.31"),
       record("forgedxxxxxxxxxxxxxxxxxxx", `evil\n2026-01-01T00:00:00Z register-workers: registered ${ESC}[2J`, "10.0.0.32"),
     ];
-    const manager = await makeManager({ nodes: [MANAGER_NODE, node(1), ...hostile, node(2)] });
+    const manager = await makeManager({ tag: "worker:2", nodes: [MANAGER_NODE, node(1), ...hostile, node(2)] });
     const loop = manager.register({ loop: true });
-    await waitFor(() => manager.fake.servers.length === 4, "the four good workers");
+    await waitFor(() => manager.fake.servers.length === 2, "the two good workers");
     await morePasses(manager, 3);
     await loop.kill();
-    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12", "10.0.0.31", "10.0.0.32"]);
-    const names = Object.fromEntries(manager.fake.servers.map((server) => [server.ipAddress, server.name]));
-    expect(names["10.0.0.31"]).toBe("worker-10-0-0-31");
-    expect(names["10.0.0.32"]).toBe("worker-10-0-0-32");
+    // Nodes this cluster does not declare (whatever their records) are neither registered nor removed.
+    expect(registeredIps(manager)).toEqual(["10.0.0.11", "10.0.0.12"]);
+    expect(readSwarmNodes(manager.nodesFile)).toHaveLength(3 + hostile.length);
     const output = loop.output();
+    expect(output.split("leaving swarm node null (nulldescxxxxxxxxxxxxxxxxx) alone: not declared")).toHaveLength(2);
+    expect(output).toContain('leaving swarm node "evil\\n2026-01-01T00:00:00Z register-workers: registered \\u001b[2J" (forgedxxxxxxxxxxxxxxxxxxx) alone');
     for (const reason of ['"fd00::6" is not an IPv4 address', 'its address null is not', '"10.0.0.30:2377" is not', "0.0.0.0 cannot reach it", "167772191 is not"]) {
       // Once each, though several passes saw the same record.
       expect(output.split(reason)).toHaveLength(2);
@@ -330,7 +363,7 @@ describe("register-workers", () => {
     // Log lines are the program's own: the forged hostname stays inside one escaped, quoted value.
     expect(output).not.toContain(ESC);
     for (const line of output.split("\n").filter(Boolean)) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ register-workers: /);
-    expect(output.match(/: registered /g)).toHaveLength(4);
+    expect(output.match(/^\S+ register-workers: registered /gm)).toHaveLength(2);
     expect(output).not.toMatch(/Traceback/);
   });
 
@@ -347,6 +380,168 @@ describe("register-workers", () => {
     expect(unit).toContain("ExecStart=/usr/bin/python3 /opt/dokploy-oci/bin/register-workers.py");
     expect(unit).toMatch(/^Restart=on-failure$/m);
     expect(unit).toMatch(/^WantedBy=multi-user.target$/m);
+  });
+});
+
+describe("growing, shrinking, replacing", () => {
+  const procCount = (manager: Manager, proc: string) => procCalls(manager, proc).length;
+  const workerNodes = (manager: Manager) =>
+    readSwarmNodes(manager.nodesFile)
+      .filter((entry) => entry.Role === "worker")
+      .map((entry) => `${entry.Hostname} ${entry.State}`)
+      .sort();
+  const serverNames = (manager: Manager) => manager.fake.servers.map((server) => `${server.name} ${server.ipAddress}`).sort();
+
+  /** A worker-N bootstrap that joins the stub swarm as worker-N at 10.0.0.(10+N) through the real token server. */
+  function bootWorker(manager: Manager, url: string, secret: string, n: number) {
+    const worker = makeWorker({
+      tokenServerUrl: url,
+      secret,
+      name: `worker-${n}`,
+      swarm: { nodesFile: manager.nodesFile, hostname: `worker-${n}`, address: `10.0.0.${10 + n}` },
+    });
+    return { worker, run: worker.run() };
+  }
+
+  /** The token server applies workers.json when it is asked anything: /healthz. */
+  const poke = (url: string) => new Promise((resolve) => http.get(`${url}/healthz`, (response) => response.resume().on("end", resolve)));
+
+  async function withTokenServer(manager: Manager) {
+    const secret = randomBytes(32).toString("hex");
+    // No workers.json from the test: the reconciler is what tells the token server who may join.
+    const server = await startTokenServer({ root: manager.root, secret, expected: null });
+    server.writeValue("token", JOIN_COMMAND);
+    server.writeValue("public-key", `${PUBLIC_KEY}\n`);
+    return { server, secret };
+  }
+
+  test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly the right swarm nodes and Dokploy servers", async () => {
+    const manager = await makeManager({ tag: "worker:1", nodes: [MANAGER_NODE] });
+    const { server, secret } = await withTokenServer(manager);
+    let reconciler = manager.register({ loop: true });
+
+    const first = bootWorker(manager, server.url, secret, 1);
+    expect((await first.run.done).code).toBe(0);
+    await waitFor(() => serverNames(manager).length === 1, "worker-1 registered");
+
+    // Two more workers boot before the manager's tag says 3 (Terraform creates them while it updates the tag):
+    // they wait, refused as not expected yet; meanwhile the manager reboots (token server and reconciler restart).
+    const more = [2, 3].map((n) => bootWorker(manager, server.url, secret, n));
+    await waitFor(() => more.every(({ worker }) => worker.log().includes("not expected (HTTP 403)")), "the new workers to wait as not expected");
+    await reconciler.kill();
+    await server.restart();
+    reconciler = manager.register({ loop: true });
+    manager.setTag("worker:3");
+    for (const { run } of more) expect((await run.done).code).toBe(0);
+    await waitFor(() => serverNames(manager).length === 3, "three Dokploy servers");
+    expect(workerNodes(manager)).toEqual(["worker-1 ready", "worker-2 ready", "worker-3 ready"]);
+    await waitFor(() => manager.published().ready.length === 3, "the token server told all three joined");
+    expect(server.logs()).toMatch(/refused \/token to worker worker-2: unknown identity/);
+
+    const retiredIds = readSwarmNodes(manager.nodesFile).filter((entry) => entry.Hostname !== "worker-1" && entry.Role === "worker").map((entry) => entry.ID);
+    manager.setTag("worker:1");
+    await waitFor(() => workerNodes(manager).length === 1 && serverNames(manager).length === 1, "the shrink to one worker");
+    await morePasses(manager, 3);
+    await reconciler.kill();
+
+    expect(workerNodes(manager)).toEqual(["worker-1 ready"]);
+    expect(serverNames(manager)).toEqual(["worker-1 10.0.0.11"]);
+    expect(procCount(manager, "server.create")).toBe(3);
+    expect(procCount(manager, "server.remove")).toBe(2);
+    const log = reconciler.output();
+    for (const n of [2, 3]) {
+      expect(log).toMatch(new RegExp(`draining worker-${n} \\(\\w+\\): it is no longer expected`));
+      expect(log).toMatch(new RegExp(`removed swarm node \\w+: worker-${n}, drained`));
+      expect(log).toMatch(new RegExp(`removed Dokploy server worker-${n} \\(10\\.0\\.0\\.${10 + n}, serverId [0-9a-f-]{36}\\): no longer expected`));
+    }
+    // Each retired node was drained before it was removed.
+    const calls = fs.readFileSync(path.join(manager.root, "stub-calls.log"), "utf8").split("\n");
+    expect(retiredIds).toHaveLength(2);
+    for (const id of retiredIds) {
+      const drained = calls.indexOf(`docker node update --availability drain ${id}`);
+      expect(drained).toBeGreaterThanOrEqual(0);
+      expect(calls.indexOf(`docker node rm --force ${id}`)).toBeGreaterThan(drained);
+    }
+    expect(manager.published()).toEqual({ expected: ["worker-1"], ready: ["worker-1"] });
+    // Shrunk workers can no longer fetch anything.
+    await poke(server.url);
+    await server.waitForLog("worker worker-3 is no longer expected");
+    expectNoKey(manager, log, server.logs());
+  });
+
+  test("a worker recreated with the same name and address: its old down node removed, still one Dokploy server", async () => {
+    const manager = await makeManager({ tag: "worker:2", nodes: [MANAGER_NODE, node(1), node(2)] });
+    const { server, secret } = await withTokenServer(manager);
+    const reconciler = manager.register({ loop: true });
+    await waitFor(() => serverNames(manager).length === 2 && manager.published().ready.length === 2, "both registered");
+    await poke(server.url);
+
+    // The instance is terminated (its node goes down) and recreated from the same user_data.
+    writeSwarmNodes(manager.nodesFile, readSwarmNodes(manager.nodesFile).map((entry) => (entry.Hostname === "worker-2" ? { ...entry, State: "down" } : entry)));
+    await waitFor(() => manager.published().ready.length === 1, "the reconciler published that worker-2 is gone");
+    await poke(server.url);
+    const replacement = bootWorker(manager, server.url, secret, 2);
+    expect((await replacement.run.done).code).toBe(0);
+    await waitFor(() => workerNodes(manager).join() === "worker-1 ready,worker-2 ready", "the old node removed");
+    await morePasses(manager, 3);
+    await reconciler.kill();
+
+    expect(readSwarmNodes(manager.nodesFile).filter((entry) => entry.Hostname === "worker-2").map((entry) => entry.ID)).not.toContain(node(2).ID);
+    expect(serverNames(manager)).toEqual(["worker-1 10.0.0.11", "worker-2 10.0.0.12"]);
+    expect(procCount(manager, "server.create")).toBe(2);
+    expect(reconciler.output()).toContain(`removed swarm node ${node(2).ID}: the old swarm node of worker-2, which was recreated`);
+    expect(server.logs()).toContain("worker worker-2 left the swarm or is down (recreated?): it may fetch the join token again");
+    // Once back in the swarm, its credential is used up again.
+    const again = makeWorker({ tokenServerUrl: server.url, secret, name: "worker-2" });
+    const againRun = again.run();
+    await waitFor(() => again.log().includes("GONE (HTTP 410)"), "a second copy of worker-2 refused");
+    await againRun.kill();
+  });
+
+  test("Dokploy refusing to remove a server with services: its node is still removed, the refusal logged, the server kept", async () => {
+    const manager = await makeManager({ tag: "worker:2", nodes: [MANAGER_NODE, node(1), node(2)] });
+    expect((await manager.register().done).code).toBe(0);
+    const busy = manager.fake.servers.find((server) => server.name === "worker-2")!;
+    manager.fake.servicesOn.set(busy.serverId, 1);
+    manager.setTag("worker:1");
+    const loop = manager.register({ loop: true });
+    await waitFor(() => loop.output().includes("server.remove for worker-2"), "the refused removal");
+    await morePasses(manager, 4);
+    await loop.kill();
+    expect(workerNodes(manager)).toEqual(["worker-1 ready"]);
+    expect(serverNames(manager)).toEqual(["worker-1 10.0.0.11", "worker-2 10.0.0.12"]);
+    expect(loop.output()).toContain(
+      `server.remove for worker-2 (${busy.serverId}) refused: HTTP 400: Server has active services, please delete them first; not trying that node again for 300s`,
+    );
+    expect(procCount(manager, "server.remove")).toBe(1);
+  });
+
+  test("metadata service down, tag missing or malformed: nothing removed, each problem logged once; nodes never declared are left alone", async () => {
+    const manager = await makeManager({ tag: "worker:2", nodes: [MANAGER_NODE, node(1), node(2), node(7, { Hostname: "byhand-1" })] });
+    const loop = manager.register({ loop: true });
+    await waitFor(() => serverNames(manager).length === 2, "the two declared workers registered");
+    const unchanged = workerNodes(manager);
+    const passesWith = async (problem: string) => {
+      await waitFor(() => loop.output().split(problem).length >= 2, `the log line: ${problem}`);
+      await sleep(500); // several passes meet the same problem
+      expect(loop.output().split(problem)).toHaveLength(2);
+      expect(workerNodes(manager)).toEqual(unchanged);
+    };
+    await manager.imds.stop();
+    await passesWith("cannot read the instance metadata at");
+    manager.imds.freeformTags = { project: "demo" };
+    await manager.imds.start();
+    await passesWith(`the manager instance has no freeform tag ${WORKERS_TAG_KEY}; changing nothing`);
+    manager.setTag("worker:2,worker:x");
+    await passesWith(`freeform tag ${WORKERS_TAG_KEY} is invalid: "worker:x" is not <namePrefix>:<count up to 100>; changing nothing`);
+    manager.setTag("worker:2");
+    await waitFor(() => loop.output().includes("working again"), "working again");
+    await morePasses(manager, 2);
+    await loop.kill();
+    expect(workerNodes(manager)).toEqual(unchanged);
+    expect(serverNames(manager)).toEqual(["worker-1 10.0.0.11", "worker-2 10.0.0.12"]);
+    expect(procCount(manager, "server.remove")).toBe(0);
+    expect(loop.output().split('leaving swarm node "byhand-1" (node7xxxxxxxxxxxxxxxxxxxx) alone: not declared')).toHaveLength(2);
   });
 });
 
@@ -381,6 +576,7 @@ describe("end to end", () => {
       }),
       { mode: 0o600 },
     );
+    const imds = await startImds("worker:5");
     writeRegistrationConfig(managerRoot, {
       serverType: "deploy",
       username: "root",
@@ -388,8 +584,10 @@ describe("end to end", () => {
       intervalSeconds: 0.2,
       dokployUrl: fake.url,
       enableDockerCleanup: true,
+      instanceMetadataUrl: imds.url,
     });
-    const tokenServer = await startTokenServer({ root: managerRoot, secret, expectedWorkers: 5 });
+    // The token server learns the expected workers from the reconciler only (no workers.json written here).
+    const tokenServer = await startTokenServer({ root: managerRoot, secret, expected: null });
     fs.mkdirSync(path.join(managerRoot, "opt/dokploy-oci/bin"), { recursive: true });
     fs.copyFileSync(shippedScript("manager/bootstrap.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/manager-bootstrap.sh"));
     fs.copyFileSync(shippedScript("common/harden.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/harden.sh"));

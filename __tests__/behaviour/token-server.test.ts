@@ -1,6 +1,7 @@
 /**
  * Behaviour of templates/manager/token-server.py: the real program on 127.0.0.1, spoken to over HTTP.
- * Distinct workers are simulated with distinct loopback source addresses (Linux routes all of 127/8 to lo).
+ * A worker is who its credential proves (X-Dokploy-Worker + Bearer sha256("<secret>:<name>")); which workers are
+ * expected and ready comes from workers.json, written here the way the reconciler writes it.
  */
 import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
@@ -18,6 +19,7 @@ import {
   TokenServer,
   TokenServerOptions,
   TOKEN_SERVER_STATE_DIR,
+  workerHeaders,
   writeTokenServerConfig,
 } from "../harness/token-server";
 
@@ -33,7 +35,10 @@ interface Reply {
 }
 
 interface RequestOptions {
-  secret?: string;
+  /** The worker the request comes from: its name and its credential (derived from `secret`). */
+  as?: string;
+  /** Headers as given, instead of `as`. */
+  headers?: http.OutgoingHttpHeaders;
   method?: string;
   /** Source address of the connection, to stand for one worker. */
   from?: string;
@@ -43,7 +48,7 @@ interface RequestOptions {
 /** One request on its own connection (no agent), so `from` really picks the source address. */
 function request(url: string, options: RequestOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const headers: http.OutgoingHttpHeaders = options.secret ? { Authorization: `Bearer ${options.secret}` } : {};
+    const headers: http.OutgoingHttpHeaders = options.headers ?? (options.as ? workerHeaders(secret, options.as) : {});
     const outgoing = http.request(
       url,
       { method: options.method ?? "GET", headers, localAddress: options.from, agent: false },
@@ -76,46 +81,77 @@ async function start(options: Partial<TokenServerOptions> = {}): Promise<TokenSe
   return startTokenServer({ root, secret, ...options });
 }
 
-/** Fetches what a worker needs (token, then the key by `keyPath`) from one source address. */
-async function fetchAsWorker(server: TokenServer, from: string, keyPath = "/public-key"): Promise<number[]> {
-  const token = await request(`${server.url}/token`, { secret, from });
-  const key = await request(`${server.url}${keyPath}`, { secret, from });
+/** Fetches what a worker needs (token, then the key by `keyPath`) as worker `name`. */
+async function fetchAsWorker(server: TokenServer, name: string, keyPath = "/public-key"): Promise<number[]> {
+  const token = await request(`${server.url}/token`, { as: name });
+  const key = await request(`${server.url}${keyPath}`, { as: name });
   return [token.status, key.status];
 }
 
-test("answers 401 alike for a missing and a wrong secret, and /healthz without auth", async () => {
-  const server = await start();
+const health = async (server: TokenServer) => JSON.parse((await request(`${server.url}/healthz`)).body);
+
+/** A server with everything published, so only identities and windows decide. */
+async function startPublished(options: Partial<TokenServerOptions> = {}): Promise<TokenServer> {
+  const server = await start(options);
   server.writeValue("token", JOIN_COMMAND);
+  server.writeValue("public-key", PUBLIC_KEY);
+  server.writeValue("credentials.json", JSON.stringify({ ssh_key_id: "key-123", public_key: PUBLIC_KEY }));
+  return server;
+}
 
-  const missing = await request(`${server.url}/token`);
-  const wrong = await request(`${server.url}/token`, { secret: randomBytes(32).toString("hex") });
-  const unknownPath = await request(`${server.url}/no-such-path`);
-  for (const reply of [missing, wrong, unknownPath]) {
+test("answers 401 alike for no name, a missing or wrong credential, another worker's credential; /healthz without auth", async () => {
+  const server = await startPublished();
+  const replies = [
+    await request(`${server.url}/token`),
+    await request(`${server.url}/token`, { headers: { "X-Dokploy-Worker": "worker-1" } }),
+    await request(`${server.url}/token`, { headers: { "X-Dokploy-Worker": "worker-1", Authorization: `Bearer ${randomBytes(32).toString("hex")}` } }),
+    // worker-2's own credential does not prove worker-1
+    await request(`${server.url}/token`, { headers: { ...workerHeaders(secret, "worker-2"), "X-Dokploy-Worker": "worker-1" } }),
+    // the secret itself is no credential: workers never have it
+    await request(`${server.url}/token`, { headers: { "X-Dokploy-Worker": "worker-1", Authorization: `Bearer ${secret}` } }),
+    await request(`${server.url}/token`, { headers: { "X-Dokploy-Worker": "Worker 1\r\n", Authorization: "Bearer x" } }).catch(() => undefined),
+    await request(`${server.url}/no-such-path`),
+  ].filter((reply): reply is Reply => reply !== undefined);
+  for (const reply of replies) {
     expect(reply.status).toBe(401);
-    expect(reply.body).toBe(missing.body);
-    expect(reply.headers["www-authenticate"]).toBe(missing.headers["www-authenticate"]);
+    expect(reply.body).toBe("");
+    expect(reply.headers["www-authenticate"]).toBe("Bearer");
   }
-  expect(missing.body).toBe("");
+  await server.waitForLog("refused worker worker-1: wrong credential");
+  expect(server.logs()).toContain("refused: no valid X-Dokploy-Worker header (a worker name)");
 
-  const health = await request(`${server.url}/healthz`);
-  expect(health.status).toBe(200);
-  expect(health.headers["content-type"]).toBe("application/json");
-  expect(JSON.parse(health.body)).toEqual({ status: "ok", serving: true });
+  const reply = await request(`${server.url}/healthz`);
+  expect(reply.status).toBe(200);
+  expect(reply.headers["content-type"]).toBe("application/json");
+  expect(JSON.parse(reply.body)).toEqual({ status: "ok", serving: true });
 });
 
 test("answers 503 with Retry-After until the token is written, then serves it without a restart", async () => {
   const server = await start();
 
-  const early = await request(`${server.url}/token`, { secret });
+  const early = await request(`${server.url}/token`, { as: "worker-1" });
   expect(early.status).toBe(503);
   expect(Number(early.headers["retry-after"])).toBeGreaterThan(0);
   expect(early.body).toBe("");
 
   server.writeValue("token", JOIN_COMMAND);
-  const later = await request(`${server.url}/token`, { secret });
+  const later = await request(`${server.url}/token`, { as: "worker-1" });
   expect(later.status).toBe(200);
   expect(later.headers["content-type"]).toMatch(/^text\/plain/);
   expect(later.body).toBe(JOIN_COMMAND);
+});
+
+test("serves nobody (503) until the reconciler has published the expected workers; a malformed workers.json is logged and ignored", async () => {
+  const server = await startPublished({ expected: null });
+  expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(503);
+  expect((await health(server)).serving).toBe(false);
+
+  fs.writeFileSync(path.join(server.stateDir, "workers.json"), '{"expected": ["../etc"], "ready": []}');
+  expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(503);
+  await server.waitForLog(/ignoring .*workers\.json .*names must be worker names.*serving nobody until the reconciler rewrites it/);
+
+  server.setWorkers(["worker-1"]);
+  expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(200);
 });
 
 test("serves only ssh_key_id and public_key from credentials.json, never the API key", async () => {
@@ -126,90 +162,129 @@ test("serves only ssh_key_id and public_key from credentials.json, never the API
   );
   server.writeValue("public-key", PUBLIC_KEY);
 
-  const credentials = await request(`${server.url}/credentials`, { secret });
+  const credentials = await request(`${server.url}/credentials`, { as: "worker-1" });
   expect(credentials.status).toBe(200);
   expect(credentials.headers["content-type"]).toBe("application/json");
   expect(JSON.parse(credentials.body)).toEqual({ ssh_key_id: "key-123", public_key: PUBLIC_KEY });
   expect(credentials.body).not.toContain(API_KEY);
 
-  const publicKey = await request(`${server.url}/public-key`, { secret });
+  const publicKey = await request(`${server.url}/public-key`, { as: "worker-1" });
   expect(publicKey.status).toBe(200);
   expect(publicKey.body).toBe(PUBLIC_KEY);
 });
 
-test("stops serving everyone once expectedWorkers distinct clients fetched token and key", async () => {
-  const server = await start({ expectedWorkers: 2 });
-  server.writeValue("token", JOIN_COMMAND);
-  server.writeValue("public-key", PUBLIC_KEY);
-  server.writeValue("credentials.json", JSON.stringify({ ssh_key_id: "key-123", public_key: PUBLIC_KEY }));
+test("an identity that is not expected hears 403 and is logged; it is served once the reconciler lists it", async () => {
+  const server = await startPublished({ expected: ["worker-1"] });
+  const reply = await request(`${server.url}/token`, { as: "worker-2" });
+  expect(reply.status).toBe(403);
+  expect(reply.body).toBe("");
+  await server.waitForLog("refused /token to worker worker-2: unknown identity: not an expected worker");
 
-  expect(await fetchAsWorker(server, "127.0.0.2")).toEqual([200, 200]);
-  expect(await fetchAsWorker(server, "127.0.0.2")).toEqual([200, 200]); // a counted client may re-fetch
-  // Fetching the token alone does not count as a served worker.
-  expect((await request(`${server.url}/token`, { secret, from: "127.0.0.4" })).status).toBe(200);
-  expect(JSON.parse((await request(`${server.url}/healthz`)).body).serving).toBe(true);
-
-  expect(await fetchAsWorker(server, "127.0.0.3", "/credentials")).toEqual([200, 200]);
-
-  expect(await fetchAsWorker(server, "127.0.0.4")).toEqual([410, 410]);
-  expect(await fetchAsWorker(server, "127.0.0.5")).toEqual([410, 410]);
-  expect(await fetchAsWorker(server, "127.0.0.2")).toEqual([410, 410]);
-  expect(await fetchAsWorker(server, "127.0.0.3", "/credentials")).toEqual([410, 410]);
-  expect(JSON.parse((await request(`${server.url}/healthz`)).body)).toEqual({ status: "ok", serving: false });
+  server.setWorkers(["worker-1", "worker-2"]);
+  expect(await fetchAsWorker(server, "worker-2")).toEqual([200, 200]);
+  await server.waitForLog("expecting worker worker-2");
 });
 
-test("stops serving after ttlSeconds, and a restart does not reset the TTL", async () => {
-  const server = await start({ ttlSeconds: 2 });
-  server.writeValue("token", JOIN_COMMAND);
-  expect((await request(`${server.url}/token`, { secret })).status).toBe(200);
+test("a worker may fetch the token again until its node is ready, then never; serving ends when every expected worker joined", async () => {
+  const server = await startPublished({ expected: ["worker-1", "worker-2"] });
+
+  expect(await fetchAsWorker(server, "worker-1")).toEqual([200, 200]);
+  // Not in the swarm yet (a join that failed, an answer that was lost): it may ask again.
+  expect(await fetchAsWorker(server, "worker-1")).toEqual([200, 200]);
+  expect((await health(server)).serving).toBe(true);
+
+  server.setWorkers(["worker-1", "worker-2"], ["worker-1"]);
+  // Its node is ready: the credential was used, whoever presents it now.
+  const again = await request(`${server.url}/token`, { as: "worker-1" });
+  expect(again.status).toBe(410);
+  await server.waitForLog("refused /token to worker worker-1: credential already used: it was served and is a ready swarm node");
+  expect((await health(server)).serving).toBe(true); // worker-2 has not joined
+
+  // worker-2 joined after fetching only the token (a reboot before the key): it still gets the key, once.
+  expect((await request(`${server.url}/token`, { as: "worker-2" })).status).toBe(200);
+  server.setWorkers(["worker-1", "worker-2"], ["worker-1", "worker-2"]);
+  expect((await request(`${server.url}/token`, { as: "worker-2" })).status).toBe(410);
+  expect((await request(`${server.url}/credentials`, { as: "worker-2" })).status).toBe(200);
+  expect(await fetchAsWorker(server, "worker-2")).toEqual([410, 410]);
+  expect(await health(server)).toEqual({ status: "ok", serving: false });
+});
+
+test("a worker recreated with the same name (its node no longer ready) may fetch the token again, once", async () => {
+  const server = await startPublished({ expected: ["worker-1"], ready: ["worker-1"] });
+  // Already in the swarm when first expected (e.g. after a rebuilt state): nothing to serve.
+  expect(await fetchAsWorker(server, "worker-1")).toEqual([410, 410]);
+  expect((await health(server)).serving).toBe(false);
+
+  server.setWorkers(["worker-1"], []); // the old node is down, the new instance boots
+  expect(await fetchAsWorker(server, "worker-1")).toEqual([200, 200]);
+  await server.waitForLog("worker worker-1 left the swarm or is down (recreated?): it may fetch the join token again");
+  server.setWorkers(["worker-1"], ["worker-1"]);
+  expect(await fetchAsWorker(server, "worker-1")).toEqual([410, 410]);
+});
+
+test("a worker no longer expected (shrunk) is refused from then on", async () => {
+  const server = await startPublished({ expected: ["worker-1", "worker-2"] });
+  server.setWorkers(["worker-1"]);
+  expect((await request(`${server.url}/token`, { as: "worker-2" })).status).toBe(403);
+  await server.waitForLog("worker worker-2 is no longer expected");
+});
+
+test("each worker's window ends after ttlSeconds, and a restart does not reopen it; a newly expected worker gets its own", async () => {
+  const server = await startPublished({ ttlSeconds: 2, expected: ["worker-1"] });
+  expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(200);
 
   const deadline = Date.now() + WAIT_LIMIT_MS;
-  while (JSON.parse((await request(`${server.url}/healthz`)).body).serving && Date.now() < deadline) await sleep(100);
-  expect((await request(`${server.url}/token`, { secret })).status).toBe(410);
+  while ((await health(server)).serving && Date.now() < deadline) await sleep(100);
+  const late = await request(`${server.url}/token`, { as: "worker-1" });
+  expect(late.status).toBe(410);
+  await server.waitForLog("refused /token to worker worker-1: its window closed (2s after it became expected or left the swarm)");
 
   await server.restart();
-  expect((await request(`${server.url}/token`, { secret })).status).toBe(410);
-  expect(JSON.parse((await request(`${server.url}/healthz`)).body).serving).toBe(false);
+  expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(410);
+  expect((await health(server)).serving).toBe(false);
+
+  server.setWorkers(["worker-1", "worker-2"]); // grown: the new worker's window opens now
+  expect((await request(`${server.url}/token`, { as: "worker-2" })).status).toBe(200);
+  expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(410);
 });
 
-test("a restart keeps the count of served clients", async () => {
-  const server = await start({ expectedWorkers: 2 });
-  server.writeValue("token", JOIN_COMMAND);
-  server.writeValue("public-key", PUBLIC_KEY);
-  expect(await fetchAsWorker(server, "127.0.0.2")).toEqual([200, 200]);
+test("restarted mid-join: what was served and each window survive; no identity is served past its once", async () => {
+  const server = await startPublished({ expected: ["worker-1", "worker-2"] });
+  expect(await fetchAsWorker(server, "worker-1")).toEqual([200, 200]);
+  server.setWorkers(["worker-1", "worker-2"], ["worker-1"]);
+  expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(410);
 
   await server.restart();
-  expect(await fetchAsWorker(server, "127.0.0.3")).toEqual([200, 200]);
-  expect(await fetchAsWorker(server, "127.0.0.4")).toEqual([410, 410]);
+  expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(410);
+  expect(await fetchAsWorker(server, "worker-2")).toEqual([200, 200]);
+  const saved = JSON.parse(fs.readFileSync(path.join(server.stateDir, "server-state.json"), "utf8"));
+  expect(saved.ready).toEqual(["worker-1"]);
+  expect(saved.identities["worker-1"].served).toEqual(["key", "token"]);
 });
 
-test("serves concurrent clients from distinct addresses", async () => {
-  const server = await start({ expectedWorkers: 10 });
-  server.writeValue("token", JOIN_COMMAND);
-
-  const sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"];
-  const replies = await Promise.all(
-    Array.from({ length: 20 }, (_, i) => request(`${server.url}/token`, { secret, from: sources[i % sources.length] })),
-  );
+test("serves concurrent workers", async () => {
+  const names = Array.from({ length: 10 }, (_, i) => `worker-${i + 1}`);
+  const server = await startPublished({ expected: names });
+  const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => request(`${server.url}/token`, { as: names[i % names.length] })));
   expect(replies.map((reply) => reply.status)).toEqual(Array(20).fill(200));
   expect(new Set(replies.map((reply) => reply.body))).toEqual(new Set([JOIN_COMMAND]));
 });
 
-test("logs path and status of every request, never the secret, the header or a served value", async () => {
-  const server = await start();
-  server.writeValue("token", JOIN_COMMAND);
-  server.writeValue("public-key", PUBLIC_KEY);
+test("logs path, status and who was served or refused, never the secret, a credential or a served value", async () => {
+  const server = await startPublished();
 
-  await request(`${server.url}/token`, { secret, from: "127.0.0.9" });
-  await request(`${server.url}/public-key`, { secret });
-  await request(`${server.url}/token?secret=${secret}`, { secret }); // a careless client's query string
-  await request(`${server.url}/token`, { secret: `${secret}x` });
+  await request(`${server.url}/token`, { as: "worker-1", from: "127.0.0.9" });
+  await request(`${server.url}/public-key`, { as: "worker-1" });
+  await request(`${server.url}/token?secret=${secret}`, { as: "worker-2" }); // a careless client's query string
+  await request(`${server.url}/token`, { headers: { ...workerHeaders(secret, "worker-3"), Authorization: `Bearer ${secret}x` } });
   await server.waitForLog(/GET '\/token' 401/);
 
   const logs = server.logs();
   expect(logs).toMatch(/^127\.0\.0\.9 .*\[.+\] GET '\/token' 200$/m); // client, time, method, path, status
+  expect(logs).toMatch(/sent \/token to worker worker-1: served/);
   expect(logs).toMatch(/GET '\/public-key' 200/);
   expect(logs).not.toContain(secret);
+  for (const name of ["worker-1", "worker-2", "worker-3"]) expect(logs).not.toContain(workerHeaders(secret, name).Authorization.slice(7));
   expect(logs).not.toContain("SWMTKN");
   expect(logs).not.toContain(PUBLIC_KEY.trim().split(" ")[1]);
   expect(logs).not.toMatch(/authorization|bearer/i);
@@ -235,16 +310,15 @@ test("refuses to start without a config file, naming the path", async () => {
 });
 
 test("answers 405 to other methods and 404 to unknown paths, both only after auth", async () => {
-  const server = await start();
-  server.writeValue("token", JOIN_COMMAND);
+  const server = await startPublished();
 
-  const post = await request(`${server.url}/token`, { secret, method: "POST", body: "x=1" });
+  const post = await request(`${server.url}/token`, { as: "worker-1", method: "POST", body: "x=1" });
   expect(post.status).toBe(405);
   expect(post.headers.allow).toBe("GET");
   expect((await request(`${server.url}/token`, { method: "POST" })).status).toBe(401);
 
-  expect((await request(`${server.url}/no-such-path`, { secret })).status).toBe(404);
-  expect((await request(`${server.url}/token`, { secret, method: "DELETE" })).status).toBe(405);
+  expect((await request(`${server.url}/no-such-path`, { as: "worker-1" })).status).toBe(404);
+  expect((await request(`${server.url}/token`, { as: "worker-1", method: "DELETE" })).status).toBe(405);
 });
 
 const hasSystemdAnalyze = spawnSync("systemd-analyze", ["--version"]).status === 0;
@@ -260,7 +334,7 @@ const hasSystemdAnalyze = spawnSync("systemd-analyze", ["--version"]).status ===
 describe("long poll (?wait=N)", () => {
   test("a request made before the token exists is answered with it as soon as it is published", async () => {
     const server = await start();
-    const waiting = request(`${server.url}/token?wait=50`, { secret });
+    const waiting = request(`${server.url}/token?wait=50`, { as: "worker-1" });
     await server.waitForLog(/GET '\/token' /, 2_000).then(
       () => {
         throw new Error("the waiting request was answered before the token existed");
@@ -273,24 +347,35 @@ describe("long poll (?wait=N)", () => {
     expect(reply.body).toBe(JOIN_COMMAND);
   });
 
+  test("a worker not expected yet waits in the request and is served the moment the reconciler lists it (growing)", async () => {
+    const server = await startPublished({ expected: ["worker-1"] });
+    const waiting = request(`${server.url}/token?wait=50`, { as: "worker-2" });
+    await sleep(500);
+    server.setWorkers(["worker-1", "worker-2"]);
+    const reply = await waiting;
+    expect([reply.status, reply.body]).toEqual([200, JOIN_COMMAND]);
+    const timedOut = await request(`${server.url}/token?wait=0.3`, { as: "worker-3" });
+    expect([timedOut.status, timedOut.headers["retry-after"]]).toEqual([403, "0"]);
+  });
+
   test("a wait that runs out answers 503 with Retry-After 0 (ask again at once); without ?wait, Retry-After 5", async () => {
     const server = await start();
-    const waited = await request(`${server.url}/token?wait=0.3`, { secret });
+    const waited = await request(`${server.url}/token?wait=0.3`, { as: "worker-1" });
     expect([waited.status, waited.headers["retry-after"]]).toEqual([503, "0"]);
-    const plain = await request(`${server.url}/token`, { secret });
+    const plain = await request(`${server.url}/token`, { as: "worker-1" });
     expect([plain.status, plain.headers["retry-after"]]).toEqual([503, "5"]);
     for (const wait of ["nan", "-5", "abc", ""]) {
-      const reply = await request(`${server.url}/token?wait=${wait}`, { secret });
+      const reply = await request(`${server.url}/token?wait=${wait}`, { as: "worker-1" });
       expect([reply.status, reply.headers["retry-after"]]).toEqual([503, "5"]);
     }
   });
 
   test("the TTL ends a wait: a waiting client hears 410, not the token", async () => {
     const server = await start({ ttlSeconds: 1 });
-    const waiting = request(`${server.url}/token?wait=50`, { secret });
+    const waiting = request(`${server.url}/token?wait=50`, { as: "worker-1" });
     expect((await waiting).status).toBe(410);
     server.writeValue("token", JOIN_COMMAND);
-    expect((await request(`${server.url}/token`, { secret })).status).toBe(410);
+    expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(410);
   });
 
   test("idle connections cannot pin the server: past 256 at once, a client is told to retry at once", async () => {
@@ -305,7 +390,7 @@ describe("long poll (?wait=N)", () => {
         sockets.push(socket);
         await new Promise((resolve) => socket.once("connect", resolve));
       }
-      const extra = await request(`${server.url}/token`, { secret }).catch((error) => error);
+      const extra = await request(`${server.url}/token`, { as: "worker-1" }).catch((error) => error);
       expect(extra.status).toBe(503);
       expect(extra.headers["retry-after"]).toBe("5");
     } finally {
@@ -313,34 +398,39 @@ describe("long poll (?wait=N)", () => {
     }
     server.writeValue("token", JOIN_COMMAND);
     const deadline = Date.now() + WAIT_LIMIT_MS;
-    let reply = await request(`${server.url}/token`, { secret });
+    let reply = await request(`${server.url}/token`, { as: "worker-1" });
     while (reply.status !== 200 && Date.now() < deadline) {
       await sleep(50);
-      reply = await request(`${server.url}/token`, { secret });
+      reply = await request(`${server.url}/token`, { as: "worker-1" });
     }
     expect(reply.status).toBe(200);
   });
 });
 
-test("a corrupt state file, or one whose start time is not a finite past time, stops the server: it never serves again by accident", async () => {
+test("a corrupt state file, or one with a window opened at a non-finite or future time, is set aside and rebuilt: only workers not in the swarm are served", async () => {
   const stateFile = path.join(root, TOKEN_SERVER_STATE_DIR, "server-state.json");
-  const fetched = '"fetched": {}';
+  const entry = (openedAt: string) => `{"identities": {"worker-1": {"openedAt": ${openedAt}, "served": []}}, "ready": []}`;
   for (const content of [
     "{not json",
-    `{"startedAt": NaN, ${fetched}}`,
-    `{"startedAt": Infinity, ${fetched}}`,
-    `{"startedAt": "1700000000", ${fetched}}`,
-    `{"startedAt": true, ${fetched}}`,
-    `{"startedAt": ${Date.now() / 1000 + 86_400}, ${fetched}}`,
-    `{"startedAt": 1700000000, "fetched": []}`,
-    `{"startedAt": 1700000000}`,
+    entry("NaN"),
+    entry("Infinity"),
+    entry('"1700000000"'),
+    entry("true"),
+    entry(String(Date.now() / 1000 + 86_400)),
+    '{"identities": [], "ready": []}',
+    '{"identities": {}}',
+    '{"startedAt": 1700000000, "fetched": {}}',
   ]) {
-    writeTokenServerConfig({ root, secret, port: await freePort() });
     fs.mkdirSync(path.dirname(stateFile), { recursive: true });
     fs.writeFileSync(stateFile, content);
-    const result = await runTokenServerToExit(root);
-    expect([content, result.code]).toEqual([content, 2]);
-    expect(result.output).toContain(`unreadable state file ${stateFile}`);
-    expect(result.output).toContain("delete it to serve again for a new TTL");
+    const server = await startPublished({ expected: ["worker-1", "worker-2"], ready: ["worker-1"] });
+    await server.waitForLog(`unreadable state file ${stateFile}`);
+    expect(server.logs()).toContain(`moved aside to ${stateFile}.corrupt and rebuilt from the expected and ready workers`);
+    expect(fs.readFileSync(`${stateFile}.corrupt`, "utf8")).toBe(content);
+    // worker-1 is in the swarm: counted as served; worker-2 gets a fresh window.
+    expect([content, await fetchAsWorker(server, "worker-1")]).toEqual([content, [410, 410]]);
+    expect([content, await fetchAsWorker(server, "worker-2")]).toEqual([content, [200, 200]]);
+    await server.stop();
+    fs.rmSync(path.join(root, TOKEN_SERVER_STATE_DIR), { recursive: true, force: true });
   }
 });

@@ -1,15 +1,14 @@
 /**
  * Behaviour of templates/worker/bootstrap.sh: the real script under a temp root, against the real token server
  * (harness/token-server.ts) on loopback, with stub docker/apt-get/systemctl/... first on PATH and real curl and
- * python3. Each worker may poll from its own loopback address (tokenServer.sourceAddress), so the token server
- * counts them as distinct clients.
+ * python3. Each worker proves its own name with the credential derived from the token server's secret.
  */
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
 import * as path from "path";
-import { startTokenServer, stopAllTokenServers, TokenServer } from "../harness/token-server";
+import { startTokenServer, stopAllTokenServers, TokenServer, workerCredential } from "../harness/token-server";
 import {
   AUTHORIZED_KEYS,
   cleanupWorkers,
@@ -38,8 +37,10 @@ afterEach(async () => {
 
 const newSecret = () => randomBytes(32).toString("hex");
 
-async function tokenServer(secret: string, expectedWorkers = 0): Promise<TokenServer> {
-  return startTokenServer({ root: makeTempRoot("dokploy-oci-token-"), secret, expectedWorkers });
+/** A token server that expects worker-1 .. worker-`workers` (as the reconciler would list them). */
+async function tokenServer(secret: string, workers = 10): Promise<TokenServer> {
+  const expected = Array.from({ length: workers }, (_, i) => `worker-${i + 1}`);
+  return startTokenServer({ root: makeTempRoot("dokploy-oci-token-"), secret, expected });
 }
 
 function publish(server: TokenServer): void {
@@ -177,14 +178,21 @@ describe("worker bootstrap", () => {
     // How fast is for `npm run bench`; here only that nobody joined before the token existed.
     expect(lags[0]).toBeGreaterThanOrEqual(0);
 
-    // Five distinct clients fetched token and key: the server has stopped serving; a sixth worker hears 410.
+    // The reconciler sees the five as ready nodes: the server has stopped serving. A sixth worker, not declared,
+    // hears 403 and keeps waiting; a copy of worker-1 (its credential reused) hears 410.
+    server.setWorkers(workers.map((_, i) => `worker-${i + 1}`), workers.map((_, i) => `worker-${i + 1}`));
     expect((await healthz(server, secret)).serving).toBe(false);
     const late = makeWorker({ tokenServerUrl: server.url, secret, name: "worker-6", sourceAddress: "127.0.0.7" });
     const lateRun = late.run();
-    await waitFor(() => late.log().includes("GONE (HTTP 410)"), "the sixth worker to hear 410");
+    await waitFor(() => late.log().includes("not expected (HTTP 403)"), "the sixth worker to hear 403");
     await lateRun.kill();
-    expect(late.log()).toMatch(/GET \/token: attempt 1: GONE \(HTTP 410\).*; next attempt in 0.4s/);
-    expect(late.joins()).toEqual([]);
+    expect(late.log()).toMatch(/GET \/token: attempt 1: not expected \(HTTP 403\): the manager does not list worker-6 among its workers yet.*; next attempt in 0s/);
+    const copy = makeWorker({ tokenServerUrl: server.url, secret, name: "worker-1", sourceAddress: "127.0.0.8" });
+    const copyRun = copy.run();
+    await waitFor(() => copy.log().includes("GONE (HTTP 410)"), "the copy of worker-1 to hear 410");
+    await copyRun.kill();
+    expect(copy.log()).toMatch(/GET \/token: attempt 1: GONE \(HTTP 410\).*already served while in the swarm.*; next attempt in 0.4s/);
+    expect([late.joins(), copy.joins()]).toEqual([[], []]);
   });
 
   test("token server down, then starting (503), then ready: keeps polling with capped backoff and joins", async () => {
@@ -212,28 +220,30 @@ describe("worker bootstrap", () => {
     expect(attempts[attempts.length - 1]).toMatch(/attempt \d+: received$/);
   });
 
-  test("wrong secret: logs 'refused: wrong secret' and keeps trying, never joins; a corrected node.json is picked up", async () => {
+  test("wrong credential: logs 'refused: wrong credential' and keeps trying, never joins; a corrected node.json is picked up", async () => {
     const secret = newSecret();
     const server = await tokenServer(secret);
     publish(server);
-    const worker = makeWorker({ tokenServerUrl: server.url, secret: newSecret() });
+    // Another worker's credential: valid, but it does not prove worker-1.
+    const worker = makeWorker({ tokenServerUrl: server.url, secret, credential: workerCredential(secret, "worker-2") });
     const run = worker.run();
-    await waitFor(() => count(worker.log(), "refused: wrong secret (HTTP 401)") >= 4, "four 401 answers");
+    await waitFor(() => count(worker.log(), "refused: wrong credential (HTTP 401)") >= 4, "four 401 answers");
     expect(worker.joins()).toEqual([]);
     expect(worker.exists(WORKER_MARKER)).toBe(false);
     expect(run.output()).not.toContain("worker ready");
 
-    // The config is rewritten with the right secret while the worker runs.
+    await server.waitForLog("refused worker worker-1: wrong credential");
+    // The config is rewritten with the right credential while the worker runs.
     const configPath = worker.path("etc/dokploy-oci/node.json");
     const config = JSON.parse(fs.readFileSync(configPath, "utf8"));
-    config.tokenServer.secret = secret;
+    config.tokenServer.credential = workerCredential(secret, "worker-1");
     fs.writeFileSync(configPath, JSON.stringify(config));
     expect((await run.done).code).toBe(0);
     expect(worker.joins().map((join) => join.argv)).toEqual([JOIN_ARGV]);
     expectNoSecrets(worker, secret, run.output());
   });
 
-  test("a user-supplied secret with quotes, backslashes and shell characters reaches the token server unchanged", async () => {
+  test("a user-supplied secret with quotes, backslashes and shell characters derives a credential the token server accepts", async () => {
     const secret = `${newSecret()}"\\$'!#%&*;<>?[]\`{|}~`;
     const server = await tokenServer(secret);
     publish(server);
@@ -244,16 +254,21 @@ describe("worker bootstrap", () => {
     expectNoSecrets(worker, secret, run.output());
   });
 
-  test("wrong secret forever: still retrying at the end, no join", async () => {
+  test("wrong credential forever: still retrying at the end, no join; a malformed one stops the setup before any request", async () => {
     const server = await tokenServer(newSecret());
     publish(server);
     const worker = makeWorker({ tokenServerUrl: server.url, secret: newSecret() });
     const run = worker.run();
-    await waitFor(() => count(worker.log(), "refused: wrong secret") >= 4, "four 401 answers");
+    await waitFor(() => count(worker.log(), "refused: wrong credential") >= 4, "four 401 answers");
     const exit = await run.kill();
     expect(exit.signal).toBe("SIGKILL");
     expect(worker.joins()).toEqual([]);
     expect(worker.stubCalls().filter((line) => line.startsWith("docker swarm"))).toEqual([]);
+
+    const malformed = makeWorker({ tokenServerUrl: server.url, secret: "", credential: "not-a-sha256" });
+    const exit2 = await malformed.run().done;
+    expect(exit2.code).not.toBe(0);
+    expect(exit2.output).toContain("tokenServer.credential must be 64 lowercase hex digits");
   });
 
   test("reboot after the join, before the key: the next run does not join again and finishes", async () => {

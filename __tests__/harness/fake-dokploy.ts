@@ -5,7 +5,9 @@
  * validation (optional fields must be omitted, not null), and `sshKey.create` returning nothing.
  * Answers are shaped as the real Dokploy v0.30.2 gave them (__tests__/real-dokploy/manager.test.ts records them):
  * health `{status: "ok"}`, 422 for a second sign-up with the same email, `sshKey.all` with the private key, and API
- * keys limited to 10 requests (then 401) unless created with `rateLimitEnabled: false`.
+ * keys limited to 10 requests (then 401) unless created with `rateLimitEnabled: false`. server.all and server.remove
+ * follow v0.30.2's router (apps/dokploy/server/api/routers/server.ts): rows carry totalSum, newest first, and
+ * remove refuses a server with services ("Server has active services, please delete them first").
  *
  * Faults: `upAfterMs` (nothing listening, connections refused), `setReady(false)` (502 like the proxy in front of a
  * starting app) and `failNext` (a chosen status for the next calls to one procedure or path).
@@ -246,6 +248,8 @@ export class FakeDokploy {
   readonly apiKeys: FakeApiKey[] = [];
   readonly sshKeys: FakeSshKey[] = [];
   readonly servers: FakeServer[] = [];
+  /** serverId -> how many applications, databases and composes are deployed to it (server.all's totalSum). */
+  readonly servicesOn = new Map<string, number>();
 
   private readonly server = http.createServer((request, response) => this.handle(request, response));
   private readonly passwords = new Map<string, string>();
@@ -276,8 +280,14 @@ export class FakeDokploy {
     "server.all": {
       type: "query",
       auth: true,
-      run: (_input, caller) => this.servers.filter((row) => row.organizationId === caller!.organizationId),
+      // Newest first, each row with totalSum (its services), as the real query orders and counts them.
+      run: (_input, caller) =>
+        this.servers
+          .filter((row) => row.organizationId === caller!.organizationId)
+          .map((row) => ({ ...row, totalSum: this.servicesOn.get(row.serverId) ?? 0 }))
+          .reverse(),
     },
+    "server.remove": { type: "mutation", auth: true, run: (input, caller) => this.removeServer(input, caller!) },
   };
 
   /** e.g. `http://127.0.0.1:40123` (no trailing slash); valid once `start()` resolved. */
@@ -578,6 +588,20 @@ export class FakeDokploy {
     this.requireOrganization(valid.organizationId);
     this.sshKeys.push({ ...valid, sshKeyId: randomUUID(), createdAt: new Date().toISOString() });
     return undefined;
+  }
+
+  /** server.remove as v0.30.2 answers it: NOT_FOUND, another organization's server, or one with services, refused. */
+  private removeServer(input: unknown, caller: Caller): FakeServer {
+    const valid = this.validate({ kind: "object", fields: { serverId: str() } }, input) as { serverId: string };
+    const index = this.servers.findIndex((row) => row.serverId === valid.serverId);
+    if (index < 0) throw new ApiError(404, "NOT_FOUND", "Server not found");
+    if (this.servers[index].organizationId !== caller.organizationId) {
+      throw new ApiError(401, "UNAUTHORIZED", "You are not authorized to delete this server");
+    }
+    if ((this.servicesOn.get(valid.serverId) ?? 0) > 0) {
+      throw new ApiError(400, "BAD_REQUEST", "Server has active services, please delete them first");
+    }
+    return this.servers.splice(index, 1)[0];
   }
 
   private createServer(input: unknown, caller: Caller): FakeServer {

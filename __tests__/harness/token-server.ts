@@ -7,6 +7,7 @@
 import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
 import { shippedScript } from "../helpers/shipped";
 import { ChildProcess, spawn } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
@@ -28,8 +29,10 @@ export interface TokenServerOptions {
   bindAddress?: string;
   /** Defaults to a free port on bindAddress. */
   port?: number;
-  /** Defaults to 3; <= 0 means no count limit. */
-  expectedWorkers?: number;
+  /** The workers the reconciler lists as expected (workers.json); null: no workers.json yet. Defaults to worker-1..3. */
+  expected?: string[] | null;
+  /** Those of them the reconciler saw as ready swarm nodes. Defaults to none. */
+  ready?: string[];
   /** Defaults to 3600. */
   ttlSeconds?: number;
 }
@@ -44,6 +47,8 @@ export interface TokenServer {
   stateDir: string;
   /** Writes a served value the way the manager bootstrap does: atomically, via rename. */
   writeValue(name: TokenServerValue, content: string): void;
+  /** Writes workers.json the way the reconciler does (atomically): expected workers and the ready ones. */
+  setWorkers(expected: string[], ready?: string[]): void;
   /** SIGTERM (SIGKILL if it lingers) and wait for the exit. Safe to call twice. */
   stop(): Promise<void>;
   /** Stop, then start again on the same port with the same root, like systemd's Restart=always. */
@@ -60,6 +65,24 @@ export interface ExitResult {
 }
 
 const running = new Set<ChildProcess>();
+
+/** What Terraform puts in worker `name`'s node.json: sha256("<secret>:<name>"). */
+export function workerCredential(secret: string, name: string): string {
+  return createHash("sha256").update(`${secret}:${name}`).digest("hex");
+}
+
+/** The headers a worker sends: its name and its credential. */
+export function workerHeaders(secret: string, name: string): Record<string, string> {
+  return { Authorization: `Bearer ${workerCredential(secret, name)}`, "X-Dokploy-Worker": name };
+}
+
+/** Writes `<stateDir>/workers.json` atomically, as register-workers.py does. */
+export function writeWorkersFile(stateDir: string, expected: string[], ready: string[] = []): void {
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const temporary = path.join(stateDir, ".workers.json.tmp");
+  fs.writeFileSync(temporary, JSON.stringify({ expected, ready }), { mode: 0o600 });
+  fs.renameSync(temporary, path.join(stateDir, "workers.json"));
+}
 
 export function freePort(host = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -82,7 +105,6 @@ export function writeTokenServerConfig(options: TokenServerOptions & { port: num
     port: options.port,
     secret: options.secret,
     stateDir: TOKEN_SERVER_STATE_DIR,
-    expectedWorkers: options.expectedWorkers ?? 3,
     ttlSeconds: options.ttlSeconds ?? 3600,
   };
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
@@ -148,6 +170,8 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
   writeTokenServerConfig({ ...options, bindAddress, port });
   const url = `http://${net.isIPv6(bindAddress) ? `[${bindAddress}]` : bindAddress}:${port}`;
   const stateDir = path.join(options.root, TOKEN_SERVER_STATE_DIR);
+  const expected = options.expected === undefined ? ["worker-1", "worker-2", "worker-3"] : options.expected;
+  if (expected !== null) writeWorkersFile(stateDir, expected, options.ready);
   let output = "";
   const logs = () => output;
   const launch = async () => {
@@ -172,6 +196,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       fs.writeFileSync(temporary, content, { mode: 0o600 });
       fs.renameSync(temporary, path.join(stateDir, name));
     },
+    setWorkers: (expectedNow, ready) => writeWorkersFile(stateDir, expectedNow, ready),
     stop: () => stopProcess(child),
     async restart() {
       await stopProcess(child);

@@ -8,6 +8,8 @@
  * Every process and temp root made here is remembered; call `cleanupWorkers()` in `afterEach`.
  */
 import { installHostLibrary, shippedScript } from "../helpers/shipped";
+import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
+import { TOKEN_SERVER_STATE_DIR, workerCredential } from "./token-server";
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -69,7 +71,10 @@ export type SwarmRecord = SwarmNode | { ID: string; Raw: unknown } | { ID: strin
 
 export interface WorkerOptions {
   tokenServerUrl: string;
+  /** The token server's secret: the worker gets the credential Terraform derives from it and its name. */
   secret: string;
+  /** A credential as given instead (e.g. a wrong one). */
+  credential?: string;
   /** Defaults to worker-1. */
   name?: string;
   /** `tokenServer.sourceAddress`: a distinct loopback address per worker makes each one a distinct client. */
@@ -141,6 +146,16 @@ export function start(command: string, args: string[], env: NodeJS.ProcessEnv): 
   return handle;
 }
 
+/** A dir of the host stubs without their docker, for lab programs that talk to a real engine; removed by cleanupWorkers. */
+export function labHostBin(): string {
+  const dir = makeTempRoot("dokploy-oci-lab-bin-");
+  for (const stub of fs.readdirSync(MANAGER_STUBS)) {
+    const file = path.join(MANAGER_STUBS, stub);
+    if (stub !== "docker" && fs.statSync(file).isFile()) fs.symlinkSync(file, path.join(dir, stub));
+  }
+  return dir;
+}
+
 /** PATH and root for a program running "on" the host at `root`. */
 export function hostEnv(root: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
@@ -168,15 +183,16 @@ export const getDockerScript = () => fs.readFileSync(path.join(WORKER_STUBS, "in
 
 export function makeWorker(options: WorkerOptions): Worker {
   const root = makeTempRoot("dokploy-oci-worker-");
+  const name = options.name ?? "worker-1";
   const config = {
     role: "worker",
-    name: options.name ?? "worker-1",
+    name,
     hostPorts: [{ protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] }],
     blockContainerMetadata: true,
     docker: { installerUrl: options.installerUrl ?? "http://127.0.0.1:9/get-docker.sh" },
     tokenServer: {
       url: options.tokenServerUrl,
-      secret: options.secret,
+      credential: options.credential ?? workerCredential(options.secret, name),
       ...(options.sourceAddress !== undefined && { sourceAddress: options.sourceAddress }),
     },
     swarm: { managerAddress: options.managerAddress ?? MANAGER_IP },
@@ -212,8 +228,10 @@ export function makeWorker(options: WorkerOptions): Worker {
   };
 }
 
+/** Replaces the node list atomically (the stub and the reconciler may be reading it). */
 export function writeSwarmNodes(file: string, nodes: SwarmRecord[]): void {
-  fs.writeFileSync(file, JSON.stringify(nodes));
+  fs.writeFileSync(`${file}.test-tmp`, JSON.stringify(nodes));
+  fs.renameSync(`${file}.test-tmp`, file);
 }
 
 export function readSwarmNodes(file: string): SwarmNode[] {
@@ -227,14 +245,21 @@ export interface RegistrationConfig {
   intervalSeconds: number;
   dokployUrl: string;
   enableDockerCleanup: boolean;
+  /** Where the manager's instance document is read (a FakeImds in tests). */
+  instanceMetadataUrl: string;
+  workersTag?: string;
+  drainTimeoutSeconds?: number;
 }
 
-/** Sets the `registration` key of `<root>/etc/dokploy-oci/node.json` (kept 0600), keeping the other keys. */
+/** Sets the `registration` key of `<root>/etc/dokploy-oci/node.json` (kept 0600), keeping the other keys; a
+ * `tokenServer.stateDir` is added when missing (the reconciler writes workers.json there). */
 export function writeRegistrationConfig(root: string, registration: RegistrationConfig): void {
   const configPath = path.join(root, "etc/dokploy-oci/node.json");
   fs.mkdirSync(path.dirname(configPath), { recursive: true });
   const config = fs.existsSync(configPath) ? JSON.parse(fs.readFileSync(configPath, "utf8")) : { role: "manager" };
-  fs.writeFileSync(configPath, JSON.stringify({ ...config, registration }, null, 2), { mode: 0o600 });
+  const complete = { workersTag: WORKERS_TAG_KEY, drainTimeoutSeconds: 600, ...registration };
+  const tokenServer = { stateDir: TOKEN_SERVER_STATE_DIR, ...config.tokenServer };
+  fs.writeFileSync(configPath, JSON.stringify({ ...config, tokenServer, registration: complete }, null, 2), { mode: 0o600 });
 }
 
 /** Starts register-workers.py on the manager host at `root`, reading the swarm from `nodesFile`. */

@@ -6,7 +6,8 @@
  * - The real token server serves it on the manager's address inside the manager's namespace.
  * - The real worker bootstrap runs in each worker's namespace, with production's join timing (no scaling), fetches
  *   the token over the lab bridge and runs the real `docker swarm join`.
- * - register-workers.py reads the real `docker node ls`/`inspect` and registers each worker exactly once.
+ * - register-workers.py (the reconciler) reads the manager's workers tag from a fake metadata service, tells the
+ *   token server which workers may join, and from the real `docker node ls`/`inspect` registers each worker once.
  * Only the host changes an OCI instance needs and this machine must not get (apt-get, systemctl, iptables, sshd,
  * fail2ban: harness/stubs) are stubbed; docker, curl, python3 and the network are real.
  */
@@ -17,10 +18,12 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
+import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { FakeDokploy } from "../harness/fake-dokploy";
+import { FakeImds } from "../harness/fake-imds";
 import { eventually, Lab, startLab } from "../harness/lab";
 import { installHostLibrary, shippedScript } from "../helpers/shipped";
-import { cleanupWorkers, makeWorker, MANAGER_STUBS, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, WORKER_MARKER, writeRegistrationConfig } from "../harness/worker";
+import { cleanupWorkers, makeWorker, labHostBin, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, WORKER_MARKER, writeRegistrationConfig } from "../harness/worker";
 
 jest.setTimeout(600_000);
 
@@ -37,21 +40,12 @@ const ADMIN = { email: "admin@example.com", password: "a lab password that is lo
 
 let lab: Lab;
 let fake: FakeDokploy;
+let imds: FakeImds;
 let installerServer: http.Server;
 let managerRoot: string;
 let bin: string;
 const secret = randomBytes(32).toString("hex");
 const programs: Running[] = [];
-
-/** PATH for a host program: the host stubs without their docker (the real CLI answers), then the real tools. */
-function hostStubPath(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-lab-bin-"));
-  for (const stub of fs.readdirSync(MANAGER_STUBS)) {
-    const file = path.join(MANAGER_STUBS, stub);
-    if (stub !== "docker" && fs.statSync(file).isFile()) fs.symlinkSync(file, path.join(dir, stub));
-  }
-  return dir;
-}
 
 function hostEnvironment(root: string, dockerHost: string, bin: string): NodeJS.ProcessEnv {
   return { ...process.env, PATH: `${bin}:${process.env.PATH}`, DOKPLOY_OCI_ROOT: root, TMPDIR: path.join(root, "tmp"), DOCKER_HOST: dockerHost };
@@ -79,6 +73,9 @@ beforeAll(async () => {
   lab = await startLab({ nodes: 3, hostnames: ["dokploy-manager", ...WORKERS] });
   fake = new FakeDokploy();
   await fake.start();
+  imds = new FakeImds();
+  imds.freeformTags = { [WORKERS_TAG_KEY]: `worker:${WORKERS.length}` };
+  await imds.start();
   installerServer = http.createServer((request, response) => {
     if (request.url === "/install.sh") response.writeHead(200).end(fs.readFileSync(LAB_INSTALLER));
     else response.writeHead(404).end();
@@ -90,6 +87,7 @@ afterAll(async () => {
   await Promise.all(programs.map((program) => program.kill()));
   await cleanupWorkers();
   await fake?.stop();
+  await imds?.stop();
   await new Promise<void>((resolve) => (installerServer ? installerServer.close(() => resolve()) : resolve()));
   for (const dir of [managerRoot, bin]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   await lab?.teardown();
@@ -97,7 +95,7 @@ afterAll(async () => {
 
 test("manager bootstrap -> token server -> real swarm join on 2 workers -> each registered once", async () => {
   const [manager, ...workers] = lab.nodes;
-  bin = hostStubPath();
+  bin = labHostBin();
   managerRoot = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-lab-manager-"));
   const at = (hostPath: string) => path.join(managerRoot, hostPath);
   fs.mkdirSync(at("tmp"));
@@ -131,7 +129,6 @@ test("manager bootstrap -> token server -> real swarm join on 2 workers -> each 
         port: TOKEN_SERVER_PORT,
         secret,
         stateDir: TOKEN_SERVER_STATE_DIR,
-        expectedWorkers: WORKERS.length,
         ttlSeconds: 3600,
       },
     }),
@@ -144,12 +141,16 @@ test("manager bootstrap -> token server -> real swarm join on 2 workers -> each 
     intervalSeconds: 1,
     dokployUrl: fake.url,
     enableDockerCleanup: true,
+    instanceMetadataUrl: imds.url,
   });
   const managerEnv = hostEnvironment(managerRoot, manager.dockerHost, bin);
 
   // As on OCI, every node boots at once: the token server and the workers start before the swarm exists.
   const tokenServer = start("nsenter", manager.nsenterArgs(["python3", shippedScript("manager/token-server.py")]).slice(1), managerEnv);
   programs.push(tokenServer);
+  // The reconciler, in a loop like the systemd unit: it tells the token server who may join once the swarm exists.
+  const registration = start("python3", [REGISTER_WORKERS], managerEnv);
+  programs.push(registration);
   const workerRuns = workers.map((node, i) => {
     const worker = makeWorker({
       name: WORKERS[i],
@@ -211,9 +212,7 @@ test("manager bootstrap -> token server -> real swarm join on 2 workers -> each 
     [["dokploy-manager", "manager", manager.address], ...WORKERS.map((name, i) => [name, "worker", workers[i].address])].sort(),
   );
 
-  // Registration from the real node list, in a loop like the systemd unit: each worker once, then nothing more.
-  const registration = start("python3", [REGISTER_WORKERS], managerEnv);
-  programs.push(registration);
+  // Registration from the real node list: each worker once, then nothing more.
   await eventually("both workers registered in Dokploy", async () => fake.servers.length >= WORKERS.length, 60_000);
   const passes = () => fake.calls.filter((call) => call.proc === "server.all").length;
   const after = passes();

@@ -22,12 +22,14 @@
  * | user.createApiKey with rateLimitEnabled: false  | never limited (requestCount is not even counted)             | registration |
  * | sshKey.all                                      | full rows, **including privateKey**                          | fresh |
  * | sshKey.create                                   | 200, `json: null`                                            | fresh |
+ * | server.remove of a server without services      | 200, the row removed (the fake answers the same)              | registration |
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
+import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { NULL_INPUT, RealDokploy, START_LIMIT_MS, startRealDokploy } from "../harness/real-dokploy";
 import { cleanupWorkers, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../harness/worker";
 import { waitFor } from "../harness/wait";
@@ -76,6 +78,8 @@ interface Host {
   log(): string;
   bootstrap(): Running;
   register(nodes: SwarmNode[], args?: string[]): Running;
+  /** Writes the manager's instance document with this workers tag, as IMDS would serve it. */
+  setTag(value: string): void;
 }
 
 function makeHost(): Host {
@@ -94,6 +98,7 @@ function makeHost(): Host {
         DOKPLOY_OCI_ROOT: root,
         TMPDIR: host.path("tmp"),
       }),
+    setTag: (value) => fs.writeFileSync(host.path("instance.json"), JSON.stringify({ freeformTags: { [WORKERS_TAG_KEY]: value } })),
     register(nodes, args = ["--once"]) {
       const nodesFile = host.path("swarm-nodes.json");
       writeSwarmNodes(nodesFile, nodes);
@@ -119,7 +124,7 @@ function makeHost(): Host {
       // Up to about 7 minutes of checks: covers the real slow sign-up.
       wait: { stepSeconds: 1, maxDelaySeconds: 5, maxAttempts: 90 },
     },
-    tokenServer: { bindAddress: MANAGER_IP, port: 9999, secret: "0".repeat(64), stateDir: "/var/lib/dokploy-oci/token-server", expectedWorkers: 5, ttlSeconds: 86400 },
+    tokenServer: { bindAddress: MANAGER_IP, port: 9999, secret: "0".repeat(64), stateDir: "/var/lib/dokploy-oci/token-server", ttlSeconds: 86400 },
   };
   fs.mkdirSync(host.path("etc/dokploy-oci"), { recursive: true });
   fs.writeFileSync(host.path("etc/dokploy-oci/node.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
@@ -128,7 +133,17 @@ function makeHost(): Host {
   fs.copyFileSync(shippedScript("common/harden.sh"), host.path("opt/dokploy-oci/bin/harden.sh"));
   installHostLibrary(host.root);
   fs.mkdirSync(host.path("tmp"));
-  writeRegistrationConfig(root, { serverType: "deploy", username: "root", sshPort: 22, intervalSeconds: 0.2, dokployUrl: dokploy.url, enableDockerCleanup: true });
+  // The namespace has only loopback: the manager's instance document (its workers tag) is read from a file:// URL.
+  host.setTag("worker:5");
+  writeRegistrationConfig(root, {
+    serverType: "deploy",
+    username: "root",
+    sshPort: 22,
+    intervalSeconds: 0.2,
+    dokployUrl: dokploy.url,
+    enableDockerCleanup: true,
+    instanceMetadataUrl: `file://${host.path("instance.json")}`,
+  });
   return host;
 }
 
@@ -261,6 +276,18 @@ describe(`manager programs against the real Dokploy`, () => {
     const rows = dokploy.sql('SELECT name, "ipAddress", port, username, "serverType" FROM server ORDER BY name').split("\n");
     expect(rows).toEqual([1, 2, 3, 4, 5].map((n) => `worker-${n}|10.0.0.${10 + n}|22|root|deploy`));
     expect(get("server.all", apiKey).status).toBe(200);
+
+    // Shrunk to 3: the real server.remove takes the two retired servers away (their nodes are down).
+    host.setTag("worker:3");
+    const down = (n: number) => ({ ...worker(n), State: "down" as const });
+    const shrink = await host.register([MANAGER_NODE, ...[1, 2, 3].map(worker), down(4), down(5)]).done;
+    expect(shrink.code).toBe(0);
+    expect(shrink.output).toMatch(/removed Dokploy server worker-4 \(10\.0\.0\.14, serverId \S+\): no longer expected/);
+    expect(dokploy.sql("SELECT name FROM server ORDER BY name").split("\n")).toEqual(["worker-1", "worker-2", "worker-3"]);
+    host.setTag("worker:5");
+    const regrow = await host.register([MANAGER_NODE, ...[1, 2, 3, 4, 5].map(worker)]).done;
+    expect(regrow.output.match(/registered worker-\d/g)).toEqual(["registered worker-4", "registered worker-5"]);
+    expect(count("server")).toBe(5);
 
     // npm run status, its ssh replaced by the stub that runs each command "on" a host dir, inside the namespace.
     const hosts = fs.mkdtempSync(path.join(os.tmpdir(), "real-dokploy-status-"));

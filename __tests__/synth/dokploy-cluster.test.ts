@@ -7,6 +7,8 @@ import { ormStackJson } from "../../lib/orm-package";
 import { validateStack } from "../../lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
+import { createHash } from "crypto";
+import { WORKERS_TAG_KEY, workerCredential } from "../../lib/worker-identity";
 
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp user@laptop";
@@ -63,12 +65,48 @@ describe("DokployCluster", () => {
     expect(workerPool(json, "Spread").availability_domain).toMatch(/element\(data\.oci_identity_availability_domains\.AvailabilityDomains\.availability_domains, count\.index\)/);
   });
 
-  test("the token server waits for every pool's workers", () => {
-    const { cluster } = synthCluster({ workerCount: 2, tenancyKind: "pay-as-you-go", bootVolumeSizeInGbsPerNode: 50 }, (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 4, alwaysFree: false, ocpus: 2, memoryInGbs: 12 }));
-    const stack = cluster.node.scope as TerraformStack;
+  test("the manager's workers tag names every pool, beside the user's tags, and is not among the ignored changes", () => {
+    const { json } = synthCluster(
+      { workerCount: 2, tenancyKind: "pay-as-you-go", bootVolumeSizeInGbsPerNode: 50, freeformTags: { team: "web" } },
+      (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 4, alwaysFree: false, ocpus: 2, memoryInGbs: 12 }),
+    );
+    const manager = Object.entries<any>(instances(json)).find(([key]) => key.includes("_Manager_"))![1];
+    expect(manager.freeform_tags).toEqual({ team: "web", [WORKERS_TAG_KEY]: "worker:2,paid:4" });
+    // Terraform updates freeform tags in place (UpdateInstance takes them); only metadata and the image are ignored.
+    expect(manager.lifecycle.ignore_changes).toEqual(["source_details[0].source_id", "metadata"]);
+    expect(workerPool(json).freeform_tags).toEqual({ team: "web" });
+  });
+
+  test("each worker's node.json holds its own credential, never the token server's secret", () => {
+    const { json } = synthCluster({ workerCount: 3, alwaysFree: false });
+    const userData = workerPool(json).metadata.user_data as string;
+    expect(userData).toMatch(/"credential" = sha256\(format\("%s:%s", random_password\.\w+\.result, format\("%s-%d", "worker", \(count\.index \+ 1\)\)\)\)/);
+    expect(userData).not.toMatch(/"secret" =/);
+  });
+
+  test("real terraform renders the tag from the form's worker count, and derives the credential the token server computes", () => {
+    const stack = new TerraformStack(Testing.app(), "tag");
+    const count = new TerraformVariable(stack, "worker_count", { type: "number" });
+    const secret = new TerraformVariable(stack, "secret", { type: "string" });
+    new DokployCluster(stack, "Cluster", { compartmentId: "c", sshPublicKeys: [KEY], adminEmail: "a@example.com", workerCount: count.numberValue, alwaysFree: false });
+    new TerraformOutput(stack, "credential", { value: workerCredential(secret.stringValue, "worker-2") });
     const json = JSON.parse(Testing.synth(stack));
     const manager = Object.entries<any>(instances(json)).find(([key]) => key.includes("_Manager_"))![1];
-    expect(manager.metadata.user_data).toMatch(/"expectedWorkers" = 6/);
+    const config = {
+      variable: { worker_count: { type: "number" }, secret: { type: "string" } },
+      output: { tag: { value: manager.freeform_tags[WORKERS_TAG_KEY] }, credential: json.output.credential },
+    };
+    const outputs = applyAndReadOutputs(config, { worker_count: "3", secret: "s3cret with spaces" });
+    expect(outputs.tag.value).toBe("worker:3");
+    expect(outputs.credential.value).toBe(createHash("sha256").update("s3cret with spaces:worker-2").digest("hex"));
+  });
+
+  test("more pools than the workers tag can hold are refused naming addWorkerPool", () => {
+    expect(() =>
+      synthCluster({ alwaysFree: false }, (c) => {
+        for (let i = 0; i < 10; i++) c.addWorkerPool(`Pool${i}`, { namePrefix: `p${i}-${"x".repeat(17)}`, count: 1, alwaysFree: false, firstHostNumber: 130 + i });
+      }),
+    ).toThrow(/addWorkerPool: \d+ worker pools .* do not fit the manager's dokploy-oci-workers tag \(256 characters\)/);
   });
 
   test.each([0, 1, 3, 50])("validates clean against the provider schemas with %i workers", async (workerCount) => {

@@ -8,6 +8,7 @@ import { ClusterNetwork } from "../../constructs/oci/cluster-network";
 import { DokployCluster } from "../../constructs/oci/dokploy-cluster";
 import { SwarmWorkerPool } from "../../constructs/oci/swarm-worker-pool";
 import { IWorkerJoinSource } from "../../constructs/oci/token-server";
+import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp user@laptop";
 
@@ -34,17 +35,17 @@ describe("a port opened after construction", () => {
     expect(hostPortsIn(instance(json, "_Workers_").metadata.user_data)).toEqual(["tcp/2377", "tcp/7946", "udp/7946", "udp/4789", "tcp/22", "tcp/22", "tcp/8080"]);
   });
 
-  test("a pool added after construction is counted by the token server the manager's config carries", () => {
+  test("a pool added after construction is named in the manager's workers tag, which its reconciler reads", () => {
     const stack = new TerraformStack(Testing.app(), "late-pool");
     const cluster = new DokployCluster(stack, "Cluster", { compartmentId: "c", sshPublicKeys: [KEY], adminEmail: "a@example.com" });
     cluster.addWorkerPool("Paid", { namePrefix: "paid", count: 4, alwaysFree: false });
     const json = JSON.parse(Testing.synth(stack));
-    expect(instance(json, "_Manager_").metadata.user_data).toMatch(/"expectedWorkers" = 5,/);
+    expect(instance(json, "_Manager_").freeform_tags).toMatchObject({ [WORKERS_TAG_KEY]: "worker:1,paid:4" });
   });
 });
 
 describe("SwarmWorkerPool is handed what it needs", () => {
-  test("any IWorkerJoinSource will do: its address, URL and secret reach node.json, and it learns the pool", () => {
+  test("any IWorkerJoinSource will do: its address and URL reach node.json, a credential derived from its secret (never the secret), and it learns the pool", () => {
     const stack = new TerraformStack(Testing.app(), "pool-alone");
     const network = new ClusterNetwork(stack, "Network", { compartmentId: "c" });
     const announced: Array<[string, number]> = [];
@@ -58,7 +59,12 @@ describe("SwarmWorkerPool is handed what it needs", () => {
     expect(announced).toEqual([["edge", 2]]);
     const config = pool.cloudConfig.nodeConfig();
     expect(config.swarm).toEqual({ managerAddress: "10.0.0.42" });
-    expect(config.tokenServer).toEqual({ url: "http://10.0.0.42:12345", secret: "s".repeat(40) });
-    Testing.synth(stack);
+    // The worker's own credential, derived from the secret by Terraform; never the secret itself.
+    expect(Object.keys(config.tokenServer)).toEqual(["url", "credential"]);
+    expect(config.tokenServer.url).toBe("http://10.0.0.42:12345");
+    const json = JSON.parse(Testing.synth(stack));
+    const userData = instance(json, "Pool").metadata.user_data;
+    expect(userData).toContain(`"credential" = sha256(format("%s:%s", "${"s".repeat(40)}", format("%s-%d", "edge", (count.index + 1))))`);
+    expect(userData).not.toMatch(/"secret" =/);
   });
 });

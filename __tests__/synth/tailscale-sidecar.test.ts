@@ -7,7 +7,7 @@ import { CloudConfig } from "../../lib/cloud-init";
 import { authKeyForServers, authKeyPreconditions } from "../../lib/tailscale";
 import { TAILSCALE_KEY_FILE } from "../../lib/host-contract";
 import { tailscaleHostConfig } from "../../lib/tailscale-node";
-import { readHostFile, readTemplate } from "../../lib/templates";
+import { readHostFile } from "../../lib/templates";
 import { validateStack } from "../../lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
@@ -255,7 +255,7 @@ describe("tailscaleHostConfig (node side, for the OCI constructs)", () => {
     });
     expect(host.files).toEqual([
       { path: "/opt/dokploy-oci/bin/tailscale-up.sh", content: readHostFile("common/tailscale-up.sh"), permissions: "0700" },
-      { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readTemplate("common/dokploy-tailscale-up.service"), permissions: "0644" },
+      { path: "/etc/systemd/system/dokploy-tailscale-up.service", content: readHostFile("common/dokploy-tailscale-up.service"), permissions: "0644" },
     ]);
     expect(host.keyFile).toMatchObject({ path: "/etc/dokploy-oci/tailscale.key", permissions: "0600" });
     expect(host.keyFile.content).not.toBe(authKey);

@@ -1,4 +1,4 @@
-import { Fn, Token } from "cdktf";
+import { Fn, Lazy, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
@@ -18,6 +18,7 @@ import { NodeOptions, createNodeInstance, resolveNodeOptions } from "../../lib/o
 import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKey, planTimeChecks } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
+import { INSTANCE_METADATA_URL, WORKERS_TAG_KEY, workersTagValue } from "../../lib/worker-identity";
 import { IClusterNetwork } from "./cluster-network";
 import { TokenServer } from "./token-server";
 
@@ -67,8 +68,8 @@ export interface DokployManagerProps extends NodeOptions {
    * How the manager registers each ready swarm worker in Dokploy (`server.create`): "deploy" (the seed's choice),
    * "build", or "none" to skip. Workers already appear in Dokploy's Cluster view by joining the swarm;
    * registering makes them SSH-reachable servers. Dokploy's `server.setup` must never run on them (it creates
-   * the dokploy-network overlay, which only a manager can), and a worker that leaves the swarm is not
-   * deregistered.
+   * the dokploy-network overlay, which only a manager can). A worker no longer declared (a lower count) is
+   * drained, removed from the swarm and then from Dokploy's servers (Dokploy refuses while services run on it).
    * @default - "deploy"
    */
   readonly workerServerType?: WorkerServerType;
@@ -80,9 +81,12 @@ export interface DokployManagerProps extends NodeOptions {
   readonly tailscale?: TailscaleNodeOptions;
   /** Display names start with it (`<namePrefix>-manager`). @default - "dokploy" */
   readonly namePrefix?: string;
-  /** @default - no tags */
+  /** @default - no tags (the manager always carries the `dokploy-oci-workers` tag its reconciler reads) */
   readonly freeformTags?: Record<string, string>;
 }
+
+/** How long the manager waits for a retired worker's tasks to move before removing its node anyway. */
+const DRAIN_TIMEOUT_SECONDS = 600;
 
 /**
  * The swarm manager: an instance whose cloud-init hardens the host, installs Dokploy (which creates the swarm),
@@ -182,6 +186,9 @@ export class DokployManager extends Construct {
           intervalSeconds: 15,
           dokployUrl: DOKPLOY_LOCAL_URL,
           enableDockerCleanup: true,
+          instanceMetadataUrl: INSTANCE_METADATA_URL,
+          workersTag: WORKERS_TAG_KEY,
+          drainTimeoutSeconds: DRAIN_TIMEOUT_SECONDS,
         },
         ...(tailscale ? { tailscale: tailscale.config } : {}),
       }),
@@ -215,7 +222,7 @@ export class DokployManager extends Construct {
       privateIp: this.privateIp,
       sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
       cloudConfig: this.cloudConfig,
-      freeformTags: props.freeformTags,
+      freeformTags: this.tagsWithWorkers(props.freeformTags),
       preconditions: [
         ...(tailscale?.preconditions ?? []),
         ...planTimeChecks([DOKPLOY_VERSION, dokployVersion, "dokployVersion"], [INSTALLER_URL, installerUrl, "installerUrl"], [EMAIL, props.adminEmail, "adminEmail"]),
@@ -224,6 +231,16 @@ export class DokployManager extends Construct {
     this.publicIp = this.instance.publicIp;
     this.dashboardUrl = `http://${this.publicIp}:${DOKPLOY_PORT}`;
     if (tailscale) this.tailnetDashboardUrl = `http://${tailnetHostname}:${DOKPLOY_PORT}`;
+  }
+
+  /**
+   * The user's tags plus the workers tag naming every pool announced to the token server, produced at synth (pools
+   * come after the manager). Terraform updates the tag in place when a count changes; the reconciler reads it.
+   */
+  private tagsWithWorkers(tags: Record<string, string> | undefined): Record<string, string> {
+    const workers = { [WORKERS_TAG_KEY]: Lazy.stringValue({ produce: () => workersTagValue(this.tokenServer.workerPools) }) };
+    if (tags !== undefined && Token.isUnresolved(tags)) return Fn.merge([tags, workers]) as unknown as Record<string, string>;
+    return { ...tags, ...workers };
   }
 }
 

@@ -6,6 +6,7 @@ import { DEFAULT_DOCKER_INSTALLER_URL, NODE_CONFIG_PATH, SSH_PORT, WorkerNodeCon
 import { NodeOptionNames, NodeOptions, availabilityDomainName, createNodeInstance, resolveNodeOptions } from "../../lib/oci-node";
 import { INSTALLER_URL, NAME_PREFIX, checkNumber, planTimeChecks } from "../../lib/rules";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
+import { MAX_POOL_WORKERS, workerCredential } from "../../lib/worker-identity";
 import { IClusterNetwork } from "./cluster-network";
 import { IWorkerJoinSource } from "./token-server";
 
@@ -69,8 +70,8 @@ export interface SwarmWorkerPoolProps extends NodeOptions {
 }
 
 const FAULT_DOMAINS = ["FAULT-DOMAIN-1", "FAULT-DOMAIN-2", "FAULT-DOMAIN-3"];
-/** The most workers a pool may have (a Terraform count reserves this many addresses). */
-export const MAX_WORKERS = 100;
+/** The most workers a pool may have (a Terraform count reserves this many addresses; the workers tag has room for it). */
+export const MAX_WORKERS = MAX_POOL_WORKERS;
 /** Workers in a pool unless told otherwise. */
 export const DEFAULT_WORKER_COUNT = 1;
 
@@ -136,7 +137,9 @@ export class SwarmWorkerPool extends Construct {
         hostPorts: network.hostPortsFor("workers"),
         blockContainerMetadata: true,
         docker: { installerUrl: dockerInstallerUrl },
-        tokenServer: { url: joinSource.url, secret: joinSource.secret },
+        // Its own credential only: with the secret, a worker could pose as any other.
+        tokenServer: { url: joinSource.url, credential: workerCredential(joinSource.secret, name) },
+        // The only address a worker joins: a join command naming another one is refused.
         swarm: { managerAddress: joinSource.managerAddress },
         join: { initialDelaySeconds: 1, maxDelaySeconds: joinMaxDelay, requestTimeoutSeconds: 5 },
         ...(tailscale ? { tailscale: tailscale.config } : {}),

@@ -1,9 +1,10 @@
-import { Op, Token } from "cdktf";
+import { Token } from "cdktf";
 import { Construct } from "constructs";
 import { CloudConfigFile } from "../../lib/cloud-init";
 import { DEFAULT_TOKEN_SERVER_PORT, TOKEN_SERVER_STATE_DIR, TokenServerHostConfig, hostProgram, systemdUnit, validatePort } from "../../lib/host-contract";
 import { checkNumber } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
+import { WorkerPoolEntry, workersTagValue } from "../../lib/worker-identity";
 import { IClusterNetwork } from "./cluster-network";
 
 export { TOKEN_SERVER_STATE_DIR };
@@ -12,16 +13,16 @@ export { TOKEN_SERVER_STATE_DIR };
 export const MAX_TOKEN_SERVER_TTL_SECONDS = 7 * 24 * 3600;
 
 /**
- * What a worker pool needs to join a swarm: the manager's address, where to fetch the join command and with which
- * secret, and a way to say how many workers will come (the server closes once they all have). TokenServer is one;
- * a pool is handed this, never the manager construct.
+ * What a worker pool needs to join a swarm: the manager's address, where to fetch the join command, the secret each
+ * worker's credential is derived from, and a way to announce which workers will come (the manager names them in its
+ * workers tag; each is served once). TokenServer is one; a pool is handed this, never the manager construct.
  */
 export interface IWorkerJoinSource {
   /** The manager's private IP: the only address a worker accepts in the join command. */
   readonly managerAddress: string;
   /** What workers poll, e.g. http://10.0.0.10:9999 */
   readonly url: string;
-  /** Bearer secret (sensitive). */
+  /** What worker credentials are derived from (sensitive; never put in a worker's user_data itself). */
   readonly secret: string;
   /**
    * Announces a pool of `count` workers named `<namePrefix>-<n>`; throws when the name is taken (names must differ
@@ -40,12 +41,13 @@ export interface TokenServerProps {
    */
   readonly port?: number;
   /**
-   * How long the server hands out the join token and key, counted from its first start; 60 s to a week.
+   * How long the server hands out the join token and key to one worker, counted from when that worker became
+   * expected (or its swarm node stopped being ready).
    * @default - 21600 (6 hours)
    */
   readonly ttlInSeconds?: number;
   /**
-   * Bearer secret workers present; at least 32 characters.
+   * Secret that each worker's credential is derived from (sha256("<secret>:<name>")); at least 32 characters.
    * @default - 64 random letters and digits generated at plan time (random_password, sensitive)
    */
   readonly secret?: string;
@@ -53,19 +55,19 @@ export interface TokenServerProps {
 
 /**
  * The channel that hands workers the swarm join command and Dokploy's SSH public key: a small python3 server on
- * the manager, bearer-authenticated, bound to the private IP, reachable only from the worker NSG, serving the
- * worker token only, and closed once every expected worker has fetched its values or the TTL has passed.
+ * the manager, bound to the private IP, reachable only from the worker NSG, serving the worker token only to
+ * expected workers that prove their name with their own credential (lib/worker-identity.ts), each once, within a
+ * TTL per worker.
  */
 export class TokenServer extends Construct implements IWorkerJoinSource {
   public readonly port: number;
-  /** Bearer secret (sensitive). */
+  /** The secret worker credentials are derived from (sensitive; workers never get it). */
   public readonly secret: string;
   /** What workers poll, e.g. http://10.0.0.10:9999 */
   public readonly url: string;
   public readonly ttlInSeconds: number;
   public readonly managerAddress: string;
-  private readonly expectedWorkerCounts: Array<number | string> = [];
-  private readonly poolNames = new Set<string>();
+  private readonly pools: WorkerPoolEntry[] = [];
 
   constructor(scope: Construct, id: string, props: TokenServerProps) {
     super(scope, id);
@@ -84,21 +86,26 @@ export class TokenServer extends Construct implements IWorkerJoinSource {
   }
 
   public expectWorkerPool(namePrefix: string, count: number): void {
-    if (this.poolNames.has(namePrefix)) {
+    if (this.pools.some((pool) => pool.namePrefix === namePrefix)) {
       throw new Error(`namePrefix: a worker pool named "${namePrefix}" already exists in this cluster; give each pool its own namePrefix`);
     }
-    this.poolNames.add(namePrefix);
-    this.expectedWorkerCounts.push(count);
+    // Throws when the pools no longer fit the manager's workers tag.
+    workersTagValue([...this.pools, { namePrefix, count }]);
+    this.pools.push({ namePrefix, count });
   }
 
-  /** The `tokenServer` section of the manager's node.json, with every pool announced so far (call it at render time). */
+  /** Every pool announced so far: the manager names them in its workers tag, which its reconciler reads. */
+  public get workerPools(): ReadonlyArray<WorkerPoolEntry> {
+    return this.pools;
+  }
+
+  /** The `tokenServer` section of the manager's node.json. */
   public hostConfig(): TokenServerHostConfig {
     return {
       bindAddress: this.managerAddress,
       port: this.port,
       secret: this.secret,
       stateDir: TOKEN_SERVER_STATE_DIR,
-      expectedWorkers: this.expectedWorkerTotal(),
       ttlSeconds: this.ttlInSeconds,
     };
   }
@@ -109,11 +116,5 @@ export class TokenServer extends Construct implements IWorkerJoinSource {
       hostProgram("token-server.py", "manager/token-server.py"),
       systemdUnit("dokploy-token-server.service", "manager/dokploy-token-server.service"),
     ];
-  }
-
-  private expectedWorkerTotal(): number {
-    const counts = this.expectedWorkerCounts.map((count) => Token.asNumber(count));
-    if (counts.every((count) => !Token.isUnresolved(count))) return counts.reduce((sum, count) => sum + count, 0);
-    return counts.reduce((sum, count) => Op.add(sum, count), 0);
   }
 }

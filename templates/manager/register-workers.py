@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""Registers the swarm's ready workers as Dokploy servers, from the manager.
-
-The manager is the single writer: the Dokploy API key (full admin) never leaves it, where the original design
-handed it to every worker. Each pass lists the swarm nodes with the docker CLI and calls server.create for every
-ready worker whose address Dokploy does not list yet.
-
-Exactly once: a pass holds an exclusive lock and re-reads server.all before creating, so neither a second
-instance nor a restart half-way can register a node twice; a create whose answer was lost shows up in the next
-pass's server.all.
-Never calls server.setup: it would try to create the dokploy-network overlay, which only a manager can.
-A worker that leaves the swarm stays registered: removing a Dokploy server also removes what was deployed to it,
-which is a human's decision.
-
-Config: key "registration" of $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json; credentials (api_key, ssh_key_id):
-/opt/dokploy-credentials.json, written by the manager bootstrap. See docs/host-contract.md.
-"""
+"""Reconciles the swarm and Dokploy's servers with the workers Terraform declares, from the manager."""
+# Expected workers: the manager instance's freeform tag (registration.workersTag, e.g. "worker:3,gpu:1" for
+# worker-1..3 and gpu-1), read from the instance metadata service each pass; Terraform updates that tag in place when
+# a worker count changes, while the manager's user_data never changes. Each pass:
+# 1. publishes the expected workers and those that are ready swarm nodes to the token server (workers.json in its
+#    stateDir): it serves the join token only to expected workers (token-server.py);
+# 2. removes the down swarm node left behind by a recreated worker (same hostname, a new node is ready), and drains,
+#    then removes, the swarm nodes of workers no longer expected (only names it once expected: nodes joined by hand
+#    are left alone);
+# 3. registers every expected, ready worker in Dokploy that is not listed yet (by name or address), and removes the
+#    Dokploy server of a worker no longer expected once its swarm node is gone (Dokploy refuses while services run
+#    on it: logged, tried again later).
+#
+# The manager is the single writer: the Dokploy API key (full admin) never leaves it. Exactly once: a pass holds an
+# exclusive lock and re-reads server.all before creating, so neither a second instance nor a restart half-way can
+# register a node twice; a create whose answer was lost shows up in the next pass's server.all.
+# Never calls server.setup: it would try to create the dokploy-network overlay, which only a manager can.
+# Without a readable, valid tag nothing is removed: an outage of the metadata service never shrinks the cluster.
+#
+# Config: keys "registration" and "tokenServer" of $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json; credentials
+# (api_key, ssh_key_id): /opt/dokploy-credentials.json, written by the manager bootstrap. See docs/host-contract.md.
 import argparse
 import contextlib
 import fcntl
@@ -32,9 +37,16 @@ import urllib.request
 ROOT = os.environ.get("DOKPLOY_OCI_ROOT", "")
 CREDENTIALS_FILE = ROOT + "/opt/dokploy-credentials.json"
 LOCK_FILE = ROOT + "/var/lib/dokploy-oci/register-workers.lock"
+# Every worker name this manager ever expected: only those are drained and removed when no longer expected.
+STATE_FILE = ROOT + "/var/lib/dokploy-oci/reconciler-state.json"
 SERVER_TYPES = ("deploy", "build", "none")
 REQUEST_TIMEOUT_SECONDS = 10
 DOCKER_TIMEOUT_SECONDS = 60
+# One pool in the workers tag: "<namePrefix>:<count>" (SwarmWorkerPool's name rule and its largest count).
+POOL_ENTRY = re.compile(r"([a-z][a-z0-9-]{0,20}):(0|[1-9][0-9]{0,2})")
+MAX_POOL_SIZE = 100
+# The metadata service answers v2 requests only with this header.
+METADATA_HEADERS = {"Authorization": "Bearer Oracle"}
 # A node picks its own hostname; only a plain host name becomes a Dokploy server name.
 HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}")
 # After a 4xx for one node, that node waits this long: the same request would fail the same way.
@@ -66,7 +78,10 @@ def load_config(path):
         config = {"server_type": section["serverType"], "username": str(section["username"]),
                   "ssh_port": int(section["sshPort"]), "interval": float(section["intervalSeconds"]),
                   "dokploy_url": str(section["dokployUrl"]).rstrip("/"),
-                  "docker_cleanup": section["enableDockerCleanup"]}
+                  "docker_cleanup": section["enableDockerCleanup"],
+                  "metadata_url": str(section["instanceMetadataUrl"]), "workers_tag": str(section["workersTag"]),
+                  "drain_timeout": float(section["drainTimeoutSeconds"]),
+                  "workers_file": os.path.join(ROOT + json_section(path, "tokenServer")["stateDir"], "workers.json")}
     except (OSError, ValueError, KeyError, TypeError) as error:
         sys.exit(f"register-workers: invalid registration config in {path}: {error!r}")
     if config["server_type"] not in SERVER_TYPES:
@@ -75,7 +90,68 @@ def load_config(path):
         sys.exit("register-workers: registration.enableDockerCleanup must be true or false")
     if config["interval"] <= 0:
         sys.exit("register-workers: registration.intervalSeconds must be > 0")
+    if config["drain_timeout"] < 0:
+        sys.exit("register-workers: registration.drainTimeoutSeconds must be >= 0")
     return config
+
+
+def json_section(path, key):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)[key]
+
+
+def parse_workers_tag(value):
+    """The worker names a tag value declares ("worker:2,gpu:1" -> worker-1, worker-2, gpu-1); ValueError if malformed."""
+    if not isinstance(value, str):
+        raise ValueError("it is not a string")
+    names = []
+    for entry in filter(None, value.split(",")):
+        match = POOL_ENTRY.fullmatch(entry)
+        if not match or int(match[2]) > MAX_POOL_SIZE:
+            raise ValueError(f"{quoted(entry)} is not <namePrefix>:<count up to {MAX_POOL_SIZE}>")
+        names.extend(f"{match[1]}-{index}" for index in range(1, int(match[2]) + 1))
+    return names
+
+
+def expected_workers(config):
+    """The expected worker names from the manager's instance tag; PassFailed when it cannot be read or is invalid."""
+    request = urllib.request.Request(config["metadata_url"], headers=METADATA_HEADERS)
+    try:
+        with DIRECT.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+            tags = json.load(response).get("freeformTags")
+    except (urllib.error.URLError, OSError, ValueError, AttributeError) as error:
+        raise PassFailed(f"cannot read the instance metadata at {config['metadata_url']} "
+                         f"({one_line(getattr(error, 'reason', error))}); changing nothing") from None
+    if not isinstance(tags, dict) or config["workers_tag"] not in tags:
+        raise PassFailed(f"the manager instance has no freeform tag {config['workers_tag']}; changing nothing")
+    try:
+        return parse_workers_tag(tags[config["workers_tag"]])
+    except ValueError as error:
+        raise PassFailed(f"freeform tag {config['workers_tag']} is invalid: {error}; changing nothing") from None
+
+
+def write_private_json(path, value):
+    """Writes JSON (0600) atomically: readers never see half a file."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = path + ".tmp"
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(value, f)
+    os.replace(temporary, path)
+
+
+def read_managed():
+    """Names this manager expected at some time (reconciler-state.json); empty with a log line when unreadable."""
+    try:
+        with open(STATE_FILE, encoding="utf-8") as f:
+            names = json.load(f)["managed"]
+        if isinstance(names, list) and all(isinstance(name, str) for name in names):
+            return set(names)
+        raise ValueError("managed is not a list of names")
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log(f"ignoring unreadable {STATE_FILE} ({error!r}): only workers expected from now on are removed later")
+        return set()
 
 
 def read_credentials():
@@ -184,9 +260,17 @@ def server_name(hostname, address):
 
 
 def worker_from(node):
-    """(name, address) of a ready worker, None for a node that is not one, or a str saying what is wrong with it."""
-    if field(node, "Spec", "Role") != "worker" or field(node, "Status", "State") != "ready":
+    """A worker node as a dict (id, hostname, ready, draining, and for a ready one name and address), None for a
+    node that is not a worker, or a str saying what is wrong with its record."""
+    if field(node, "Spec", "Role") != "worker":
         return None
+    node_id, hostname = field(node, "ID"), field(node, "Description", "Hostname")
+    worker = {"id": node_id, "hostname": hostname if isinstance(hostname, str) else None,
+              "ready": field(node, "Status", "State") == "ready", "draining": field(node, "Spec", "Availability") == "drain"}
+    if not isinstance(node_id, str) or not node_id:
+        return "it has no ID"
+    if not worker["ready"]:
+        return worker
     address = field(node, "Status", "Addr")
     try:
         parsed = ipaddress.IPv4Address(address if isinstance(address, str) else "")
@@ -194,11 +278,11 @@ def worker_from(node):
         return f"its address {quoted(address)} is not an IPv4 address"
     if parsed.is_unspecified or parsed.is_loopback or parsed.is_multicast:
         return f"its address {parsed} cannot reach it"
-    return server_name(field(node, "Description", "Hostname"), str(parsed)), str(parsed)
+    return {**worker, "name": server_name(hostname, str(parsed)), "address": str(parsed)}
 
 
-def ready_workers(report_node):
-    """[(name, address)] of the swarm's ready workers; each malformed record goes to report_node and is skipped."""
+def swarm_workers(report_node):
+    """Every worker node of the swarm (see worker_from); each malformed record goes to report_node and is skipped."""
     ids = [line.strip() for line in docker("node", "ls", "-q").splitlines() if line.strip()]
     try:
         nodes = inspect_nodes(ids)
@@ -217,12 +301,16 @@ def ready_workers(report_node):
     return workers
 
 
-class Registrar:
+class Reconciler:
     def __init__(self, config):
         self.config = config
         self.last_problem = None
-        self.rejected = {}  # address -> time.monotonic() after which that node is tried again
+        self.rejected = {}  # address or serverId -> time.monotonic() after which it is tried again
         self.skipped = {}  # node id -> what was wrong with its record, logged once while it stays wrong
+        self.draining = {}  # node id -> time.monotonic() when this instance asked swarm to drain it
+        self.managed = read_managed()
+        self.told = set()  # notes logged once
+        self.removed = set()  # ids of the nodes removed in this pass
 
     def report_node(self, node_id, problem):
         if self.skipped.get(str(node_id)) != problem:
@@ -235,50 +323,136 @@ class Registrar:
             log(problem)
         self.last_problem = problem
 
+    def tell_once(self, note):
+        if note not in self.told:
+            log(note)
+            self.told.add(note)
+
     def run_pass(self):
-        credentials = read_credentials()
-        if credentials is None:
-            return self.report(f"waiting for {CREDENTIALS_FILE} (api_key, ssh_key_id) from the manager bootstrap")
         try:
-            workers = ready_workers(self.report_node)
+            expected = expected_workers(self.config)
+            workers = swarm_workers(self.report_node)
             now = time.monotonic()
-            self.rejected = {address: until for address, until in self.rejected.items() if until > now}
-            if workers:
-                with pass_lock():
-                    self.register(workers, *credentials)
+            self.rejected = {key: until for key, until in self.rejected.items() if until > now}
+            with pass_lock():
+                self.reconcile(set(expected), workers)
         except PassFailed as problem:
             return self.report(f"{problem}; trying again in {self.config['interval']:g}s")
         if self.last_problem is not None:
             log("working again")
         self.last_problem = None
 
-    def register(self, workers, api_key, ssh_key_id):
-        dokploy = Dokploy(self.config["dokploy_url"], api_key)
+    def reconcile(self, expected, workers):
+        ready = {worker["hostname"] for worker in workers if worker["ready"] and worker["hostname"] in expected}
+        write_private_json(self.config["workers_file"], {"expected": sorted(expected), "ready": sorted(ready)})
+        if not expected <= self.managed:
+            self.managed |= expected
+            write_private_json(STATE_FILE, {"managed": sorted(self.managed)})
+        gone = self.managed - expected
+        self.removed.clear()
+        for worker in workers:
+            if worker["hostname"] in ready and not worker["ready"]:
+                self.remove_node(worker, f"the old swarm node of {worker['hostname']}, which was recreated")
+            elif worker["hostname"] in gone:
+                self.retire_node(worker)
+            elif worker["hostname"] not in expected:
+                self.tell_once(f"leaving swarm node {quoted(worker['hostname'])} ({worker['id']}) alone: not declared")
+        if self.config["server_type"] == "none":
+            self.forget(gone, [worker for worker in workers if worker["id"] not in self.removed])
+            return
+        credentials = read_credentials()
+        if credentials is None:
+            raise PassFailed(f"waiting for {CREDENTIALS_FILE} (api_key, ssh_key_id) from the manager bootstrap")
+        dokploy = Dokploy(self.config["dokploy_url"], credentials[0])
+        servers = self.servers(dokploy)
+        self.register(dokploy, credentials[1], servers,
+                      [worker for worker in workers if worker["ready"] and worker["hostname"] in expected])
+        workers = [worker for worker in workers if worker["id"] not in self.removed]
+        remaining = {worker["hostname"] for worker in workers}
+        for server in servers:
+            if server.get("name") in gone and server.get("name") not in remaining:
+                self.remove_server(dokploy, server)
+        self.forget(gone, workers, servers)
+
+    def forget(self, gone, workers, servers=()):
+        """Names no longer expected whose node and server are both gone need no more attention."""
+        left = {worker["hostname"] for worker in workers} | {server.get("name") for server in servers}
+        done = {name for name in gone if name not in left}
+        if done:
+            self.managed -= done
+            write_private_json(STATE_FILE, {"managed": sorted(self.managed)})
+
+    def retire_node(self, worker):
+        """Drains a node no longer expected, then removes it once its tasks moved (or drainTimeoutSeconds passed)."""
+        name, node_id = worker["hostname"], worker["id"]
+        if not worker["ready"]:
+            return self.remove_node(worker, f"{name}, no longer expected and not ready", force=True)
+        if not worker["draining"]:
+            docker("node", "update", "--availability", "drain", node_id)
+            log(f"draining {name} ({node_id}): it is no longer expected")
+        started = self.draining.setdefault(node_id, time.monotonic())
+        tasks = docker("node", "ps", node_id, "--filter", "desired-state=running", "-q").split()
+        waited = time.monotonic() - started
+        if tasks and waited < self.config["drain_timeout"]:
+            return self.tell_once(f"waiting up to {self.config['drain_timeout']:g}s for the tasks on {name} to move")
+        self.remove_node(worker, f"{name}, drained" + (f" ({len(tasks)} task(s) left after {waited:.0f}s)" if tasks else ""),
+                         force=True)
+
+    def remove_node(self, worker, what, force=False):
+        docker("node", "rm", *(["--force"] if force else []), worker["id"])
+        self.draining.pop(worker["id"], None)
+        self.removed.add(worker["id"])
+        log(f"removed swarm node {worker['id']}: {what}")
+
+    def servers(self, dokploy):
         try:
-            registered = {row["ipAddress"] for row in dokploy.query("server.all")}
+            servers = dokploy.query("server.all")
+            if not all(isinstance(row, dict) and isinstance(row["ipAddress"], str) for row in servers):
+                raise TypeError
         except ApiError as error:
             raise PassFailed(f"server.all: {describe(error)}") from None
         except (LookupError, TypeError):
             raise PassFailed("server.all: rows without ipAddress") from None
-        for name, address in workers:
-            if address in registered or address in self.rejected:
+        return servers
+
+    def register(self, dokploy, ssh_key_id, servers, workers):
+        """server.create for every ready expected worker that Dokploy lists neither by name nor by address."""
+        known = {row.get("name") for row in servers} | {row["ipAddress"] for row in servers}
+        for worker in workers:
+            name, address = worker["name"], worker["address"]
+            if known & {name, address} or address in self.rejected:
                 continue
             server = {"name": name, "description": "", "ipAddress": address, "port": self.config["ssh_port"],
                       "username": self.config["username"], "sshKeyId": ssh_key_id,
                       "serverType": self.config["server_type"],
                       "enableDockerCleanup": self.config["docker_cleanup"]}
-            try:
-                created = dokploy.mutation("server.create", server)
-            except ApiError as error:
-                if error.status is None or error.status == 401 or error.status >= 500:
-                    raise PassFailed(f"server.create for {name} ({address}): {describe(error)}") from None
-                self.rejected[address] = time.monotonic() + REJECTED_NODE_WAIT_SECONDS
-                log(f"server.create for {name} ({address}) refused: {describe(error)}; "
-                    f"not trying that node again for {REJECTED_NODE_WAIT_SECONDS}s")
-                continue
-            registered.add(address)
-            server_id = created.get("serverId", "?") if isinstance(created, dict) else "?"
-            log(f"registered {name} ({address}) as a Dokploy {self.config['server_type']} server (serverId {server_id})")
+            created = self.mutate(dokploy, "server.create", server, f"{name} ({address})", address)
+            if created is not None:
+                known |= {name, address}
+                server_id = created.get("serverId", "?") if isinstance(created, dict) else "?"
+                log(f"registered {name} ({address}) as a Dokploy {self.config['server_type']} server (serverId {server_id})")
+
+    def remove_server(self, dokploy, server):
+        """server.remove for the server of a worker no longer expected; Dokploy refuses while services run on it."""
+        server_id, name = server.get("serverId"), server.get("name")
+        if isinstance(server_id, str) and server_id not in self.rejected and self.mutate(
+                dokploy, "server.remove", {"serverId": server_id}, f"{name} ({server_id})", server_id) is not None:
+            log(f"removed Dokploy server {name} ({server['ipAddress']}, serverId {server_id}): no longer expected")
+            server["name"] = None  # gone: forget() may drop the name
+
+    def mutate(self, dokploy, procedure, data, what, key):
+        """The answer (True for an empty one), or None after a refusal (4xx): `key` then waits before a retry."""
+        try:
+            return dokploy.mutation(procedure, data) or True
+        except ApiError as error:
+            if error.status is None or error.status == 401 or error.status >= 500:
+                raise PassFailed(f"{procedure} for {what}: {describe(error)}") from None
+            if error.status == 404 and procedure == "server.remove":
+                return True  # removed already ("Server not found")
+            self.rejected[key] = time.monotonic() + REJECTED_NODE_WAIT_SECONDS
+            log(f"{procedure} for {what} refused: {describe(error)}; "
+                f"not trying that node again for {REJECTED_NODE_WAIT_SECONDS}s")
+            return None
 
 
 @contextlib.contextmanager
@@ -300,14 +474,14 @@ def main():
     parser.add_argument("--once", action="store_true", help="run one pass and exit")
     arguments = parser.parse_args()
     config = load_config(arguments.config)
-    if config["server_type"] == "none":
-        log("registration.serverType is none: workers are not registered as Dokploy servers")
-        return
-    log(f"registering ready swarm workers as Dokploy {config['server_type']} servers "
-        f"every {config['interval']:g}s at {config['dokploy_url']}")
-    registrar = Registrar(config)
+    registering = ("not registering workers in Dokploy (registration.serverType is none)"
+                   if config["server_type"] == "none" else
+                   f"registering them as Dokploy {config['server_type']} servers at {config['dokploy_url']}")
+    log(f"reconciling the swarm with the workers in tag {config['workers_tag']} every {config['interval']:g}s, "
+        f"{registering}")
+    reconciler = Reconciler(config)
     while True:
-        registrar.run_pass()
+        reconciler.run_pass()
         if arguments.once:
             return
         time.sleep(config["interval"])

@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""Hands the swarm worker join token and the Dokploy SSH public key to the workers, then stops serving them.
-
-Config: key "tokenServer" of $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json (see docs/host-contract.md).
-The manager bootstrap writes the served values into stateDir later, so they are read at request time.
-"""
+"""Hands the swarm worker join token and the Dokploy SSH public key to the expected workers, each once."""
+# A worker proves who it is: header X-Dokploy-Worker names it, and its bearer credential is
+# sha256("<secret>:<name>"), which Terraform put in that worker's user_data alone; the server recomputes it, so it
+# stores no per-worker secret. Which workers are expected, and which of them are ready swarm nodes, comes from
+# stateDir/workers.json, which the manager's reconciler (register-workers.py) rewrites from the manager's instance
+# tag and the swarm. Each expected worker gets a serving window of ttlSeconds, opened when it becomes expected or
+# when its swarm node stops being ready (a recreated worker); the join token goes to each identity once, again only
+# while its node is not ready, and the window closes once it has joined and fetched the key.
+#
+# Config: key "tokenServer" of $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json (see docs/host-contract.md).
+# The manager bootstrap writes the served values into stateDir later, so they are read at request time.
 import argparse
+import contextlib
+import hashlib
 import hmac
 import json
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -23,6 +32,9 @@ CLOCK_SKEW_SECONDS = 300
 # A client asking `?wait=N` is answered as soon as the value exists, within N seconds (at most this many).
 MAX_WAIT_SECONDS = 60
 WAIT_POLL_SECONDS = 0.05
+# A worker's name, as SwarmWorkerPool makes it (<namePrefix>-<i>); anything else is no worker of this cluster.
+WORKER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
+IDENTITY_HEADER = "X-Dokploy-Worker"
 # Connections served at once (one thread each); past that a client is told to retry, so none can pin the server.
 MAX_CONNECTIONS = 256
 TEXT = "text/plain; charset=utf-8"
@@ -47,7 +59,7 @@ def load_config(path):
             section = json.load(f)["tokenServer"]
         config = {"bind_address": str(section["bindAddress"]), "port": int(section["port"]),
                   "secret": str(section["secret"]), "state_dir": ROOT + section["stateDir"],
-                  "expected_workers": int(section["expectedWorkers"]), "ttl_seconds": int(section["ttlSeconds"])}
+                  "ttl_seconds": int(section["ttlSeconds"])}
     except FileNotFoundError:
         fail(f"config file {path} not found")
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -59,55 +71,143 @@ def load_config(path):
     return config
 
 
+def log(message):
+    print(f"token-server: {message}", file=sys.stderr, flush=True)
+
+
+def credential(secret, name):
+    """What Terraform puts in worker `name`'s user_data: sha256("<secret>:<name>") in hex."""
+    return hashlib.sha256(f"{secret}:{name}".encode()).hexdigest()
+
+
+def past_time(value):
+    # NaN would never reach the TTL and a time in the future would push it out: both would serve forever.
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
+        and value <= time.time() + CLOCK_SKEW_SECONDS
+
+
 class ServeState:
-    """When serving started and which clients fetched what; persisted so a restart resets neither TTL nor count.
+    """Per expected worker: when its serving window opened and what it was served; persisted, so a restart resets
+    no window. `ready` is the last list of ready workers seen, to notice one that left the swarm."""
 
-    expected_workers <= 0 means no count limit: only the TTL ends serving.
-    """
-
-    def __init__(self, state_dir, expected_workers, ttl_seconds):
+    def __init__(self, state_dir, ttl_seconds):
         self.path = os.path.join(state_dir, "server-state.json")
-        self.expected_workers, self.ttl_seconds = expected_workers, ttl_seconds
+        self.workers_path = os.path.join(state_dir, "workers.json")
+        self.ttl_seconds = ttl_seconds
         self.lock = threading.Lock()
+        self.workers_seen = None  # (mtime, size, inode) of the workers.json last applied
+        self.workers_problem = None
+        self.identities, self.ready, self.known = {}, set(), False
         try:
             with open(self.path, encoding="utf-8") as f:
                 saved = json.load(f)
-            self.started_at = saved["startedAt"]
-            # NaN would never reach the TTL and a start in the future would push it out: both keep serving forever.
-            if isinstance(self.started_at, bool) or not isinstance(self.started_at, (int, float)) \
-                    or not math.isfinite(self.started_at) or self.started_at > time.time() + CLOCK_SKEW_SECONDS:
-                raise ValueError(f"startedAt {self.started_at!r} is not a past time in seconds")
-            self.fetched = {str(client): {str(kind) for kind in kinds} for client, kinds in saved["fetched"].items()}
+            identities = {}
+            for name, entry in saved["identities"].items():
+                if not past_time(entry["openedAt"]):
+                    raise ValueError(f"openedAt {entry['openedAt']!r} of {name!r} is not a past time in seconds")
+                identities[str(name)] = {"openedAt": entry["openedAt"], "served": {str(k) for k in entry["served"]}}
+            self.identities, self.ready, self.known = identities, {str(name) for name in saved["ready"]}, True
         except FileNotFoundError:
-            self.started_at, self.fetched = time.time(), {}
-            self.save()
+            pass
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            # Fail closed: starting afresh would reopen an exhausted server.
-            fail(f"unreadable state file {self.path} ({error!r}); delete it to serve again for a new TTL")
+            # Rebuilt from the next workers.json: workers already in the swarm count as served, every other expected
+            # worker gets a fresh window. Nothing is served that the expected set and the swarm do not allow.
+            log(f"unreadable state file {self.path} ({error!r}); moved aside to {self.path}.corrupt and rebuilt "
+                "from the expected and ready workers")
+            with contextlib.suppress(OSError):
+                os.replace(self.path, self.path + ".corrupt")
 
-    def exhausted(self):
-        served = sum(1 for kinds in self.fetched.values() if kinds >= {"token", "key"})
-        return 0 < self.expected_workers <= served or time.time() - self.started_at >= self.ttl_seconds
+    def read_workers(self):
+        """(expected, ready) name sets from workers.json, None until it exists and is valid; re-read when it changes."""
+        try:
+            stat = os.stat(self.workers_path)
+        except FileNotFoundError:
+            return None
+        seen = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if seen == self.workers_seen:
+            return True
+        self.workers_seen = seen
+        try:
+            with open(self.workers_path, encoding="utf-8") as f:
+                workers = json.load(f)
+            expected, ready = set(workers["expected"]), set(workers["ready"])
+            if not all(isinstance(name, str) and WORKER_NAME.fullmatch(name) for name in expected | ready):
+                raise ValueError("names must be worker names like worker-1")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            if self.workers_problem is None:
+                log(f"ignoring {self.workers_path} ({error!r}); serving nobody until the reconciler rewrites it")
+            self.workers_problem = error
+            self.known = False
+            return None
+        self.workers_problem = None
+        return expected, ready
 
-    def serve(self, client, kind, read_value):
-        """(status, body) for one secret. Checked and recorded under one lock so nobody is served past exhaustion."""
+    def sync(self):
+        """Applies a changed workers.json to the windows; False while no valid one exists."""
+        workers = self.read_workers()
+        if workers is None:
+            return False
+        if workers is True:
+            return self.known
+        expected, ready = workers
+        now, changed = time.time(), False
+        for name in sorted(expected - self.identities.keys()):
+            # A worker already in the swarm (joined before, or state rebuilt) needs nothing more.
+            served = {"token", "key"} if name in ready else set()
+            self.identities[name] = {"openedAt": now, "served": served}
+            log(f"expecting worker {name}" + (" (in the swarm already)" if served else ""))
+            changed = True
+        for name in sorted(self.identities.keys() - expected):
+            del self.identities[name]
+            log(f"worker {name} is no longer expected")
+            changed = True
+        for name in sorted((self.ready - ready) & expected):
+            self.identities[name] = {"openedAt": now, "served": set()}
+            log(f"worker {name} left the swarm or is down (recreated?): it may fetch the join token again")
+            changed = True
+        if ready != self.ready or changed or not self.known:
+            self.ready, self.known = ready, True
+            self.save()
+        return True
+
+    def refusal(self, name, kind):
+        """(status, why) when worker `name` may not have `kind` now, else None."""
+        entry = self.identities.get(name)
+        if entry is None:
+            return 403, "unknown identity: not an expected worker"
+        if time.time() - entry["openedAt"] >= self.ttl_seconds:
+            return 410, f"its window closed ({self.ttl_seconds}s after it became expected or left the swarm)"
+        if name in self.ready and (entry["served"] >= {"token", "key"} or kind == "token" and "token" in entry["served"]):
+            return 410, "credential already used: it was served and is a ready swarm node"
+        return None
+
+    def serving(self):
         with self.lock:
-            if self.exhausted():
-                return 410, b""
+            return self.sync() and any(self.refusal(name, "key") is None for name in self.identities)
+
+    def serve(self, name, kind, read_value):
+        """(status, body, why) for one value. Checked and recorded under one lock: nobody is served past its window."""
+        with self.lock:
+            if not self.sync():
+                return 503, b"", "the reconciler has not published the expected workers yet"
+            refused = self.refusal(name, kind)
+            if refused:
+                return refused[0], b"", refused[1]
+            entry = self.identities[name]
             body = read_value()
             if body is None:
-                return 503, b""
-            kinds = self.fetched.setdefault(client, set())
-            if kind not in kinds:
-                kinds.add(kind)
+                return 503, b"", "not published yet"
+            if kind not in entry["served"]:
+                entry["served"].add(kind)
                 self.save()
-            return 200, body
+            return 200, body, "served"
 
     def save(self):
         temporary = self.path + ".tmp"
         with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            json.dump({"startedAt": self.started_at,
-                       "fetched": {client: sorted(kinds) for client, kinds in self.fetched.items()}}, f)
+            json.dump({"identities": {name: {"openedAt": entry["openedAt"], "served": sorted(entry["served"])}
+                                      for name, entry in self.identities.items()},
+                       "ready": sorted(self.ready)}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, self.path)
@@ -121,31 +221,46 @@ class Handler(BaseHTTPRequestHandler):
     def respond(self):
         path = urlsplit(self.path).path
         # Auth before anything path-specific, so unauthenticated probes learn nothing about what exists.
-        if path != "/healthz" and not self.authorized():
+        name = self.authenticated_worker() if path != "/healthz" else None
+        if path != "/healthz" and name is None:
             return self.send(401, headers={"WWW-Authenticate": "Bearer"})
         if self.command != "GET":
             return self.send(405, headers={"Allow": "GET"})
         if path == "/healthz":
-            with self.server.state.lock:
-                serving = not self.server.state.exhausted()
-            return self.send(200, json.dumps({"status": "ok", "serving": serving}).encode(),
+            return self.send(200, json.dumps({"status": "ok", "serving": self.server.state.serving()}).encode(),
                              {"Content-Type": "application/json"})
         if path not in SECRET_PATHS:
             return self.send(404)
         file_name, content_type, kind = SECRET_PATHS[path]
         wait_seconds = self.requested_wait()
         deadline = time.monotonic() + wait_seconds
-        # A long poll: the value is checked again every WAIT_POLL_SECONDS, with the lock held only for each check,
-        # and sent after serve() released it, so a slow or waiting client cannot stall the others.
+        # A long poll: checked again every WAIT_POLL_SECONDS while the value is not published or the worker is not
+        # expected yet (the reconciler publishes a grown set within its interval), with the lock held only for each
+        # check, and sent after serve() released it, so a slow or waiting client cannot stall the others.
         while True:
-            status, body = self.server.state.serve(self.client_address[0], kind, lambda: self.read_value(file_name))
-            if status != 503 or time.monotonic() >= deadline:
+            status, body, why = self.server.state.serve(name, kind, lambda: self.read_value(file_name))
+            if status not in (403, 503) or time.monotonic() >= deadline:
                 break
             time.sleep(WAIT_POLL_SECONDS)
+        if status != 503:
+            self.log_message("%s %s to worker %s: %s", "sent" if status == 200 else "refused", path, name, why)
         # After a full wait the client may ask again at once: it has already waited here.
         retry_after = 0 if wait_seconds > 0 else RETRY_AFTER_SECONDS
-        headers = {200: {"Content-Type": content_type}, 503: {"Retry-After": str(retry_after)}}
+        headers = {200: {"Content-Type": content_type}, 403: {"Retry-After": str(retry_after)},
+                   503: {"Retry-After": str(retry_after)}}
         return self.send(status, body, headers.get(status))
+
+    def authenticated_worker(self):
+        """The worker name the request proves with its credential, else None (the reason is logged)."""
+        name = self.headers.get(IDENTITY_HEADER, "")
+        if not WORKER_NAME.fullmatch(name):
+            self.log_message("refused: no valid %s header (a worker name)", IDENTITY_HEADER)
+            return None
+        given = self.headers.get("Authorization", "").encode("latin-1")
+        if not hmac.compare_digest(given, f"Bearer {credential(self.server.config['secret'], name)}".encode()):
+            self.log_message("refused worker %s: wrong credential", name)
+            return None
+        return name
 
     def requested_wait(self):
         """Seconds the client is willing to wait for a value not there yet: ?wait=N, clamped to MAX_WAIT_SECONDS."""
@@ -156,10 +271,6 @@ class Handler(BaseHTTPRequestHandler):
         return min(max(wait, 0), MAX_WAIT_SECONDS) if wait == wait else 0  # NaN waits nothing
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = respond
-
-    def authorized(self):
-        given = self.headers.get("Authorization", "").encode("latin-1")
-        return hmac.compare_digest(given, f"Bearer {self.server.config['secret']}".encode())
 
     def read_value(self, file_name):
         try:
@@ -223,7 +334,7 @@ def main():
     parser.add_argument("--config", default=ROOT + "/etc/dokploy-oci/node.json")
     config = load_config(parser.parse_args().config)
     os.makedirs(config["state_dir"], mode=0o700, exist_ok=True)
-    state = ServeState(config["state_dir"], config["expected_workers"], config["ttl_seconds"])
+    state = ServeState(config["state_dir"], config["ttl_seconds"])
     address = (config["bind_address"], config["port"])
     try:
         server = Server(address, Handler)

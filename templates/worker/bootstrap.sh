@@ -7,7 +7,7 @@
 # (Docker answering, swarm membership, the key line present), so a run cut short by a reboot finishes the job
 # without joining twice or duplicating the key. The worker never registers itself in Dokploy: the manager does
 # (register-workers.py), so no Dokploy credential ever reaches a worker.
-# Secrets: the bearer secret only travels from node.json to a 0600 curl config file (never argv, never the log);
+# Secrets: the bearer credential only travels from node.json to a 0600 curl config file (never argv, never the log);
 # the join token is never logged and only reaches `docker swarm join`'s argv, which docker requires.
 set -Eeuo pipefail
 umask 077
@@ -34,8 +34,8 @@ MANAGER_ADDRESS=
 PUBLIC_KEY=
 
 # Sets the config variables from node.json, validated, in one python3 run (jq is not on the image), and writes
-# the bearer header (and the optional source address) into the 0600 curl config file: on curl's command line
-# the secret would show in ps.
+# the bearer and identity headers (and the optional source address) into the 0600 curl config file: on curl's
+# command line the credential would show in ps.
 load_config() {
   local values
   values=$(
@@ -66,14 +66,15 @@ manager = str(config.get("swarm", {}).get("managerAddress", ""))
 octet = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 if not re.fullmatch(rf"{octet}(\.{octet}){{3}}", manager):
     sys.exit("swarm.managerAddress must be the manager's private IPv4 address")
-secret, source = str(token_server["secret"]), token_server.get("sourceAddress")
-# Printable ASCII without spaces: what an HTTP header carries unchanged and the token server compares byte for byte.
-if not re.fullmatch(r"[!-~]+", secret):
-    sys.exit("tokenServer.secret must be printable ASCII without spaces")
-# In a curl config string only backslash and double quote need escaping.
-quoted_secret = secret.replace("\\", "\\\\").replace('"', '\\"')
-# noproxy: the secret goes to the token server on the private network, never through an http_proxy.
-curl_config = [f'header = "Authorization: Bearer {quoted_secret}"', 'noproxy = "*"']
+credential, source = str(token_server["credential"]), token_server.get("sourceAddress")
+# What Terraform derives: sha256("<secret>:<name>") in hex; the name is the identity it proves.
+if not re.fullmatch(r"[0-9a-f]{64}", credential):
+    sys.exit("tokenServer.credential must be 64 lowercase hex digits (sha256 of the token server secret and this worker's name)")
+if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", str(config["name"])):
+    sys.exit("name must be a worker name like worker-1")
+# noproxy: the credential goes to the token server on the private network, never through an http_proxy.
+curl_config = [f'header = "Authorization: Bearer {credential}"', f'header = "X-Dokploy-Worker: {config["name"]}"',
+               'noproxy = "*"']
 if source is not None:
     if not re.fullmatch(r"[0-9a-fA-F.:]+", str(source)):
         sys.exit("tokenServer.sourceAddress must be an IP address")
@@ -147,12 +148,16 @@ fetch() {
         if [[ $retry_after == 0 ]]; then delay=0; fi
         ;;
       401)
-        outcome="refused: wrong secret (HTTP 401); check tokenServer.secret on both nodes"
-        # Not fatal: node.json may be rewritten with the right secret while this runs, so read it again.
+        outcome="refused: wrong credential (HTTP 401); tokenServer.credential must be derived from the manager's token server secret and this worker's name"
+        # Not fatal: node.json may be rewritten with the right credential while this runs, so read it again.
         load_config || log "node.json unreadable while reading it again; keeping the previous settings"
         ;;
+      403)
+        outcome="not expected (HTTP 403): the manager does not list $NODE_NAME among its workers yet (its workers tag is updated with the worker count)"
+        if [[ $retry_after == 0 ]]; then delay=0; fi
+        ;;
       410)
-        outcome="GONE (HTTP 410): the token server has stopped serving (TTL or expected workers reached); this node cannot finish until it serves again"
+        outcome="GONE (HTTP 410): the token server does not serve this worker any more (already served while in the swarm, or its window's TTL passed); this node cannot finish until it serves again"
         delay=$MAX_DELAY
         ;;
       *) outcome="unexpected HTTP $status" ;;

@@ -1,0 +1,167 @@
+/**
+ * Growing and shrinking on a real swarm (harness/lab.ts: four engines, each in its own network namespace), with no
+ * step but changing the manager's workers tag, as `terraform apply` does when the worker count changes:
+ * - the real token server runs in the manager's namespace; the real reconciler (register-workers.py) reads the tag
+ *   from a fake instance metadata service (harness/fake-imds.ts) and the real `docker node` commands;
+ * - the real worker bootstrap runs in each worker's namespace with production's join timing, proves its name with
+ *   the credential Terraform derives, and runs the real `docker swarm join`;
+ * - Dokploy is the fake (harness/fake-dokploy.ts), whose server.create/all/remove answer as v0.30.2 does.
+ * The swarm is initialised the plain way (seed-000-join.test.ts runs the manager bootstrap for that).
+ */
+import { randomBytes, randomUUID } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
+import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
+import { FakeDokploy } from "../harness/fake-dokploy";
+import { FakeImds } from "../harness/fake-imds";
+import { eventually, Lab, startLab } from "../harness/lab";
+import { shippedScript } from "../helpers/shipped";
+import { cleanupWorkers, makeWorker, labHostBin, PUBLIC_KEY, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, writeRegistrationConfig } from "../harness/worker";
+import { writeTokenServerConfig } from "../harness/token-server";
+
+jest.setTimeout(900_000);
+
+const WORKERS = ["worker-1", "worker-2", "worker-3"];
+const TOKEN_SERVER_PORT = 9999;
+const PRODUCTION_JOIN = { initialDelaySeconds: 1, maxDelaySeconds: 15, requestTimeoutSeconds: 5, waitSeconds: 55 };
+const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+
+let lab: Lab;
+let fake: FakeDokploy;
+let imds: FakeImds;
+let managerRoot: string;
+let bin: string;
+const programs: Running[] = [];
+
+const hostEnvironment = (root: string, dockerHost: string): NodeJS.ProcessEnv => ({
+  ...process.env,
+  PATH: `${bin}:${process.env.PATH}`,
+  DOKPLOY_OCI_ROOT: root,
+  TMPDIR: path.join(root, "tmp"),
+  DOCKER_HOST: dockerHost,
+});
+
+/** `hostname state availability` of every worker node of the real swarm, sorted. */
+async function workerNodes(): Promise<string[]> {
+  const ids = (await lab.nodes[0].mustDocker(["node", "ls", "-q"])).split("\n").filter(Boolean);
+  const nodes = JSON.parse(await lab.nodes[0].mustDocker(["node", "inspect", ...ids]));
+  return nodes
+    .filter((node: any) => node.Spec.Role === "worker")
+    .map((node: any) => `${node.Description.Hostname} ${node.Status.State} ${node.Spec.Availability}`)
+    .sort();
+}
+
+const servers = () => fake.servers.map((server) => `${server.name} ${server.ipAddress}`).sort();
+const setTag = (value: string) => (imds.freeformTags = { [WORKERS_TAG_KEY]: value });
+
+beforeAll(async () => {
+  lab = await startLab({ nodes: 4, hostnames: ["dokploy-manager", ...WORKERS] });
+  fake = new FakeDokploy();
+  await fake.start();
+  imds = new FakeImds();
+  await imds.start();
+});
+
+afterAll(async () => {
+  await Promise.all(programs.map((program) => program.kill()));
+  await cleanupWorkers();
+  await fake?.stop();
+  await imds?.stop();
+  for (const dir of [managerRoot, bin]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await lab?.teardown();
+});
+
+test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly the right swarm nodes and Dokploy servers", async () => {
+  const [manager, ...workerNodesInLab] = lab.nodes;
+  bin = labHostBin();
+  managerRoot = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-lab-manager-"));
+  fs.mkdirSync(path.join(managerRoot, "tmp"));
+  const secret = randomBytes(32).toString("hex");
+  const env = hostEnvironment(managerRoot, manager.dockerHost);
+
+  // The manager as its bootstrap leaves it: a swarm, the join command published, Dokploy set up with key and SSH key.
+  await manager.mustDocker(["swarm", "init", "--advertise-addr", manager.address]);
+  const token = await manager.mustDocker(["swarm", "join-token", "-q", "worker"]);
+  const { organization } = fake.seedAdmin({ email: "admin@example.com", password: "a lab password that is long enough", name: "Admin" });
+  const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id, rateLimitEnabled: false }).key;
+  const sshKeyId = randomUUID();
+  fake.sshKeys.push({ sshKeyId, name: "dokploy-oci-workers", publicKey: PUBLIC_KEY, privateKey: PRIVATE_KEY, organizationId: organization.id, createdAt: new Date().toISOString() });
+  fs.mkdirSync(path.join(managerRoot, "opt"), { recursive: true });
+  fs.writeFileSync(path.join(managerRoot, "opt/dokploy-credentials.json"), JSON.stringify({ api_key: apiKey, ssh_key_id: sshKeyId }), { mode: 0o600 });
+  writeTokenServerConfig({ root: managerRoot, secret, bindAddress: manager.address, port: TOKEN_SERVER_PORT, ttlSeconds: 3600 });
+  writeRegistrationConfig(managerRoot, {
+    serverType: "deploy",
+    username: "root",
+    sshPort: 22,
+    intervalSeconds: 1,
+    dokployUrl: fake.url,
+    enableDockerCleanup: true,
+    instanceMetadataUrl: imds.url,
+    drainTimeoutSeconds: 60,
+  });
+  const stateDir = path.join(managerRoot, TOKEN_SERVER_STATE_DIR);
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(stateDir, "token"), `docker swarm join --token ${token} ${manager.address}:2377\n`, { mode: 0o600 });
+  fs.writeFileSync(path.join(stateDir, "public-key"), `${PUBLIC_KEY}\n`, { mode: 0o600 });
+
+  const tokenServerCommand = manager.nsenterArgs(["python3", shippedScript("manager/token-server.py")]);
+  let tokenServer = start(tokenServerCommand[0], tokenServerCommand.slice(1), env);
+  programs.push(tokenServer);
+  setTag("worker:1");
+  let reconciler = start("python3", [REGISTER_WORKERS], env);
+  programs.push(reconciler);
+
+  const boot = (index: number) => {
+    const worker = makeWorker({
+      name: WORKERS[index],
+      tokenServerUrl: `http://${manager.address}:${TOKEN_SERVER_PORT}`,
+      secret,
+      managerAddress: manager.address,
+      join: PRODUCTION_JOIN,
+    });
+    const node = workerNodesInLab[index];
+    const running = start("nsenter", node.nsenterArgs(["bash", worker.path(WORKER_BOOTSTRAP)]).slice(1), hostEnvironment(worker.root, node.dockerHost));
+    programs.push(running);
+    return { worker, running };
+  };
+
+  // 1 worker.
+  const first = boot(0);
+  expect((await first.running.done).code).toBe(0);
+  await eventually("worker-1 in the swarm and in Dokploy", async () => servers().length === 1 && (await workerNodes()).length === 1, 300_000);
+
+  // Grow to 3: the new instances boot while the manager still says 1 (they wait as not expected), and the manager
+  // reboots meanwhile (token server and reconciler restart).
+  const more = [boot(1), boot(2)];
+  await eventually("both new workers waiting as not expected", async () => more.every(({ worker }) => worker.log().includes("not expected (HTTP 403)")), 300_000);
+  await tokenServer.kill();
+  await reconciler.kill();
+  tokenServer = start(tokenServerCommand[0], tokenServerCommand.slice(1), env);
+  reconciler = start("python3", [REGISTER_WORKERS], env);
+  programs.push(tokenServer, reconciler);
+  setTag("worker:3");
+  for (const { running } of more) expect((await running.done).code).toBe(0);
+  await eventually("three workers in the swarm and in Dokploy", async () => servers().length === 3 && (await workerNodes()).length === 3, 300_000);
+  expect(await workerNodes()).toEqual(WORKERS.map((name) => `${name} ready active`));
+  expect(servers()).toEqual(WORKERS.map((name, i) => `${name} ${workerNodesInLab[i].address}`));
+
+  // Shrink to 1: drained, removed from the real swarm, removed from Dokploy.
+  setTag("worker:1");
+  await eventually("the shrink to one worker", async () => servers().length === 1 && (await workerNodes()).length === 1, 300_000);
+  const passes = fake.calls.filter((call) => call.proc === "server.all").length;
+  await eventually("three more passes", async () => fake.calls.filter((call) => call.proc === "server.all").length >= passes + 3, 60_000);
+  await reconciler.kill("SIGTERM");
+
+  expect(await workerNodes()).toEqual(["worker-1 ready active"]);
+  expect(servers()).toEqual([`worker-1 ${workerNodesInLab[0].address}`]);
+  expect(fake.calls.filter((call) => call.proc === "server.create")).toHaveLength(3);
+  expect(fake.calls.filter((call) => call.proc === "server.remove")).toHaveLength(2);
+  for (const name of ["worker-2", "worker-3"]) {
+    expect(reconciler.output()).toMatch(new RegExp(`draining ${name} \\(\\w+\\): it is no longer expected`));
+    expect(reconciler.output()).toMatch(new RegExp(`removed Dokploy server ${name} `));
+  }
+  expect(reconciler.output()).not.toContain(apiKey);
+  expect(tokenServer.output()).not.toContain(secret);
+});
