@@ -12,6 +12,13 @@ import { joinLiteralAndTokens, jsonencodeWithTokens } from "./terraform-text";
 
 /** OCI rejects an instance whose metadata, user_data included, is larger than this. */
 export const OCI_METADATA_LIMIT_BYTES = 32000;
+/**
+ * What user_data leaves of the metadata limit for `ssh_authorized_keys`: three RSA-4096 keys or dozens of ed25519
+ * ones. The real keys are checked against the room really left (createNodeInstance).
+ */
+export const SSH_KEYS_RESERVE_BYTES = 2500;
+/** Terraform's base64gzip compresses with Go's default level; estimates use the same. */
+const TERRAFORM_GZIP_LEVEL = 6;
 
 export interface CloudConfigFile {
   readonly path: string;
@@ -105,7 +112,7 @@ export class CloudConfig {
   public estimateUserDataBytes(): number {
     const samples = [JSON.stringify(withSampleValues(this.nodeConfig())), ...(this.props.terraformFiles ?? []).map(() => "k".repeat(64))];
     const yaml = this.renderYaml((index) => Buffer.from(samples[index]).toString("base64"));
-    return gzipSync(Buffer.from(yaml), { level: 9 }).toString("base64").length;
+    return gzipSync(Buffer.from(yaml), { level: TERRAFORM_GZIP_LEVEL }).toString("base64").length;
   }
 
   /** node.json, then the other Terraform-filled files. */

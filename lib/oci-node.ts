@@ -2,12 +2,12 @@
  * What manager and worker instances share: the Ubuntu image and availability-domain lookups, size validation
  * for the shapes the library supports, and the instance resource itself.
  */
-import { Fn, Lazy, Precondition, TerraformCount, TerraformResource, TerraformStack, Token } from "cdktf";
+import { Fn, Lazy, Op, Precondition, TerraformCount, TerraformResource, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
 import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-oci-identity-availability-domains";
-import { CloudConfig, OCI_METADATA_LIMIT_BYTES } from "./cloud-init";
+import { CloudConfig, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
 import { checkNumber } from "./rules";
 
 export type UbuntuVersion = "22.04" | "24.04";
@@ -152,8 +152,8 @@ export interface NodeInstanceProps {
   readonly subnetId: string;
   readonly nsgIds: string[];
   readonly privateIp?: string;
-  /** Newline-separated OpenSSH public keys. */
-  readonly sshAuthorizedKeys: string;
+  /** OpenSSH public keys for `ubuntu` (a Terraform list when they come from a variable). */
+  readonly sshPublicKeys: string[];
   readonly cloudConfig: CloudConfig;
   readonly freeformTags?: Record<string, string>;
   /** Several identical nodes from one resource (names and placement then use count.index). */
@@ -175,6 +175,7 @@ export function createNodeInstance(scope: Construct, id: string, props: NodeInst
       return props.cloudConfig.renderUserData();
     },
   });
+  const preconditions = [...(props.preconditions ?? []), ...sshKeysFitCheck(props)];
   const { node, compartmentId } = props;
   const flexible = Token.isUnresolved(node.shape) || node.shape.includes(".Flex");
   return new CoreInstance(scope, id, {
@@ -197,23 +198,47 @@ export function createNodeInstance(scope: Construct, id: string, props: NodeInst
       nsgIds: props.nsgIds,
       privateIp: props.privateIp,
     },
-    metadata: { ssh_authorized_keys: props.sshAuthorizedKeys, user_data: userData },
+    metadata: { ssh_authorized_keys: Fn.join("\n", props.sshPublicKeys), user_data: userData },
     availabilityConfig: { recoveryAction: "RESTORE_INSTANCE" },
     preserveBootVolume: false,
     freeformTags: props.freeformTags,
     count: props.count,
     lifecycle: {
       ignoreChanges: ["source_details[0].source_id", "metadata"],
-      ...(props.preconditions?.length ? { precondition: [...props.preconditions] } : {}),
+      ...(preconditions.length ? { precondition: preconditions } : {}),
     },
   });
 }
 
 function checkUserDataSize(cloudConfig: CloudConfig, displayName: string): void {
   const bytes = cloudConfig.estimateUserDataBytes();
-  if (bytes > OCI_METADATA_LIMIT_BYTES - 4000) {
-    throw new Error(`${displayName}: user_data is about ${bytes} bytes; OCI allows ${OCI_METADATA_LIMIT_BYTES} for all metadata`);
+  if (bytes > OCI_METADATA_LIMIT_BYTES - SSH_KEYS_RESERVE_BYTES) {
+    throw new Error(
+      `${displayName}: user_data is about ${bytes} bytes; at most ${OCI_METADATA_LIMIT_BYTES - SSH_KEYS_RESERVE_BYTES} leaves ` +
+        `${SSH_KEYS_RESERVE_BYTES} for the SSH keys within OCI's ${OCI_METADATA_LIMIT_BYTES}-byte metadata limit`,
+    );
   }
+}
+
+/**
+ * The SSH keys must fit in what user_data leaves of the metadata limit: checked now when they are literal, else by
+ * Terraform at plan time (an ORM variable), so OCI never refuses the launch half-way through an apply.
+ */
+function sshKeysFitCheck(props: NodeInstanceProps): Precondition[] {
+  const room = () => OCI_METADATA_LIMIT_BYTES - props.cloudConfig.estimateUserDataBytes();
+  const problem = `the SSH public keys and the node's user_data together pass OCI's ${OCI_METADATA_LIMIT_BYTES}-byte metadata limit`;
+  const keys = props.sshPublicKeys;
+  if (!Token.isUnresolved(keys) && !keys.some((key) => Token.isUnresolved(key))) {
+    const bytes = Buffer.byteLength(keys.join("\n"));
+    if (bytes > room()) throw new Error(`sshPublicKeys: ${bytes} bytes of keys, ${room()} left: ${problem}; use fewer keys or ed25519 ones`);
+    return [];
+  }
+  return [
+    {
+      condition: Op.lte(Fn.lengthOf(Fn.join("\n", keys)), Lazy.numberValue({ produce: room })),
+      errorMessage: `sshPublicKeys: ${problem}; use fewer keys or ed25519 ones.`,
+    },
+  ];
 }
 
 /** Adds plan-time checks to a resource, after those it has: a check is never replaced by another. */

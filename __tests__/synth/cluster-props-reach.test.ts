@@ -4,6 +4,7 @@
  * of DokployClusterProps, so a prop added without a case here does not compile. And a plan-time budget check must
  * sit beside a pool's other plan-time checks, never replace them.
  */
+import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { DokployCluster, DokployClusterProps } from "../../constructs/oci/dokploy-cluster";
 
@@ -160,7 +161,9 @@ const CASES: { readonly [K in keyof Required<DokployClusterProps>]: Case } = {
     props: { freeformTags: { team: "ops" } },
     check: ({ json }) => {
       expect(Object.values<any>(json.resource.oci_core_vcn)[0].freeform_tags).toEqual({ team: "ops" });
-      nodes(json).forEach((node) => expect(node.freeform_tags).toEqual({ team: "ops" }));
+      expect(workers(json).freeform_tags).toEqual({ team: "ops" });
+      // The manager also carries the workers tag its reconciler reads.
+      expect(manager(json).freeform_tags).toEqual({ team: "ops", [WORKERS_TAG_KEY]: "worker:1" });
     },
   },
 };

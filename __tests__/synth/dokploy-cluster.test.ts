@@ -1,7 +1,7 @@
 import { TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { DataResource } from "cdktf";
 import { DokployCluster, DokployClusterProps } from "../../constructs/oci/dokploy-cluster";
-import { OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
+import { OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "../../lib/cloud-init";
 import { BudgetShare, TenancyKind, budgetPrecondition, checkBudget } from "../../lib/free-tier";
 import { ormStackJson } from "../../lib/orm-package";
 import { validateStack } from "../../lib/validate";
@@ -121,7 +121,7 @@ describe("DokployCluster", () => {
     expect(cloudInitSchemaCheck(yaml)).toMatchObject({ ok: true });
     const bytes = cluster.workers.cloudConfig.estimateUserDataBytes();
     console.log(`worker user_data: about ${bytes} bytes; manager: about ${cluster.manager.cloudConfig.estimateUserDataBytes()} bytes`);
-    expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - 4000);
+    expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - SSH_KEYS_RESERVE_BYTES);
   });
 });
 
@@ -282,7 +282,7 @@ describe("Tailscale on the nodes", () => {
     expect(await validateStack(json)).toEqual([]);
     const bytes = cluster.manager.cloudConfig.estimateUserDataBytes();
     console.log(`with Tailscale: manager user_data about ${bytes} bytes, worker ${cluster.workers.cloudConfig.estimateUserDataBytes()}`);
-    expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - 4000);
+    expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - SSH_KEYS_RESERVE_BYTES);
   });
 
   test("tailnet admin access without Tailscale is refused naming the prop", () => {

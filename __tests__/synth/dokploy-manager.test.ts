@@ -5,12 +5,13 @@ import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../../.gen/providers/oci/data-oci-core-images";
 import { ClusterNetwork } from "../../constructs/oci/cluster-network";
 import { DokployManager, DokployManagerProps, TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
-import { CloudConfig, HOST_LIBRARY, METADATA_GUARD_UNITS, OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
+import { CloudConfig, HOST_LIBRARY, METADATA_GUARD_UNITS, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "../../lib/cloud-init";
 import { ormStackJson } from "../../lib/orm-package";
 import { readHostFile, readTemplate } from "../../lib/templates";
 import { validateStack } from "../../lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
-import { applyAndReadOutputs } from "../helpers/terraform";
+import { openSshPublicKey } from "../helpers/ssh-keys";
+import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
 
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp user@laptop";
@@ -119,7 +120,28 @@ describe("the manager's cloud-config", () => {
     const { manager } = synthManager();
     const bytes = manager.cloudConfig.estimateUserDataBytes();
     console.log(`manager user_data: about ${bytes} bytes (gzip+base64)`);
-    expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - 4000);
+    expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - SSH_KEYS_RESERVE_BYTES);
+  });
+
+  test("SSH keys that do not fit beside user_data are refused: at synth when literal, by terraform when a variable", () => {
+    const rsa = openSshPublicKey("rsa-4096", "admin@laptop");
+    const tooMany = Array.from({ length: 12 }, () => rsa);
+    expect(() => synthManager({ sshPublicKeys: tooMany })).toThrow(/sshPublicKeys: \d+ bytes of keys, \d+ left: .*32000-byte metadata limit/);
+    expect(() => synthManager({ sshPublicKeys: [rsa, rsa] })).not.toThrow();
+
+    const stack = new TerraformStack(Testing.app(), "keys");
+    const network = new ClusterNetwork(stack, "Network", { compartmentId: "c" });
+    const keys = new TerraformVariable(stack, "keys", { type: "list(string)" });
+    new DokployManager(stack, "Manager", { compartmentId: "c", network, sshPublicKeys: keys.listValue, adminEmail: "a@example.com" });
+    const instance = Object.values<any>(JSON.parse(Testing.synth(stack)).resource.oci_core_instance)[0];
+    const check = instance.lifecycle.precondition.find((candidate: any) => /sshPublicKeys/.test(candidate.error_message));
+    // The same condition, evaluated by real terraform on a provider-free resource.
+    const config = {
+      variable: { keys: { type: "list(string)" } },
+      resource: { terraform_data: { check: { input: true, lifecycle: { precondition: [check] } } } },
+    };
+    expect(() => applyAndReadOutputs(config, { keys: JSON.stringify([rsa, rsa]) })).not.toThrow();
+    expect(applyExpectingFailure(config, { keys: JSON.stringify(tooMany) })).toMatch(/Resource precondition failed[\s\S]*sshPublicKeys/);
   });
 
   test("terraform renders user_data that decodes to the same files and the config with Terraform's values", () => {

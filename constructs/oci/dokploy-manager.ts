@@ -220,7 +220,7 @@ export class DokployManager extends Construct {
       subnetId: network.subnet.id,
       nsgIds: [network.managerNsg.id],
       privateIp: this.privateIp,
-      sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
+      sshPublicKeys: props.sshPublicKeys,
       cloudConfig: this.cloudConfig,
       freeformTags: this.tagsWithWorkers(props.freeformTags),
       preconditions: [

@@ -169,7 +169,7 @@ export class SwarmWorkerPool extends Construct {
       subnetId: network.subnet.id,
       nsgIds: [network.workerNsg.id],
       privateIp: Fn.cidrhost(network.subnetCidr, Op.add(this.firstHostNumber, count.index)),
-      sshAuthorizedKeys: Fn.join("\n", props.sshPublicKeys),
+      sshPublicKeys: props.sshPublicKeys,
       cloudConfig: this.cloudConfig,
       freeformTags: props.freeformTags,
       preconditions: [...(tailscale?.preconditions ?? []), ...planTimeChecks([INSTALLER_URL, dockerInstallerUrl, "dockerInstallerUrl"])],
