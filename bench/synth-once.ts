@@ -8,7 +8,7 @@ import * as path from "path";
 import { App, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { OciProvider } from "../.gen/providers/oci/provider";
 import { CLUSTER_DEFAULTS, DokployCluster } from "../constructs/oci/dokploy-cluster";
-import { writeOrmPackage } from "../lib/orm-package";
+import { writeOrmPackage } from "../scripts/lib/orm-package";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp bench@local";
 

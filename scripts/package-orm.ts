@@ -6,8 +6,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { buildApp, OCI_STACK_NAME } from "../main";
-import { writeOrmPackage } from "../lib/orm-package";
-import { defaultSchemas } from "../lib/validate";
+import { writeOrmPackage } from "./lib/orm-package";
+import { defaultSchemas } from "./lib/validate";
 
 async function main(): Promise<void> {
   const started = Date.now();

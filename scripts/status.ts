@@ -2,7 +2,7 @@
  * npm run status -- <manager-ip> [--user ubuntu] [--identity ~/.ssh/id_ed25519]
  * Prints the cluster's state over SSH; exits 1 when a node could not be reached or a check failed.
  */
-import { collectStatus, formatStatus } from "../lib/status";
+import { collectStatus, formatStatus } from "./lib/status";
 
 function argument(args: string[], name: string): string | undefined {
   const index = args.indexOf(name);

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
-import { collectStatus, formatStatus, printable } from "../../lib/status";
+import { collectStatus, formatStatus, printable } from "../../scripts/lib/status";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { WAIT_LIMIT_MS } from "../harness/wait";
 

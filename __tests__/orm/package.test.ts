@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { TerraformOutput, TerraformStack, Testing } from "cdktf";
 import { parse } from "yaml";
-import { writeOrmPackage } from "../../lib/orm-package";
+import { writeOrmPackage } from "../../scripts/lib/orm-package";
 import { OrmOutput, OrmVariable } from "../../lib/orm-schema";
 import { buildApp } from "../../main";
 import { ormSchemaErrors, readZip } from "../helpers/orm";

@@ -2,9 +2,9 @@ import { DataResource, TerraformOutput, TerraformStack, TerraformVariable, Testi
 import { parse } from "yaml";
 import { ADDONS_STACK_NAME, OCI_STACK_NAME, adminCidrsFromForm, buildApp, selectedAddons } from "../../main";
 import { buildSchemaYaml } from "../../lib/orm-schema";
-import { ormStackJson } from "../../lib/orm-package";
+import { ormStackJson } from "../../scripts/lib/orm-package";
 import { tailscaleHostConfig } from "../../lib/tailscale-node";
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 import { ormSchemaErrors } from "../helpers/orm";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
 

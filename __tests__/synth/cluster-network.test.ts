@@ -2,7 +2,7 @@ import { TerraformStack, Testing } from "cdktf";
 import { CoreNetworkSecurityGroupSecurityRule } from "../../.gen/providers/oci/core-network-security-group-security-rule";
 import { CoreSubnet } from "../../.gen/providers/oci/core-subnet";
 import { ClusterNetwork, ClusterNetworkProps } from "../../constructs/oci/cluster-network";
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 
 function synthNetwork(props: Partial<ClusterNetworkProps> = {}, extra?: (network: ClusterNetwork) => void) {
   const stack = new TerraformStack(Testing.app(), "test");

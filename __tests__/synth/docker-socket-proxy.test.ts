@@ -3,7 +3,7 @@ import { Container } from "@cdktf/provider-docker/lib/container";
 import { Network } from "@cdktf/provider-docker/lib/network";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { DockerApiAccess, DockerSocketProxy, DockerSocketProxyProps } from "../../constructs/docker/docker-socket-proxy";
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 
 function synthProxy(props: DockerSocketProxyProps = {}, client?: (proxy: DockerSocketProxy, stack: TerraformStack) => void) {
   const stack = new TerraformStack(Testing.app(), "test");

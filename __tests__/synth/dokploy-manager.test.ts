@@ -6,9 +6,9 @@ import { DataOciCoreImages } from "../../.gen/providers/oci/data-oci-core-images
 import { ClusterNetwork } from "../../constructs/oci/cluster-network";
 import { DokployManager, DokployManagerProps, TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
 import { CloudConfig, HOST_LIBRARY, METADATA_GUARD_UNITS, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "../../lib/cloud-init";
-import { ormStackJson } from "../../lib/orm-package";
+import { ormStackJson } from "../../scripts/lib/orm-package";
 import { readHostFile, readTemplate } from "../../lib/templates";
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
 import { openSshPublicKey } from "../helpers/ssh-keys";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";

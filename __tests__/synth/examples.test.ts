@@ -1,5 +1,5 @@
 import { Testing } from "cdktf";
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 import { FreeTierClusterStack } from "../../examples/free-tier-cluster/main";
 import { PaidWorkerPoolStack } from "../../examples/paid-worker-pool/main";
 import { TailnetAdminClusterStack } from "../../examples/tailnet-admin-cluster/main";

@@ -4,7 +4,7 @@ import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
 import { SharedVolumes, SharedVolumesProps } from "../../constructs/docker/shared-volumes";
 import { StrongSecret } from "../../lib/secret";
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 
 const SEED_VOLUMES: SharedVolumesProps["volumes"] = [
   { name: "claude-config", containerPath: "/home/node/.claude" },

@@ -7,7 +7,7 @@ import { Service } from "@cdktf/provider-docker/lib/service";
 import { ALLOW_LIST_FILE, AUTHORIZED_KEYS_SECRET_FILE, SshProxy, SshProxyProps } from "../../constructs/docker/ssh-proxy";
 import { AllowedCommand, nextcloudCommands } from "../../lib/ssh-allow-list";
 import { templatePath } from "../../lib/templates";
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 import { applyAndReadOutputs } from "../helpers/terraform";
 
 

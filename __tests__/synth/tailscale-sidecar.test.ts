@@ -8,7 +8,7 @@ import { authKeyForServers, authKeyPreconditions } from "../../lib/tailscale";
 import { TAILSCALE_KEY_FILE } from "../../lib/host-contract";
 import { tailscaleHostConfig } from "../../lib/tailscale-node";
 import { readHostFile } from "../../lib/templates";
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
 

@@ -5,7 +5,7 @@
 import { Testing } from "cdktf";
 import { parse } from "yaml";
 import { buildSchemaYaml } from "../../lib/orm-schema";
-import { ormStackJson } from "../../lib/orm-package";
+import { ormStackJson } from "../../scripts/lib/orm-package";
 import { buildApp } from "../../main";
 import { ormSchemaErrors } from "../helpers/orm";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";

@@ -6,7 +6,7 @@
  */
 import { DataResource, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { cidrListCondition, parseCidr } from "../../lib/cidr";
-import { ormStackJson } from "../../lib/orm-package";
+import { ormStackJson } from "../../scripts/lib/orm-package";
 import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, TextRule, checkSshPublicKey, planTimeChecks, sshKeyListCondition } from "../../lib/rules";
 import { buildApp } from "../../main";
 import { openSshPublicKey } from "../helpers/ssh-keys";

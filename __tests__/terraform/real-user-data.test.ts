@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { Testing } from "cdktf";
 import { OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
-import { ormStackJson } from "../../lib/orm-package";
+import { ormStackJson } from "../../scripts/lib/orm-package";
 import { TAILSCALE_KEY_FILE } from "../../lib/host-contract";
 import { buildApp } from "../../main";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";

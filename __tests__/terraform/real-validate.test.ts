@@ -10,7 +10,7 @@ import { FreeTierClusterStack } from "../../examples/free-tier-cluster/main";
 import { PaidWorkerPoolStack } from "../../examples/paid-worker-pool/main";
 import { TailnetAdminClusterStack } from "../../examples/tailnet-admin-cluster/main";
 import { TailscaleSidecarStack } from "../../examples/tailscale-sidecar/main";
-import { writeOrmPackage } from "../../lib/orm-package";
+import { writeOrmPackage } from "../../scripts/lib/orm-package";
 import { ADDONS, buildApp } from "../../main";
 import { validateWithRealProvider, withStandIns } from "../helpers/oci-provider";
 import { readZip } from "../helpers/orm";

@@ -15,7 +15,7 @@ import { FreeTierClusterStack } from "../../examples/free-tier-cluster/main";
 import { PaidWorkerPoolStack } from "../../examples/paid-worker-pool/main";
 import { TailnetAdminClusterStack } from "../../examples/tailnet-admin-cluster/main";
 import { TailscaleSidecarStack } from "../../examples/tailscale-sidecar/main";
-import { ormStackJson } from "../../lib/orm-package";
+import { ormStackJson } from "../../scripts/lib/orm-package";
 import { TERRAFORM_REQUIRED_VERSION } from "../../lib/providers";
 import { ADDONS, buildApp } from "../../main";
 import { requireTerraform } from "../helpers/terraform";

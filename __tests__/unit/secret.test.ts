@@ -1,7 +1,7 @@
 import { TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { Password } from "@cdktf/provider-random/lib/password";
 import { MIN_SECRET_LENGTH, StrongSecret, StrongSecretProps } from "../../lib/secret";
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 
 function synthSecret(props?: StrongSecretProps) {
   const stack = new TerraformStack(Testing.app(), "test");

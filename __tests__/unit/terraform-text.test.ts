@@ -1,6 +1,6 @@
 import { App, TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { escapeForExpression, escapeTerraformTemplate, joinLiteralAndTokens, jsonencodeWithTokens } from "../../lib/terraform-text";
-import { ormStackJson } from "../../lib/orm-package";
+import { ormStackJson } from "../../scripts/lib/orm-package";
 import { applyAndReadOutputs, requireTerraform } from "../helpers/terraform";
 
 

@@ -1,4 +1,4 @@
-import { validateStack } from "../../lib/validate";
+import { validateStack } from "../../scripts/lib/validate";
 import { buildApp } from "../../main";
 import { Testing } from "cdktf";
 

@@ -6,7 +6,7 @@
 import { getExpressionAst } from "@cdktf/hcl2json";
 import * as fs from "fs";
 import * as path from "path";
-import { packageRoot } from "./templates";
+import { packageRoot } from "../../lib/templates";
 
 /** The parts of `terraform providers schema -json` the checks read. */
 export interface SchemaAttribute {

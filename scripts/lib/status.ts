@@ -3,7 +3,7 @@
  * the manager as a jump host): cloud-init status, setup progress, swarm nodes, the token server's state, and the
  * servers Dokploy knows. The Dokploy API key is read and used on the manager only; it never crosses the wire.
  */
-import { DOKPLOY_LOCAL_URL, TRPC_NULL_INPUT } from "./host-contract";
+import { DOKPLOY_LOCAL_URL, TRPC_NULL_INPUT } from "../../lib/host-contract";
 import { spawn } from "child_process";
 import * as net from "net";
 

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { TerraformStack } from "cdktf";
 import * as yazl from "yazl";
-import { buildSchemaYaml, SchemaYamlOptions } from "./orm-schema";
+import { buildSchemaYaml, SchemaYamlOptions } from "../../lib/orm-schema";
 import { assertValidStack, ValidationOptions } from "./validate";
 
 export interface OrmPackageOptions {
