@@ -40,7 +40,7 @@ import {
   writeRegistrationConfig,
   writeSwarmNodes,
 } from "../harness/worker";
-import { sleep, waitFor } from "../harness/wait";
+import { CHAIN_TEST_LIMIT_MS, sleep, waitFor } from "../harness/wait";
 
 const REPO = path.resolve(__dirname, "../..");
 const ADMIN = { email: "admin@example.com", password: "correct horse battery", name: "Admin" };
@@ -467,7 +467,7 @@ describe("growing, shrinking, replacing", () => {
     await poke(server.url);
     await server.waitForLog("worker worker-3 is no longer expected");
     expectNoKey(manager, log, server.logs());
-  });
+  }, CHAIN_TEST_LIMIT_MS);
 
   test("a worker recreated with the same name and address: its old down node removed, still one Dokploy server", async () => {
     const manager = await makeManager({ tag: "worker:2", nodes: [MANAGER_NODE, node(1), node(2)] });
@@ -637,7 +637,7 @@ describe("end to end", () => {
     expect(registrationExit.output).toContain("waiting for");
     expect(tokenServer.logs()).not.toContain(apiKey);
     expect(fs.readFileSync(path.join(tokenServer.stateDir, "credentials.json"), "utf8")).not.toContain(apiKey);
-  });
+  }, CHAIN_TEST_LIMIT_MS);
 });
 
 /** An HTTP proxy to `target` that forwards every request but never answers the `nth` server.create (its

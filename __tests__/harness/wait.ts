@@ -7,6 +7,12 @@ import { ChildProcess } from "child_process";
 
 /** The outer limit of any wait: long enough for a loaded machine, short enough to fail well inside jest's timeout. */
 export const WAIT_LIMIT_MS = 60_000;
+/**
+ * The outer limit of a test that runs a whole chain of host programs one after another (a manager bootstrap, a token
+ * server, several worker bootstraps, registration passes): each step still waits for its own event; this only
+ * keeps a machine far busier than CI (two CI runs and a benchmark at once) from failing the chain as a whole.
+ */
+export const CHAIN_TEST_LIMIT_MS = 10 * 60_000;
 /** How long a stopped process gets between SIGTERM and SIGKILL. */
 const STOP_GRACE_MS = 5_000;
 
