@@ -11,7 +11,7 @@ module.exports = {
   setupFilesAfterEnv: ["<rootDir>/__tests__/setup.ts"],
   // The examples import the package by name, as an app would; here the name is the source (tsconfig.test.json's paths).
   moduleNameMapper: { "^dokploy-oci$": "<rootDir>/constructs/index.ts", "^dokploy-oci/providers/oci$": "<rootDir>/.gen/providers/oci/index.ts" },
-  // An outer limit only: tests wait for events (harness/wait.ts) and finish as soon as those happen.
+  // An outer limit only: tests wait for events (sandbox/wait.ts) and finish as soon as those happen.
   testTimeout: 180_000,
   reporters: ["default", "<rootDir>/scripts/jest-group-times.js"],
 };

@@ -11,9 +11,9 @@
  * schedules for real would take minutes per case; scaling their time down would scale the process overhead too.
  */
 import * as fs from "fs";
-import { startTokenServer } from "../__tests__/harness/token-server";
-import { JOIN_COMMAND, PUBLIC_KEY, cleanupWorkers, makeTempRoot, makeWorker } from "../__tests__/harness/worker";
-import { sleep, waitFor } from "../__tests__/harness/wait";
+import { startTokenServer } from "../sandbox/token-server";
+import { JOIN_COMMAND, PUBLIC_KEY, cleanupWorkers, makeTempRoot, makeWorker } from "../sandbox/worker";
+import { sleep, waitFor } from "../sandbox/wait";
 
 export const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 /** The long poll's length in the benchmark: short, so that T = 5 s crosses two renewals of the request. */

@@ -4,7 +4,7 @@
  */
 import * as http from "http";
 import { FakeDokploy, FIRST_ORGANIZATION_NAME, SESSION_COOKIE } from "../harness/fake-dokploy";
-import { sleep, WAIT_LIMIT_MS } from "../harness/wait";
+import { sleep, WAIT_LIMIT_MS } from "../../sandbox/wait";
 
 interface Reply {
   status: number;

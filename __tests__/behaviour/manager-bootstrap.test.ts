@@ -12,12 +12,11 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { FakeDokploy } from "../harness/fake-dokploy";
-import { waitFor } from "../harness/wait";
-import { installHostLibrary, shippedScript } from "../helpers/shipped";
-
+import { waitFor } from "../../sandbox/wait";
+import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
+import { HOST_STUBS } from "../../sandbox/worker";
 
 const REPO = path.resolve(__dirname, "../..");
-const STUBS = path.join(REPO, "__tests__/harness/stubs");
 const BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
 const HARDEN = "opt/dokploy-oci/bin/harden.sh";
 const STATE_DIR = "/var/lib/dokploy-oci/token-server";
@@ -57,7 +56,7 @@ afterEach(async () => {
 
 /** Serves the stub installer the way dokploy.com serves install.sh. */
 async function startInstallerServer(): Promise<string> {
-  const script = fs.readFileSync(path.join(STUBS, "installer/install.sh"));
+  const script = fs.readFileSync(path.join(HOST_STUBS, "installer/install.sh"));
   const server = http.createServer((request, response) => {
     if (request.url === "/install.sh") response.writeHead(200, { "Content-Type": "text/plain" }).end(script);
     else response.writeHead(404).end();
@@ -130,7 +129,7 @@ async function makeHost(options: { wait?: Partial<Wait>; config?: Record<string,
 function runScript(host: Host, script: string, args: string[] = []): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn("bash", [host.path(script), ...args], {
-      env: { ...process.env, PATH: `${STUBS}:${PYTHON_DIR}:${process.env.PATH}`, DOKPLOY_OCI_ROOT: host.root, TMPDIR: host.path("tmp") },
+      env: { ...process.env, PATH: `${HOST_STUBS}:${PYTHON_DIR}:${process.env.PATH}`, DOKPLOY_OCI_ROOT: host.root, TMPDIR: host.path("tmp") },
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.add(child);

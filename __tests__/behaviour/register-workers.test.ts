@@ -2,7 +2,7 @@
  * Behaviour of templates/manager/register-workers.py (the reconciler): the real program against the fake Dokploy
  * (which enforces the tRPC transport, x-api-key auth and the server procedures' inputs and refusals), a fake
  * instance metadata service holding the manager's workers tag (harness/fake-imds.ts), and a stub docker that
- * answers `node ls` / `inspect` / `update` / `ps` / `rm` from a JSON file the test controls (harness/worker-stubs/docker).
+ * answers `node ls` / `inspect` / `update` / `ps` / `rm` from a JSON file the test controls (sandbox/worker-stubs/docker).
  * The end-to-end tests run the whole chain: manager bootstrap -> reconciler -> token server -> worker bootstraps
  * -> registration, then grow and shrink by changing the tag only.
  */
@@ -15,8 +15,8 @@ import * as path from "path";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { FakeImds } from "../harness/fake-imds";
-import { startTokenServer, stopAllTokenServers, TOKEN_SERVER_STATE_DIR } from "../harness/token-server";
-import { installHostLibrary, shippedScript } from "../helpers/shipped";
+import { startTokenServer, stopAllTokenServers, TOKEN_SERVER_STATE_DIR } from "../../sandbox/token-server";
+import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
 import {
   AUTHORIZED_KEYS,
   cleanupWorkers,
@@ -39,8 +39,8 @@ import {
   WORKER_MARKER,
   writeRegistrationConfig,
   writeSwarmNodes,
-} from "../harness/worker";
-import { CHAIN_TEST_LIMIT_MS, sleep, waitFor } from "../harness/wait";
+} from "../../sandbox/worker";
+import { CHAIN_TEST_LIMIT_MS, sleep, waitFor } from "../../sandbox/wait";
 
 const REPO = path.resolve(__dirname, "../..");
 const ADMIN = { email: "admin@example.com", password: "correct horse battery", name: "Admin" };
@@ -551,7 +551,7 @@ describe("end to end", () => {
     const managerRoot = makeTempRoot("dokploy-oci-manager-");
     const secret = randomBytes(32).toString("hex");
     const installer = await startFileServer({
-      "/install.sh": fs.readFileSync(path.join(REPO, "__tests__/harness/stubs/installer/install.sh"), "utf8"),
+      "/install.sh": fs.readFileSync(path.join(REPO, "sandbox/host-stubs/installer/install.sh"), "utf8"),
     });
     fs.mkdirSync(path.join(managerRoot, "etc/dokploy-oci"), { recursive: true });
     fs.writeFileSync(

@@ -5,7 +5,7 @@ import * as path from "path";
 import { promisify } from "util";
 import { collectStatus, formatStatus, printable } from "../../scripts/lib/status";
 import { FakeDokploy } from "../harness/fake-dokploy";
-import { WAIT_LIMIT_MS } from "../harness/wait";
+import { WAIT_LIMIT_MS } from "../../sandbox/wait";
 
 
 const STUBS = path.join(__dirname, "..", "harness", "status-stubs");

@@ -6,9 +6,9 @@
 import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { cleanupWorkers, makeTempRoot, Running, start, startFileServer } from "../harness/worker";
-import { waitFor } from "../harness/wait";
-import { installHostLibrary, shippedScript } from "../helpers/shipped";
+import { cleanupWorkers, makeTempRoot, Running, start, startFileServer } from "../../sandbox/worker";
+import { waitFor } from "../../sandbox/wait";
+import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
 
 
 const REPO = path.resolve(__dirname, "../..");

@@ -10,7 +10,7 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { sleep, WAIT_LIMIT_MS } from "../harness/wait";
+import { sleep, WAIT_LIMIT_MS } from "../../sandbox/wait";
 import {
   freePort,
   runTokenServerToExit,
@@ -21,7 +21,7 @@ import {
   TOKEN_SERVER_STATE_DIR,
   workerHeaders,
   writeTokenServerConfig,
-} from "../harness/token-server";
+} from "../../sandbox/token-server";
 
 const JOIN_COMMAND = "docker swarm join --token SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx 10.0.0.10:2377\n";
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKq9kfpmB0vSFh0Wq1nQ8cXH0lJrQbq7ZP2v1d6S3Xyz dokploy-oci\n";

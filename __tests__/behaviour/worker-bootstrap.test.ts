@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
 import * as path from "path";
-import { startTokenServer, stopAllTokenServers, TokenServer, workerCredential } from "../harness/token-server";
+import { startTokenServer, stopAllTokenServers, TokenServer, workerCredential } from "../../sandbox/token-server";
 import {
   AUTHORIZED_KEYS,
   cleanupWorkers,
@@ -23,8 +23,8 @@ import {
   WORKER_LOG,
   WORKER_MARKER,
   WORKER_TOKEN,
-} from "../harness/worker";
-import { sleep, waitFor } from "../harness/wait";
+} from "../../sandbox/worker";
+import { sleep, waitFor } from "../../sandbox/wait";
 
 const REPO = path.resolve(__dirname, "../..");
 const TIMESTAMPED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /;

@@ -34,7 +34,7 @@ import {
   VALIDATOR,
   waitForPort,
 } from "../harness/ssh";
-import { waitFor } from "../harness/wait";
+import { waitFor } from "../../sandbox/wait";
 
 const CONTAINER = "7c1e5d2a90fb";
 const USER = os.userInfo().username;

@@ -12,9 +12,9 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { installHostLibrary, shippedScript } from "../helpers/shipped";
+import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
 import { must, run, Result } from "./lab";
-import { stopProcess, waitFor } from "./wait";
+import { stopProcess, waitFor } from "../../sandbox/wait";
 
 export const METADATA_ADDRESS = "169.254.169.254";
 /** What the node's user_data stands for: a value the tests look for in every answer. */

@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { sleep, stopProcess, WAIT_LIMIT_MS } from "./wait";
+import { sleep, stopProcess, WAIT_LIMIT_MS } from "../../sandbox/wait";
 
 const REPO = path.resolve(__dirname, "../..");
 export const PROXY_TEMPLATES = path.join(REPO, "templates/ssh-proxy");

@@ -1,6 +1,6 @@
 /**
  * Every shell script that lands on a host (templates/**\/*.sh), the real-Dokploy preparation script and every test
- * stub (any __tests__/harness/*stubs directory) passes the real shellcheck.
+ * stub (any *stubs directory in __tests__/harness or sandbox) passes the real shellcheck.
  * A missing shellcheck fails the suite: a skipped lint would look green while checking nothing.
  */
 import { spawnSync } from "child_process";
@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 
 const REPO = path.resolve(__dirname, "../..");
-const HARNESS = path.join(REPO, "__tests__/harness");
+const STUB_PARENTS = [path.join(REPO, "__tests__/harness"), path.join(REPO, "sandbox")];
 
 function filesUnder(dir: string, keep: (file: string) => boolean): string[] {
   return fs
@@ -22,10 +22,12 @@ function filesUnder(dir: string, keep: (file: string) => boolean): string[] {
 const templateScripts = filesUnder(path.join(REPO, "templates"), (file) => file.endsWith(".sh"));
 // Test tooling that runs as root on the CI machine (prepares the real Dokploy).
 const toolScripts = filesUnder(path.join(REPO, "__tests__/real-dokploy"), (file) => file.endsWith(".sh"));
-const stubScripts = fs
-  .readdirSync(HARNESS, { withFileTypes: true })
-  .filter((entry) => entry.isDirectory() && entry.name.endsWith("stubs"))
-  .flatMap((entry) => filesUnder(path.join(HARNESS, entry.name), () => true));
+const stubScripts = STUB_PARENTS.flatMap((parent) =>
+  fs
+    .readdirSync(parent, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && entry.name.endsWith("stubs"))
+    .flatMap((entry) => filesUnder(path.join(parent, entry.name), () => true)),
+);
 
 test("shellcheck is installed", () => {
   const probe = spawnSync("shellcheck", ["--version"], { encoding: "utf8" });

@@ -7,7 +7,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import { readHostFile, readTemplate, templatePath } from "../../lib/templates";
-import { shippedScript } from "../helpers/shipped";
+import { shippedScript } from "../../sandbox/shipped";
 
 const HOST_SCRIPTS = ["common/harden.sh", "common/host-lib.sh", "common/tailscale-up.sh", "manager/bootstrap.sh", "worker/bootstrap.sh", "manager/token-server.py", "manager/register-workers.py"];
 

@@ -17,9 +17,9 @@ import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { FakeImds } from "../harness/fake-imds";
 import { eventually, Lab, startLab } from "../harness/lab";
-import { shippedScript } from "../helpers/shipped";
-import { cleanupWorkers, makeWorker, labHostBin, PUBLIC_KEY, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, writeRegistrationConfig } from "../harness/worker";
-import { writeTokenServerConfig } from "../harness/token-server";
+import { shippedScript } from "../../sandbox/shipped";
+import { cleanupWorkers, makeWorker, labHostBin, PUBLIC_KEY, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, writeRegistrationConfig } from "../../sandbox/worker";
+import { writeTokenServerConfig } from "../../sandbox/token-server";
 
 jest.setTimeout(900_000);
 

@@ -9,7 +9,7 @@
  * - register-workers.py (the reconciler) reads the manager's workers tag from a fake metadata service, tells the
  *   token server which workers may join, and from the real `docker node ls`/`inspect` registers each worker once.
  * Only the host changes an OCI instance needs and this machine must not get (apt-get, systemctl, iptables, sshd,
- * fail2ban: harness/stubs) are stubbed; docker, curl, python3 and the network are real.
+ * fail2ban: sandbox/host-stubs) are stubbed; docker, curl, python3 and the network are real.
  */
 import { randomBytes } from "crypto";
 import * as fs from "fs";
@@ -22,8 +22,8 @@ import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { FakeImds } from "../harness/fake-imds";
 import { eventually, Lab, startLab } from "../harness/lab";
-import { installHostLibrary, shippedScript } from "../helpers/shipped";
-import { cleanupWorkers, makeWorker, labHostBin, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, WORKER_MARKER, writeRegistrationConfig } from "../harness/worker";
+import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
+import { cleanupWorkers, makeWorker, labHostBin, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, WORKER_MARKER, writeRegistrationConfig } from "../../sandbox/worker";
 
 jest.setTimeout(600_000);
 

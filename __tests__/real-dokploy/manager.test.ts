@@ -31,16 +31,15 @@ import * as path from "path";
 import { TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { NULL_INPUT, RealDokploy, START_LIMIT_MS, startRealDokploy } from "../harness/real-dokploy";
-import { cleanupWorkers, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../harness/worker";
-import { waitFor } from "../harness/wait";
-import { installHostLibrary, shippedScript } from "../helpers/shipped";
+import { cleanupWorkers, HOST_STUBS, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../../sandbox/worker";
+import { waitFor } from "../../sandbox/wait";
+import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
 
 // Dokploy's first start compiles its API (about a minute idle, more on a busy machine); one test waits out the
 // real slow sign-up (about 2.5 minutes).
 jest.setTimeout(15 * 60_000);
 
 const REPO = path.resolve(__dirname, "../..");
-const STUBS = path.join(REPO, "__tests__/harness/stubs");
 const STATUS_STUBS = path.join(REPO, "__tests__/harness/status-stubs");
 const BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
 const CREDENTIALS = "opt/dokploy-credentials.json";
@@ -94,7 +93,7 @@ function makeHost(): Host {
     bootstrap: () =>
       start("ip", ["netns", "exec", dokploy.namespace, "bash", host.path(BOOTSTRAP)], {
         ...process.env,
-        PATH: `${STUBS}:${PYTHON_DIR}:${process.env.PATH}`,
+        PATH: `${HOST_STUBS}:${PYTHON_DIR}:${process.env.PATH}`,
         DOKPLOY_OCI_ROOT: root,
         TMPDIR: host.path("tmp"),
       }),
@@ -114,7 +113,7 @@ function makeHost(): Host {
     dokploy: {
       version: dokploy.version,
       // curl reads file:// too; the namespace has no route to an HTTP server outside it.
-      installerUrl: `file://${path.join(STUBS, "installer/install.sh")}`,
+      installerUrl: `file://${path.join(HOST_STUBS, "installer/install.sh")}`,
       url: dokploy.url,
       adminEmail: ADMIN.email,
       adminPassword: ADMIN.password,

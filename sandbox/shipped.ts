@@ -6,8 +6,8 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HOST_LIBRARY } from "../../lib/cloud-init";
-import { readHostFile } from "../../lib/templates";
+import { HOST_LIBRARY } from "../lib/cloud-init";
+import { readHostFile } from "../lib/templates";
 
 /** Path of the shipped text of `templates/<relativePath>`, executable; the same path while the text is the same. */
 export function shippedScript(relativePath: string): string {

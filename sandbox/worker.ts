@@ -1,14 +1,14 @@
 /**
  * Runs the real worker side of the cluster for behaviour tests: templates/worker/bootstrap.sh under a temp root
- * ($DOKPLOY_OCI_ROOT) and templates/manager/register-workers.py, with the stubs of worker-stubs/ then stubs/ first
+ * ($DOKPLOY_OCI_ROOT) and templates/manager/register-workers.py, with the stubs of worker-stubs/ then host-stubs/ first
  * on PATH, real bash, curl and python3.
  *
  * The swarm's node list is one JSON file shared by a test's nodes (`STUB_SWARM_NODES`, see worker-stubs/docker):
  * workers add themselves when they join and the manager's `docker node ls` reads it.
  * Every process and temp root made here is remembered; call `cleanupWorkers()` in `afterEach`.
  */
-import { installHostLibrary, shippedScript } from "../helpers/shipped";
-import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
+import { installHostLibrary, shippedScript } from "./shipped";
+import { WORKERS_TAG_KEY } from "../lib/worker-identity";
 import { TOKEN_SERVER_STATE_DIR, workerCredential } from "./token-server";
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -17,9 +17,9 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 
-const REPO = path.resolve(__dirname, "../..");
-export const WORKER_STUBS = path.join(REPO, "__tests__/harness/worker-stubs");
-export const MANAGER_STUBS = path.join(REPO, "__tests__/harness/stubs");
+const REPO = path.resolve(__dirname, "..");
+export const WORKER_STUBS = path.join(REPO, "sandbox/worker-stubs");
+export const HOST_STUBS = path.join(REPO, "sandbox/host-stubs");
 export const WORKER_BOOTSTRAP = "opt/dokploy-oci/bin/worker-bootstrap.sh";
 export const HARDEN = "opt/dokploy-oci/bin/harden.sh";
 export const REGISTER_WORKERS = shippedScript("manager/register-workers.py");
@@ -149,8 +149,8 @@ export function start(command: string, args: string[], env: NodeJS.ProcessEnv): 
 /** A dir of the host stubs without their docker, for lab programs that talk to a real engine; removed by cleanupWorkers. */
 export function labHostBin(): string {
   const dir = makeTempRoot("dokploy-oci-lab-bin-");
-  for (const stub of fs.readdirSync(MANAGER_STUBS)) {
-    const file = path.join(MANAGER_STUBS, stub);
+  for (const stub of fs.readdirSync(HOST_STUBS)) {
+    const file = path.join(HOST_STUBS, stub);
     if (stub !== "docker" && fs.statSync(file).isFile()) fs.symlinkSync(file, path.join(dir, stub));
   }
   return dir;
@@ -160,7 +160,7 @@ export function labHostBin(): string {
 export function hostEnv(root: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    PATH: `${WORKER_STUBS}:${MANAGER_STUBS}:${process.env.PATH}`,
+    PATH: `${WORKER_STUBS}:${HOST_STUBS}:${process.env.PATH}`,
     DOKPLOY_OCI_ROOT: root,
     TMPDIR: path.join(root, "tmp"),
     ...extra,

@@ -4,8 +4,8 @@
  * Every server started here is remembered until stopped, so a test file can call `stopAllTokenServers()` in
  * `afterEach` and never leak a process, whatever the test did.
  */
-import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
-import { shippedScript } from "../helpers/shipped";
+import { TOKEN_SERVER_STATE_DIR } from "../constructs/oci/token-server";
+import { shippedScript } from "./shipped";
 import { ChildProcess, spawn } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
