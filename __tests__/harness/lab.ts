@@ -16,6 +16,7 @@ import { execFile, spawn } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { sleep } from "../../sandbox/wait";
 
 export const LAB_PREFIX = "dolab";
 export const CACHE_DIR = "/var/cache/dokploy-oci/lab";
@@ -76,8 +77,6 @@ export async function must(command: string, args: string[], options: RunOptions 
   }
   return result.stdout;
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns a value other than undefined/false; fails naming `what` after `timeoutMs`. */
 export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {

@@ -10,76 +10,45 @@
  */
 import { randomBytes, randomUUID } from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
-import { FakeDokploy } from "../harness/fake-dokploy";
-import { FakeImds } from "../harness/fake-imds";
-import { eventually, Lab, startLab } from "../harness/lab";
+import { eventually } from "../harness/lab";
+import { LabCluster, TOKEN_SERVER_PORT } from "../harness/lab-cluster";
 import { shippedScript } from "../../sandbox/shipped";
-import { cleanupWorkers, makeWorker, labHostBin, PUBLIC_KEY, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, writeRegistrationConfig } from "../../sandbox/worker";
+import { PUBLIC_KEY, REGISTER_WORKERS, start, writeRegistrationConfig } from "../../sandbox/worker";
 import { writeTokenServerConfig } from "../../sandbox/token-server";
 
 jest.setTimeout(900_000);
 
 const WORKERS = ["worker-1", "worker-2", "worker-3"];
-const TOKEN_SERVER_PORT = 9999;
-const PRODUCTION_JOIN = { initialDelaySeconds: 1, maxDelaySeconds: 15, requestTimeoutSeconds: 5, waitSeconds: 55 };
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 
-let lab: Lab;
-let fake: FakeDokploy;
-let imds: FakeImds;
-let managerRoot: string;
-let bin: string;
-const programs: Running[] = [];
-
-const hostEnvironment = (root: string, dockerHost: string): NodeJS.ProcessEnv => ({
-  ...process.env,
-  PATH: `${bin}:${process.env.PATH}`,
-  DOKPLOY_OCI_ROOT: root,
-  TMPDIR: path.join(root, "tmp"),
-  DOCKER_HOST: dockerHost,
-});
+let cluster: LabCluster;
 
 /** `hostname state availability` of every worker node of the real swarm, sorted. */
 async function workerNodes(): Promise<string[]> {
-  const ids = (await lab.nodes[0].mustDocker(["node", "ls", "-q"])).split("\n").filter(Boolean);
-  const nodes = JSON.parse(await lab.nodes[0].mustDocker(["node", "inspect", ...ids]));
-  return nodes
-    .filter((node: any) => node.Spec.Role === "worker")
-    .map((node: any) => `${node.Description.Hostname} ${node.Status.State} ${node.Spec.Availability}`)
+  return (await cluster.swarmNodes())
+    .filter((node) => node.role === "worker")
+    .map((node) => `${node.hostname} ${node.status} ${node.availability}`)
     .sort();
 }
 
-const servers = () => fake.servers.map((server) => `${server.name} ${server.ipAddress}`).sort();
-const setTag = (value: string) => (imds.freeformTags = { [WORKERS_TAG_KEY]: value });
+const servers = () => cluster.fake.servers.map((server) => `${server.name} ${server.ipAddress}`).sort();
+const setTag = (value: string) => (cluster.imds.freeformTags = { [WORKERS_TAG_KEY]: value });
 
 beforeAll(async () => {
-  lab = await startLab({ nodes: 4, hostnames: ["dokploy-manager", ...WORKERS] });
-  fake = new FakeDokploy();
-  await fake.start();
-  imds = new FakeImds();
-  await imds.start();
+  cluster = await LabCluster.start(WORKERS);
 });
 
 afterAll(async () => {
-  await Promise.all(programs.map((program) => program.kill()));
-  await cleanupWorkers();
-  await fake?.stop();
-  await imds?.stop();
-  for (const dir of [managerRoot, bin]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  await lab?.teardown();
+  await cluster?.stop();
 });
 
 test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly the right swarm nodes and Dokploy servers", async () => {
-  const [manager, ...workerNodesInLab] = lab.nodes;
-  bin = labHostBin();
-  managerRoot = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-lab-manager-"));
-  fs.mkdirSync(path.join(managerRoot, "tmp"));
+  const { manager, workerNodes: workerNodesInLab, fake, imds, managerRoot } = cluster;
   const secret = randomBytes(32).toString("hex");
-  const env = hostEnvironment(managerRoot, manager.dockerHost);
+  const env = cluster.managerEnvironment();
 
   // The manager as its bootstrap leaves it: a swarm, the join command published, Dokploy set up with key and SSH key.
   await manager.mustDocker(["swarm", "init", "--advertise-addr", manager.address]);
@@ -106,26 +75,11 @@ test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly t
   fs.writeFileSync(path.join(stateDir, "token"), `docker swarm join --token ${token} ${manager.address}:2377\n`, { mode: 0o600 });
   fs.writeFileSync(path.join(stateDir, "public-key"), `${PUBLIC_KEY}\n`, { mode: 0o600 });
 
-  const tokenServerCommand = manager.nsenterArgs(["python3", shippedScript("manager/token-server.py")]);
-  let tokenServer = start(tokenServerCommand[0], tokenServerCommand.slice(1), env);
-  programs.push(tokenServer);
+  const tokenServerCommand = ["python3", shippedScript("manager/token-server.py")];
+  let tokenServer = cluster.startOnManager(tokenServerCommand);
   setTag("worker:1");
   let reconciler = start("python3", [REGISTER_WORKERS], env);
-  programs.push(reconciler);
-
-  const boot = (index: number) => {
-    const worker = makeWorker({
-      name: WORKERS[index],
-      tokenServerUrl: `http://${manager.address}:${TOKEN_SERVER_PORT}`,
-      secret,
-      managerAddress: manager.address,
-      join: PRODUCTION_JOIN,
-    });
-    const node = workerNodesInLab[index];
-    const running = start("nsenter", node.nsenterArgs(["bash", worker.path(WORKER_BOOTSTRAP)]).slice(1), hostEnvironment(worker.root, node.dockerHost));
-    programs.push(running);
-    return { worker, running };
-  };
+  const boot = (index: number) => cluster.bootWorker(index, secret);
 
   // 1 worker.
   const first = boot(0);
@@ -138,9 +92,8 @@ test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly t
   await eventually("both new workers waiting as not expected", async () => more.every(({ worker }) => worker.log().includes("not expected (HTTP 403)")), 300_000);
   await tokenServer.kill();
   await reconciler.kill();
-  tokenServer = start(tokenServerCommand[0], tokenServerCommand.slice(1), env);
+  tokenServer = cluster.startOnManager(tokenServerCommand);
   reconciler = start("python3", [REGISTER_WORKERS], env);
-  programs.push(tokenServer, reconciler);
   setTag("worker:3");
   for (const { running } of more) expect((await running.done).code).toBe(0);
   await eventually("three workers in the swarm and in Dokploy", async () => servers().length === 3 && (await workerNodes()).length === 3, 300_000);

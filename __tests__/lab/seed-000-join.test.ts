@@ -15,15 +15,13 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
-import * as os from "os";
 import * as path from "path";
 import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
-import { FakeDokploy } from "../harness/fake-dokploy";
-import { FakeImds } from "../harness/fake-imds";
-import { eventually, Lab, startLab } from "../harness/lab";
+import { eventually } from "../harness/lab";
+import { LabCluster, PRODUCTION_JOIN, TOKEN_SERVER_PORT } from "../harness/lab-cluster";
 import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
-import { cleanupWorkers, makeWorker, labHostBin, REGISTER_WORKERS, Running, start, WORKER_BOOTSTRAP, WORKER_MARKER, writeRegistrationConfig } from "../../sandbox/worker";
+import { REGISTER_WORKERS, start, WORKER_MARKER, writeRegistrationConfig } from "../../sandbox/worker";
 
 jest.setTimeout(600_000);
 
@@ -31,51 +29,17 @@ const REPO = path.resolve(__dirname, "../..");
 const LAB_INSTALLER = path.join(REPO, "__tests__/harness/lab-stubs/install.sh");
 const MANAGER_BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
 const WORKERS = ["worker-1", "worker-2"];
-const TOKEN_SERVER_PORT = 9999;
-/** ClusterNetwork's defaults and SwarmWorkerPool's join timing: what production runs. */
+/** ClusterNetwork's defaults: what production runs. */
 const ADDRESS_POOL = { defaultAddrPool: "10.20.0.0/16", defaultAddrPoolMaskLength: 24 };
-// As the constructs and the worker bootstrap set it on OCI: backoff 1 s / 15 s, 5 s requests, 55 s long polls.
-const PRODUCTION_JOIN = { initialDelaySeconds: 1, maxDelaySeconds: 15, requestTimeoutSeconds: 5, waitSeconds: 55 };
 const ADMIN = { email: "admin@example.com", password: "a lab password that is long enough", name: "Admin" };
 
-let lab: Lab;
-let fake: FakeDokploy;
-let imds: FakeImds;
+let cluster: LabCluster;
 let installerServer: http.Server;
-let managerRoot: string;
-let bin: string;
 const secret = randomBytes(32).toString("hex");
-const programs: Running[] = [];
-
-function hostEnvironment(root: string, dockerHost: string, bin: string): NodeJS.ProcessEnv {
-  return { ...process.env, PATH: `${bin}:${process.env.PATH}`, DOKPLOY_OCI_ROOT: root, TMPDIR: path.join(root, "tmp"), DOCKER_HOST: dockerHost };
-}
-
-interface NodeState {
-  hostname: string;
-  status: string;
-  address: string;
-  role: string;
-}
-
-async function swarmNodes(): Promise<NodeState[]> {
-  const ids = (await lab.nodes[0].mustDocker(["node", "ls", "-q"])).split("\n").filter(Boolean);
-  const nodes = JSON.parse(await lab.nodes[0].mustDocker(["node", "inspect", ...ids]));
-  return nodes.map((node: { Description: { Hostname: string }; Status: { State: string; Addr: string }; Spec: { Role: string } }) => ({
-    hostname: node.Description.Hostname,
-    status: node.Status.State,
-    address: node.Status.Addr,
-    role: node.Spec.Role,
-  }));
-}
 
 beforeAll(async () => {
-  lab = await startLab({ nodes: 3, hostnames: ["dokploy-manager", ...WORKERS] });
-  fake = new FakeDokploy();
-  await fake.start();
-  imds = new FakeImds();
-  imds.freeformTags = { [WORKERS_TAG_KEY]: `worker:${WORKERS.length}` };
-  await imds.start();
+  cluster = await LabCluster.start(WORKERS);
+  cluster.imds.freeformTags = { [WORKERS_TAG_KEY]: `worker:${WORKERS.length}` };
   installerServer = http.createServer((request, response) => {
     if (request.url === "/install.sh") response.writeHead(200).end(fs.readFileSync(LAB_INSTALLER));
     else response.writeHead(404).end();
@@ -84,21 +48,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(programs.map((program) => program.kill()));
-  await cleanupWorkers();
-  await fake?.stop();
-  await imds?.stop();
   await new Promise<void>((resolve) => (installerServer ? installerServer.close(() => resolve()) : resolve()));
-  for (const dir of [managerRoot, bin]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  await lab?.teardown();
+  await cluster?.stop();
 });
 
 test("manager bootstrap -> token server -> real swarm join on 2 workers -> each registered once", async () => {
-  const [manager, ...workers] = lab.nodes;
-  bin = labHostBin();
-  managerRoot = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-lab-manager-"));
-  const at = (hostPath: string) => path.join(managerRoot, hostPath);
-  fs.mkdirSync(at("tmp"));
+  const { manager, workerNodes: workers, fake, imds, managerRoot } = cluster;
+  const at = (hostPath: string) => cluster.managerPath(hostPath);
   fs.mkdirSync(at("etc/dokploy-oci"), { recursive: true });
   fs.mkdirSync(at("opt/dokploy-oci/bin"), { recursive: true });
   fs.copyFileSync(shippedScript("manager/bootstrap.sh"), at(MANAGER_BOOTSTRAP));
@@ -143,27 +99,13 @@ test("manager bootstrap -> token server -> real swarm join on 2 workers -> each 
     enableDockerCleanup: true,
     instanceMetadataUrl: imds.url,
   });
-  const managerEnv = hostEnvironment(managerRoot, manager.dockerHost, bin);
+  const managerEnv = cluster.managerEnvironment();
 
   // As on OCI, every node boots at once: the token server and the workers start before the swarm exists.
-  const tokenServer = start("nsenter", manager.nsenterArgs(["python3", shippedScript("manager/token-server.py")]).slice(1), managerEnv);
-  programs.push(tokenServer);
+  cluster.startOnManager(["python3", shippedScript("manager/token-server.py")]);
   // The reconciler, in a loop like the systemd unit: it tells the token server who may join once the swarm exists.
   const registration = start("python3", [REGISTER_WORKERS], managerEnv);
-  programs.push(registration);
-  const workerRuns = workers.map((node, i) => {
-    const worker = makeWorker({
-      name: WORKERS[i],
-      tokenServerUrl: `http://${manager.address}:${TOKEN_SERVER_PORT}`,
-      secret,
-      managerAddress: manager.address,
-      join: PRODUCTION_JOIN,
-    });
-    const env = hostEnvironment(worker.root, node.dockerHost, bin);
-    const running = start("nsenter", node.nsenterArgs(["bash", worker.path(WORKER_BOOTSTRAP)]).slice(1), env);
-    programs.push(running);
-    return { worker, running };
-  });
+  const workerRuns = WORKERS.map((_, i) => cluster.bootWorker(i, secret));
   // Join lag: token published -> the worker's node Ready on the manager, watched while everything runs.
   const tokenFile = at(path.join(TOKEN_SERVER_STATE_DIR, "token"));
   let tokenAvailableAt: number | undefined;
@@ -173,7 +115,7 @@ test("manager bootstrap -> token server -> real swarm join on 2 workers -> each 
     async () => {
       if (tokenAvailableAt === undefined && fs.existsSync(tokenFile)) tokenAvailableAt = Date.now();
       if (tokenAvailableAt === undefined) return false;
-      for (const node of await swarmNodes()) {
+      for (const node of await cluster.swarmNodes()) {
         if (node.role === "worker" && node.status === "ready" && !readyAt.has(node.hostname)) readyAt.set(node.hostname, Date.now());
       }
       return readyAt.size === WORKERS.length;
@@ -207,7 +149,7 @@ test("manager bootstrap -> token server -> real swarm join on 2 workers -> each 
     expect(worker.log()).not.toContain(realToken);
     expect(worker.log()).not.toContain(secret);
   }
-  const nodes = await swarmNodes();
+  const nodes = await cluster.swarmNodes();
   expect(nodes.map((node) => [node.hostname, node.role, node.address]).sort()).toEqual(
     [["dokploy-manager", "manager", manager.address], ...WORKERS.map((name, i) => [name, "worker", workers[i].address])].sort(),
   );

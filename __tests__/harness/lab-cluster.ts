@@ -1,0 +1,114 @@
+/**
+ * A cluster's host programs on the real lab swarm (lab.ts): the lab's engines, the fake Dokploy, the fake instance
+ * metadata service, a manager root, and the host stubs for what must not change this machine (apt-get, systemctl,
+ * iptables, sshd, fail2ban: docker is the node's real engine). `stop()` undoes all of it, also after a failed start.
+ */
+import * as path from "path";
+import { cleanupWorkers, JoinSettings, labHostBin, makeTempRoot, makeWorker, Running, start, Worker, WORKER_BOOTSTRAP } from "../../sandbox/worker";
+import { FakeDokploy } from "./fake-dokploy";
+import { FakeImds } from "./fake-imds";
+import { Lab, LabNode, startLab } from "./lab";
+
+/** The token server's port on the manager's private address. */
+export const TOKEN_SERVER_PORT = 9999;
+/** As the constructs and the worker bootstrap set it on OCI: backoff 1 s / 15 s, 5 s requests, 55 s long polls. */
+export const PRODUCTION_JOIN: JoinSettings = { initialDelaySeconds: 1, maxDelaySeconds: 15, requestTimeoutSeconds: 5, waitSeconds: 55 };
+
+/** A swarm node as the manager's `docker node inspect` reports it. */
+export interface SwarmNodeState {
+  hostname: string;
+  role: string;
+  status: string;
+  availability: string;
+  address: string;
+}
+
+export class LabCluster {
+  /** Node 1 is the manager, the others are the workers, named in the order given to `start`. */
+  static async start(workerNames: string[]): Promise<LabCluster> {
+    const cluster = new LabCluster(workerNames);
+    try {
+      cluster.lab = await startLab({ nodes: 1 + workerNames.length, hostnames: ["dokploy-manager", ...workerNames] });
+      await cluster.fake.start();
+      await cluster.imds.start();
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  lab?: Lab;
+  readonly fake = new FakeDokploy();
+  readonly imds = new FakeImds();
+  /** Stubs of the host commands, without docker (each node's real engine answers instead). */
+  readonly bin = labHostBin();
+  /** The manager's stand-in root ($DOKPLOY_OCI_ROOT), with its tmp/. */
+  readonly managerRoot = makeTempRoot("dokploy-oci-lab-manager-");
+
+  private constructor(readonly workerNames: string[]) {}
+
+  get manager(): LabNode {
+    return this.lab!.nodes[0];
+  }
+
+  get workerNodes(): LabNode[] {
+    return this.lab!.nodes.slice(1);
+  }
+
+  /** A path under the manager's root, e.g. `etc/dokploy-oci/node.json`. */
+  managerPath(hostPath: string): string {
+    return path.join(this.managerRoot, hostPath);
+  }
+
+  /** The environment of a host program "on" the host at `root`, talking to `node`'s engine. */
+  hostEnvironment(root: string, node: LabNode): NodeJS.ProcessEnv {
+    return { ...process.env, PATH: `${this.bin}:${process.env.PATH}`, DOKPLOY_OCI_ROOT: root, TMPDIR: path.join(root, "tmp"), DOCKER_HOST: node.dockerHost };
+  }
+
+  /** The manager's environment: its root and its engine. */
+  managerEnvironment(): NodeJS.ProcessEnv {
+    return this.hostEnvironment(this.managerRoot, this.manager);
+  }
+
+  /** Starts `command` inside the manager's network namespace, with the manager's environment. */
+  startOnManager(command: string[]): Running {
+    const args = this.manager.nsenterArgs(command);
+    return start(args[0], args.slice(1), this.managerEnvironment());
+  }
+
+  /** Boots worker `index` (0-based): the real worker bootstrap in its node's namespace, fetching from the token server. */
+  bootWorker(index: number, secret: string): { worker: Worker; running: Running } {
+    const worker = makeWorker({
+      name: this.workerNames[index],
+      tokenServerUrl: `http://${this.manager.address}:${TOKEN_SERVER_PORT}`,
+      secret,
+      managerAddress: this.manager.address,
+      join: PRODUCTION_JOIN,
+    });
+    const node = this.workerNodes[index];
+    const args = node.nsenterArgs(["bash", worker.path(WORKER_BOOTSTRAP)]);
+    return { worker, running: start(args[0], args.slice(1), this.hostEnvironment(worker.root, node)) };
+  }
+
+  /** Every node of the real swarm, as the manager sees it. */
+  async swarmNodes(): Promise<SwarmNodeState[]> {
+    const ids = (await this.manager.mustDocker(["node", "ls", "-q"])).split("\n").filter(Boolean);
+    const nodes = JSON.parse(await this.manager.mustDocker(["node", "inspect", ...ids]));
+    return nodes.map((node: { Description: { Hostname: string }; Status: { State: string; Addr: string }; Spec: { Role: string; Availability: string } }) => ({
+      hostname: node.Description.Hostname,
+      role: node.Spec.Role,
+      status: node.Status.State,
+      availability: node.Spec.Availability,
+      address: node.Status.Addr,
+    }));
+  }
+
+  /** Kills every program started here (by process group), removes the roots, stops the fakes and the lab. */
+  async stop(): Promise<void> {
+    await cleanupWorkers();
+    await this.fake.stop();
+    await this.imds.stop();
+    await this.lab?.teardown();
+  }
+}
