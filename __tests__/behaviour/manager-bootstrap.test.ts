@@ -229,14 +229,14 @@ describe("manager bootstrap", () => {
     const host = await makeHost();
     await host.fake.upAfterMs(Infinity);
     const running = runScript(host, BOOTSTRAP);
-    await waitFor(() => logSoFar(host).includes("check 3/60"), "the third readiness check");
+    await waitFor(() => logSoFar(host).includes("attempt 3/60"), "the third readiness check");
     await host.fake.upAfterMs(0);
     const run = await running;
     expect(run.code).toBe(0);
-    const waits = host.log().split("\n").filter((line) => line.includes("waiting for Dokploy: check"));
-    expect(waits[0]).toMatch(/check 1\/60 got HTTP 000; next check in 0.02s$/);
-    expect(waits[1]).toMatch(/check 2\/60 got HTTP 000; next check in 0.04s$/);
-    expect(waits[2]).toMatch(/check 3\/60 got HTTP 000; next check in 0.06s$/);
+    const waits = host.log().split("\n").filter((line) => line.includes(`Dokploy at ${host.fake.url}: not ready`));
+    expect(waits[0]).toMatch(/not ready \(HTTP 000\); attempt 1\/60, next in 0.02s$/);
+    expect(waits[1]).toMatch(/not ready \(HTTP 000\); attempt 2\/60, next in 0.04s$/);
+    expect(waits[2]).toMatch(/not ready \(HTTP 000\); attempt 3\/60, next in 0.06s$/);
     expect(host.log()).toContain("Dokploy is up");
     expect(host.fake.apiKeys).toHaveLength(1);
   });
@@ -248,7 +248,7 @@ describe("manager bootstrap", () => {
     expect(run.code).toBe(0);
     expect(procCalls(host, "user.createApiKey")).toHaveLength(2);
     expect(host.fake.apiKeys).toHaveLength(1);
-    expect(host.log()).toMatch(/POST \/api\/trpc\/user.createApiKey: HTTP 500: Injected failure \(HTTP 500\); retrying in 0.02s/);
+    expect(host.log()).toMatch(/POST \/api\/trpc\/user.createApiKey: HTTP 500: Injected failure \(HTTP 500\); attempt 1\/8, next in 0.02s$/m);
     expect(JSON.parse(host.read("opt/dokploy-credentials.json")).api_key).toBe(host.fake.apiKeys[0].key);
   });
 
@@ -353,7 +353,7 @@ describe("manager bootstrap", () => {
     const host = await makeHost();
     await host.fake.upAfterMs(Infinity);
     const running = runScript(host, BOOTSTRAP);
-    await waitFor(() => logSoFar(host).includes("waiting for Dokploy: check 1/"), "the first readiness check");
+    await waitFor(() => logSoFar(host).includes("attempt 1/"), "the first readiness check");
     expect(host.read(`${STATE_DIR}/token`)).toContain(WORKER_TOKEN);
     expect(host.fake.calls).toHaveLength(0);
     await host.fake.upAfterMs(0);
@@ -368,7 +368,7 @@ describe("manager bootstrap", () => {
     const run = await runScript(host, BOOTSTRAP);
     expect(run.code).not.toBe(0);
     expect(procCalls(host, "settings.health")).toHaveLength(4);
-    expect(host.log()).toContain(`ERROR: Dokploy did not become ready at ${host.fake.url} after 4 checks (last: HTTP 502); giving up`);
+    expect(host.log()).toContain(`ERROR: Dokploy at ${host.fake.url}: not ready (HTTP 502); gave up after 4 attempts`);
     expect(fs.existsSync(host.path("opt/dokploy-manager-setup-complete"))).toBe(false);
     // Workers could already join the swarm.
     expect(fs.existsSync(host.path(`${STATE_DIR}/token`))).toBe(true);

@@ -115,6 +115,24 @@ backoff_delay() {
   awk -v step="$WAIT_STEP" -v cap="$WAIT_MAX_DELAY" -v n="$1" 'BEGIN { d = step * n; if (d > cap) d = cap; print d }'
 }
 
+# retry ATTEMPTS WHAT COMMAND...: runs COMMAND until it succeeds, ATTEMPTS times at most, waiting backoff_delay
+# after each failure. A failed COMMAND leaves what it saw in RETRY_NOTE, which the log and the final error give
+# after WHAT. COMMAND runs as a condition (set -e does not stop it), so it checks what it runs itself.
+retry() {
+  local attempts=$1 what=$2 attempt delay
+  shift 2
+  for ((attempt = 1; ; attempt++)); do
+    RETRY_NOTE="failed"
+    "$@" && return 0
+    if ((attempt >= attempts)); then
+      die "$what: $RETRY_NOTE; gave up after $attempts attempts"
+    fi
+    delay=$(backoff_delay "$attempt")
+    log "$what: $RETRY_NOTE; attempt $attempt/$attempts, next in ${delay}s"
+    sleep "$delay"
+  done
+}
+
 # run_step NAME FUNCTION: runs FUNCTION unless NAME finished in an earlier run.
 run_step() {
   local name=$1 done_file=$STEPS_DIR/$1.done
@@ -211,19 +229,14 @@ describe_answer() {
 
 # Sends a request, retrying when there is no answer or a 5xx. Any other answer is left for the caller.
 dokploy_call() {
-  local method=$1 path=$2 body=${3:-} auth=${4:-session} what=${2%%\?*} attempt delay
-  for ((attempt = 1; ; attempt++)); do
-    send_request "$method" "$path" "$body" "$auth"
-    if [[ $RESPONSE_STATUS != 000 && $RESPONSE_STATUS != 5?? ]]; then
-      return 0
-    fi
-    if ((attempt >= API_ATTEMPTS)); then
-      die "$method $what: $(describe_answer); gave up after $API_ATTEMPTS attempts"
-    fi
-    delay=$(backoff_delay "$attempt")
-    log "$method $what: $(describe_answer); retrying in ${delay}s (attempt $attempt/$API_ATTEMPTS)"
-    sleep "$delay"
-  done
+  retry "$API_ATTEMPTS" "$1 ${2%%\?*}" request_answered "$1" "$2" "${3:-}" "${4:-session}"
+}
+
+request_answered() {
+  send_request "$@"
+  [[ $RESPONSE_STATUS != 000 && $RESPONSE_STATUS != 5?? ]] && return 0
+  RETRY_NOTE=$(describe_answer)
+  return 1
 }
 
 expect_success() {
@@ -260,22 +273,17 @@ EOF
 }
 
 wait_for_dokploy() {
-  local attempt delay
-  log "waiting for Dokploy at $DOKPLOY_URL (up to $WAIT_ATTEMPTS checks)"
-  for ((attempt = 1; ; attempt++)); do
-    RESPONSE_STATUS=$(curl --silent --output /dev/null --connect-timeout 10 --max-time 20 -w '%{http_code}' \
-      "$DOKPLOY_URL$HEALTH_PATH" 2>/dev/null) || true
-    if [[ $RESPONSE_STATUS == 200 ]]; then
-      log "Dokploy is up"
-      return 0
-    fi
-    if ((attempt >= WAIT_ATTEMPTS)); then
-      die "Dokploy did not become ready at $DOKPLOY_URL after $WAIT_ATTEMPTS checks (last: HTTP $RESPONSE_STATUS); giving up"
-    fi
-    delay=$(backoff_delay "$attempt")
-    log "waiting for Dokploy: check $attempt/$WAIT_ATTEMPTS got HTTP $RESPONSE_STATUS; next check in ${delay}s"
-    sleep "$delay"
-  done
+  log "waiting for Dokploy at $DOKPLOY_URL"
+  retry "$WAIT_ATTEMPTS" "Dokploy at $DOKPLOY_URL" dokploy_healthy
+  log "Dokploy is up"
+}
+
+dokploy_healthy() {
+  RESPONSE_STATUS=$(curl --silent --output /dev/null --connect-timeout 10 --max-time 20 -w '%{http_code}' \
+    "$DOKPLOY_URL$HEALTH_PATH" 2>/dev/null) || true
+  [[ $RESPONSE_STATUS == 200 ]] && return 0
+  RETRY_NOTE="not ready (HTTP $RESPONSE_STATUS)"
+  return 1
 }
 
 sign_in() {
@@ -345,26 +353,21 @@ step_admin() {
 # Sets ORGANIZATION_ID to the admin's organization. organization.all is [] until sign-up's hook has created
 # "My Organization" (after the public-IP lookup), so an empty list is checked again, a bounded number of times.
 find_organization() {
-  local attempt delay
-  for ((attempt = 1; ; attempt++)); do
-    trpc_query organization.all
-    if ORGANIZATION_ID=$(json_get "$RESPONSE_FILE" 0.result.data.json.0.id 2>/dev/null); then
-      if ((attempt > 1)); then
-        log "the admin's organization exists now"
-        # The session was opened before the organization existed and has no active organization: renew it.
-        sign_in
-      fi
-      return 0
-    fi
-    if ((attempt >= WAIT_ATTEMPTS)); then
-      die "organization.all is still empty after $WAIT_ATTEMPTS checks: Dokploy's sign-up never created the admin's organization"
-    fi
-    delay=$(backoff_delay "$attempt")
-    if ((attempt == 1)); then
-      log "organization.all is empty: Dokploy has not finished creating the admin's organization; checking again (up to $WAIT_ATTEMPTS checks)"
-    fi
-    sleep "$delay"
-  done
+  ORGANIZATION_LATE=""
+  retry "$WAIT_ATTEMPTS" "the admin's organization" organization_found
+  if [[ -n $ORGANIZATION_LATE ]]; then
+    log "the admin's organization exists now"
+    # The session was opened before the organization existed and has no active organization: renew it.
+    sign_in
+  fi
+}
+
+organization_found() {
+  trpc_query organization.all
+  ORGANIZATION_ID=$(json_get "$RESPONSE_FILE" 0.result.data.json.0.id 2>/dev/null) && return 0
+  ORGANIZATION_LATE=1
+  RETRY_NOTE="organization.all is empty: Dokploy's sign-up has not created it yet"
+  return 1
 }
 
 # Creates an API key for ORGANIZATION_ID and saves it (0600) the moment it exists. rateLimitEnabled: false, as
