@@ -73,7 +73,7 @@ export interface HostPort {
 }
 
 /** The keys every node's node.json has. */
-interface NodeConfigBase {
+export interface NodeConfigBase {
   readonly hostPorts: HostPort[];
   /** harden.sh rejects containers' traffic to 169.254.169.254 when true. */
   readonly blockContainerMetadata: boolean;

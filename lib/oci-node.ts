@@ -1,14 +1,16 @@
 /**
  * What manager and worker instances share: the Ubuntu image and availability-domain lookups, size validation
- * for the shapes the library supports, and the instance resource itself.
+ * for the shapes the library supports, the boot (node.json, harden.sh, units, Tailscale) and the instance itself.
  */
 import { Fn, Lazy, Op, Precondition, TerraformCount, TerraformResource, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
 import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-oci-identity-availability-domains";
-import { CloudConfig, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
+import { CloudConfig, CloudConfigFile, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
+import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, hostProgram } from "./host-contract";
 import { checkNumber } from "./rules";
+import { TailscaleHostConfig } from "./tailscale-node";
 
 export type UbuntuVersion = "22.04" | "24.04";
 export const UBUNTU_VERSIONS: ReadonlyArray<UbuntuVersion> = ["22.04", "24.04"];
@@ -107,6 +109,44 @@ function validateNodeSize(size: ResolvedNodeOptions, name: (key: keyof NodeOptio
     checkNumber(memoryInGbs, name("memoryInGbs"), { min: 1, max: 4096, unit: "GB" });
   }
   checkNumber(bootVolumeSizeInGbs, name("bootVolumeSizeInGbs"), { min: 50, max: 32768, integer: true, unit: "GB" });
+}
+
+/** How a node boots: what differs between a manager and a worker; nodeCloudConfig adds what they share. */
+export interface NodeBootProps<T extends NodeConfigBase> {
+  /** The node.json's own keys; called each time user_data is rendered (at synth). */
+  readonly config: () => Omit<T, keyof NodeConfigBase>;
+  /** The host firewall's open ports; called when user_data is rendered, so ports opened later are in it. */
+  readonly hostPorts: () => HostPort[];
+  /** The node's programs and units besides harden.sh (every node runs it). */
+  readonly files: ReadonlyArray<CloudConfigFile>;
+  /** Units enabled and started at first boot, in order; `noBlock` ones are not waited for (they run long). */
+  readonly startUnits: ReadonlyArray<{ readonly name: string; readonly noBlock?: boolean }>;
+  /** @default - no Tailscale on this node */
+  readonly tailscale?: TailscaleHostConfig;
+}
+
+/**
+ * A node's cloud-config: node.json, harden.sh, the node's files and units, then Tailscale's when it is on. Every
+ * node blocks its containers from the instance metadata service (harden.sh), which holds the node's credentials.
+ */
+export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T>): CloudConfig {
+  const tailscale = props.tailscale;
+  return new CloudConfig({
+    configPath: NODE_CONFIG_PATH,
+    config: () => ({
+      ...props.config(),
+      hostPorts: props.hostPorts(),
+      blockContainerMetadata: true,
+      ...(tailscale ? { tailscale: tailscale.config } : {}),
+    }),
+    files: [hostProgram("harden.sh", "common/harden.sh"), ...props.files, ...(tailscale?.files ?? [])],
+    terraformFiles: tailscale ? [tailscale.keyFile] : [],
+    runCommands: [
+      ["systemctl", "daemon-reload"],
+      ...props.startUnits.map(({ name, noBlock }) => ["systemctl", "enable", "--now", ...(noBlock ? ["--no-block"] : []), name]),
+      ...(tailscale ? [tailscale.runCommand] : []),
+    ],
+  });
 }
 
 /** The newest Canonical Ubuntu image for a shape (the shape filter picks aarch64 images for A1), one lookup per stack. */

@@ -9,12 +9,11 @@ import {
   HTTPS_PORT,
   HTTP_PORT,
   ManagerNodeConfig,
-  NODE_CONFIG_PATH,
   SSH_PORT,
   hostProgram,
   systemdUnit,
 } from "../../lib/host-contract";
-import { NodeOptions, createNodeInstance, resolveNodeOptions } from "../../lib/oci-node";
+import { NodeOptions, createNodeInstance, nodeCloudConfig, resolveNodeOptions } from "../../lib/oci-node";
 import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKey, planTimeChecks } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
@@ -158,14 +157,11 @@ export class DokployManager extends Construct {
     const tokenServer = this.tokenServer;
     const adminPassword = this.adminPassword;
     const privateIp = this.privateIp;
-    this.cloudConfig = new CloudConfig({
-      configPath: NODE_CONFIG_PATH,
-      // Read when user_data is rendered (at synth): ports and pools declared later are in it.
-      config: (): ManagerNodeConfig => ({
+    this.cloudConfig = nodeCloudConfig<ManagerNodeConfig>({
+      // Read when user_data is rendered (at synth): pools declared later are in it.
+      config: () => ({
         role: "manager",
         privateIp,
-        hostPorts: network.hostPortsFor("manager"),
-        blockContainerMetadata: true,
         swarm: { defaultAddrPool: network.swarmAddressPool, defaultAddrPoolMaskLength: network.swarmAddressPoolMaskLength },
         dokploy: {
           version: dokployVersion,
@@ -190,26 +186,22 @@ export class DokployManager extends Construct {
           workersTag: WORKERS_TAG_KEY,
           drainTimeoutSeconds: DRAIN_TIMEOUT_SECONDS,
         },
-        ...(tailscale ? { tailscale: tailscale.config } : {}),
       }),
       files: [
-        hostProgram("harden.sh", "common/harden.sh"),
         hostProgram("manager-bootstrap.sh", "manager/bootstrap.sh"),
         systemdUnit("dokploy-manager-setup.service", "manager/dokploy-manager-setup.service"),
         ...this.tokenServer.hostFiles(),
         hostProgram("register-workers.py", "manager/register-workers.py"),
         systemdUnit("dokploy-register-workers.service", "manager/dokploy-register-workers.service"),
-        ...(tailscale?.files ?? []),
       ],
-      terraformFiles: tailscale ? [tailscale.keyFile] : [],
-      runCommands: [
-        ["systemctl", "daemon-reload"],
-        ["systemctl", "enable", "--now", "dokploy-token-server.service"],
-        // --no-block: cloud-init finishes while Dokploy installs; the unit re-runs at boot until done.
-        ["systemctl", "enable", "--now", "--no-block", "dokploy-manager-setup.service"],
-        ["systemctl", "enable", "--now", "dokploy-register-workers.service"],
-        ...(tailscale ? [tailscale.runCommand] : []),
+      startUnits: [
+        { name: "dokploy-token-server.service" },
+        // noBlock: cloud-init finishes while Dokploy installs; the unit re-runs at boot until done.
+        { name: "dokploy-manager-setup.service", noBlock: true },
+        { name: "dokploy-register-workers.service" },
       ],
+      hostPorts: () => network.hostPortsFor("manager"),
+      tailscale,
     });
 
     this.instance = createNodeInstance(this, "Resource", {

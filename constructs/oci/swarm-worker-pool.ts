@@ -2,8 +2,8 @@ import { Fn, Op, TerraformCount, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
-import { DEFAULT_DOCKER_INSTALLER_URL, NODE_CONFIG_PATH, SSH_PORT, WorkerNodeConfig, hostProgram, systemdUnit } from "../../lib/host-contract";
-import { NodeOptionNames, NodeOptions, availabilityDomainName, createNodeInstance, resolveNodeOptions } from "../../lib/oci-node";
+import { DEFAULT_DOCKER_INSTALLER_URL, SSH_PORT, WorkerNodeConfig, hostProgram, systemdUnit } from "../../lib/host-contract";
+import { NodeOptionNames, NodeOptions, availabilityDomainName, createNodeInstance, nodeCloudConfig, resolveNodeOptions } from "../../lib/oci-node";
 import { INSTALLER_URL, NAME_PREFIX, checkNumber, planTimeChecks } from "../../lib/rules";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { MAX_POOL_WORKERS, workerCredential } from "../../lib/worker-identity";
@@ -128,34 +128,25 @@ export class SwarmWorkerPool extends Construct {
     const count = TerraformCount.of(Token.asNumber(this.count));
     const name = Fn.format("%s-%d", [this.namePrefix, Op.add(count.index, 1)]);
     const tailscale = props.tailscale && tailscaleHostConfig(props.tailscale, name);
-    this.cloudConfig = new CloudConfig({
-      configPath: NODE_CONFIG_PATH,
-      // Read when user_data is rendered (at synth): ports opened after this pool are in it.
-      config: (): WorkerNodeConfig => ({
+    this.cloudConfig = nodeCloudConfig<WorkerNodeConfig>({
+      config: () => ({
         role: "worker",
         name,
-        hostPorts: network.hostPortsFor("workers"),
-        blockContainerMetadata: true,
         docker: { installerUrl: dockerInstallerUrl },
         // Its own credential only: with the secret, a worker could pose as any other.
         tokenServer: { url: joinSource.url, credential: workerCredential(joinSource.secret, name) },
         // The only address a worker joins: a join command naming another one is refused.
         swarm: { managerAddress: joinSource.managerAddress },
         join: { initialDelaySeconds: 1, maxDelaySeconds: joinMaxDelay, requestTimeoutSeconds: 5 },
-        ...(tailscale ? { tailscale: tailscale.config } : {}),
       }),
       files: [
-        hostProgram("harden.sh", "common/harden.sh"),
         hostProgram("worker-bootstrap.sh", "worker/bootstrap.sh"),
         systemdUnit("dokploy-worker-setup.service", "worker/dokploy-worker-setup.service"),
-        ...(tailscale?.files ?? []),
       ],
-      terraformFiles: tailscale ? [tailscale.keyFile] : [],
-      runCommands: [
-        ["systemctl", "daemon-reload"],
-        ["systemctl", "enable", "--now", "--no-block", "dokploy-worker-setup.service"],
-        ...(tailscale ? [tailscale.runCommand] : []),
-      ],
+      // noBlock: the worker waits for the manager's join command, which may take many minutes.
+      startUnits: [{ name: "dokploy-worker-setup.service", noBlock: true }],
+      hostPorts: () => network.hostPortsFor("workers"),
+      tailscale,
     });
 
     this.instances = createNodeInstance(this, "Resource", {
