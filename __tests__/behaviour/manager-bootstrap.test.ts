@@ -13,12 +13,12 @@ import * as os from "os";
 import * as path from "path";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { waitFor } from "../../sandbox/wait";
-import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
+import { installManager, MANAGER_BOOTSTRAP, MANAGER_HARDEN, managerNodeConfig } from "../../sandbox/manager";
 import { HOST_STUBS } from "../../sandbox/worker";
 
 const REPO = path.resolve(__dirname, "../..");
-const BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
-const HARDEN = "opt/dokploy-oci/bin/harden.sh";
+const BOOTSTRAP = MANAGER_BOOTSTRAP;
+const HARDEN = MANAGER_HARDEN;
 const STATE_DIR = "/var/lib/dokploy-oci/token-server";
 const PRIVATE_IP = "10.0.0.10";
 const WORKER_TOKEN = "SWMTKN-1-49nj1cmql0jkz5s954yi3oex3nedyz0fb0xx14ie39trti4wxv-8vxv8rssmk743ojnwacrr2e7c";
@@ -86,41 +86,21 @@ async function makeHost(options: { wait?: Partial<Wait>; config?: Record<string,
     log: () => host.read("var/log/dokploy-manager-setup.log"),
   };
   const config = {
-    role: "manager",
-    privateIp: PRIVATE_IP,
-    hostPorts: [
-      { protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] },
-      { protocol: "tcp", port: 2377, sources: ["10.0.0.0/24"] },
-    ],
-    blockContainerMetadata: true,
-    swarm: { defaultAddrPool: "10.20.0.0/16", defaultAddrPoolMaskLength: 24 },
-    dokploy: {
-      version: "latest",
+    ...managerNodeConfig({
+      privateIp: PRIVATE_IP,
+      dokployUrl: fake.url,
       installerUrl: await startInstallerServer(),
-      url: fake.url,
-      adminEmail: ADMIN.email,
-      adminPassword: ADMIN.password,
-      adminName: ADMIN.name,
-      apiKeyName: "dokploy-oci",
-      sshKeyName: "dokploy-oci-workers",
+      admin: ADMIN,
       wait: { stepSeconds: 0.02, maxDelaySeconds: 0.1, maxAttempts: 60, ...options.wait },
-    },
-    tokenServer: {
-      bindAddress: PRIVATE_IP,
-      port: 9999,
-      secret: bearerSecret,
-      stateDir: STATE_DIR,
-      expectedWorkers: 3,
-      ttlSeconds: 86400,
-    },
+      hostPorts: [
+        { protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] },
+        { protocol: "tcp", port: 2377, sources: ["10.0.0.0/24"] },
+      ],
+      tokenServer: { secret: bearerSecret, stateDir: STATE_DIR },
+    }),
     ...options.config,
   };
-  fs.mkdirSync(host.path("etc/dokploy-oci"), { recursive: true });
-  fs.writeFileSync(host.path("etc/dokploy-oci/node.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
-  fs.mkdirSync(host.path("opt/dokploy-oci/bin"), { recursive: true });
-  fs.copyFileSync(shippedScript("manager/bootstrap.sh"), host.path(BOOTSTRAP));
-  fs.copyFileSync(shippedScript("common/harden.sh"), host.path(HARDEN));
-  installHostLibrary(host.root);
+  installManager(host.root, config);
   fs.mkdirSync(host.path("tmp"));
   return host;
 }

@@ -16,7 +16,7 @@ import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { FakeImds } from "../harness/fake-imds";
 import { startTokenServer, stopAllTokenServers, TOKEN_SERVER_STATE_DIR } from "../../sandbox/token-server";
-import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
+import { installManager, MANAGER_BOOTSTRAP, managerNodeConfig } from "../../sandbox/manager";
 import {
   AUTHORIZED_KEYS,
   cleanupWorkers,
@@ -553,28 +553,15 @@ describe("end to end", () => {
     const installer = await startFileServer({
       "/install.sh": fs.readFileSync(path.join(REPO, "sandbox/host-stubs/installer/install.sh"), "utf8"),
     });
-    fs.mkdirSync(path.join(managerRoot, "etc/dokploy-oci"), { recursive: true });
-    fs.writeFileSync(
-      path.join(managerRoot, "etc/dokploy-oci/node.json"),
-      JSON.stringify({
-        role: "manager",
+    installManager(
+      managerRoot,
+      managerNodeConfig({
         privateIp: MANAGER_IP,
-        hostPorts: [{ protocol: "tcp", port: 2377, sources: ["10.0.0.0/24"] }],
-        blockContainerMetadata: true,
-        swarm: { defaultAddrPool: "10.20.0.0/16", defaultAddrPoolMaskLength: 24 },
-        dokploy: {
-          version: "latest",
-          installerUrl: `${installer}/install.sh`,
-          url: fake.url,
-          adminEmail: ADMIN.email,
-          adminPassword: ADMIN.password,
-          adminName: ADMIN.name,
-          apiKeyName: "dokploy-oci",
-          sshKeyName: "dokploy-oci-workers",
-          wait: { stepSeconds: 0.05, maxDelaySeconds: 0.2, maxAttempts: 60 },
-        },
+        dokployUrl: fake.url,
+        installerUrl: `${installer}/install.sh`,
+        admin: ADMIN,
+        wait: { stepSeconds: 0.05, maxDelaySeconds: 0.2, maxAttempts: 60 },
       }),
-      { mode: 0o600 },
     );
     const imds = await startImds("worker:5");
     writeRegistrationConfig(managerRoot, {
@@ -588,10 +575,6 @@ describe("end to end", () => {
     });
     // The token server learns the expected workers from the reconciler only (no workers.json written here).
     const tokenServer = await startTokenServer({ root: managerRoot, secret, expected: null });
-    fs.mkdirSync(path.join(managerRoot, "opt/dokploy-oci/bin"), { recursive: true });
-    fs.copyFileSync(shippedScript("manager/bootstrap.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/manager-bootstrap.sh"));
-    fs.copyFileSync(shippedScript("common/harden.sh"), path.join(managerRoot, "opt/dokploy-oci/bin/harden.sh"));
-    installHostLibrary(managerRoot);
     const nodesFile = path.join(managerRoot, "swarm-nodes.json");
     writeSwarmNodes(nodesFile, [MANAGER_NODE]);
 
@@ -607,7 +590,7 @@ describe("end to end", () => {
     );
     const workerRuns = workers.map((worker) => worker.run());
     const registration = runRegistration(managerRoot, nodesFile);
-    const bootstrap = start("bash", [path.join(managerRoot, "opt/dokploy-oci/bin/manager-bootstrap.sh")], hostEnv(managerRoot));
+    const bootstrap = start("bash", [path.join(managerRoot, MANAGER_BOOTSTRAP)], hostEnv(managerRoot));
     expect((await bootstrap.done).code).toBe(0);
     for (const exit of await Promise.all(workerRuns.map((run) => run.done))) expect(exit.code).toBe(0);
     await waitFor(() => fake.servers.length === 5, "five registrations");

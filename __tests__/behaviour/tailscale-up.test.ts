@@ -102,6 +102,16 @@ function commandLines(): string[] {
   return found;
 }
 
+/** Runs the script to its end and fails if the key ever showed on a command line meanwhile (visible in ps). */
+async function runWatchingCommandLines(node: ReturnType<typeof makeNode>) {
+  const run = node.run();
+  const argvWithKey: string[] = [];
+  const watcher = setInterval(() => argvWithKey.push(...commandLines().filter((line) => line.includes(node.key))), 5);
+  const exit = await run.done.finally(() => clearInterval(watcher));
+  expect(argvWithKey).toEqual([]);
+  return exit;
+}
+
 function expectKeyNowhere(node: ReturnType<typeof makeNode>, output: string): void {
   const secretPart = node.key.slice("tskey-auth-".length);
   for (const text of [output, node.everything()]) {
@@ -114,12 +124,8 @@ describe("tailscale-up.sh", () => {
   test("fresh host: installs Tailscale, starts tailscaled, joins once with the key from its file, logs with timestamps", async () => {
     const installer = await startFileServer({ "/install.sh": INSTALLER });
     const node = makeNode({ installed: false, installerUrl: `${installer}/install.sh` });
-    const run = node.run();
-    const argvWithKey: string[] = [];
-    const watcher = setInterval(() => argvWithKey.push(...commandLines().filter((line) => line.includes(node.key))), 5);
-    const exit = await run.done.finally(() => clearInterval(watcher));
+    const exit = await runWatchingCommandLines(node);
     expect(exit.code).toBe(0);
-    expect(argvWithKey).toEqual([]);
 
     expect(node.ups()).toEqual([
       {
@@ -156,12 +162,8 @@ describe("tailscale-up.sh", () => {
 
   test("`up` fails 3 times (printing the key): retries with doubling, capped delays, masks the key, then joins", async () => {
     const node = makeNode({ upFailures: 3 });
-    const run = node.run();
-    const argvWithKey: string[] = [];
-    const watcher = setInterval(() => argvWithKey.push(...commandLines().filter((line) => line.includes(node.key))), 5);
-    const exit = await run.done.finally(() => clearInterval(watcher));
+    const exit = await runWatchingCommandLines(node);
     expect(exit.code).toBe(0);
-    expect(argvWithKey).toEqual([]);
 
     expect(node.ups()).toHaveLength(4);
     for (const call of node.ups()) expect(call.keySha256).toBe(sha256(`${node.key}\n`));

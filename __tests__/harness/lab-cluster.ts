@@ -4,7 +4,7 @@
  * iptables, sshd, fail2ban: docker is the node's real engine). `stop()` undoes all of it, also after a failed start.
  */
 import * as path from "path";
-import { cleanupWorkers, JoinSettings, labHostBin, makeTempRoot, makeWorker, Running, start, Worker, WORKER_BOOTSTRAP } from "../../sandbox/worker";
+import { cleanupWorkers, JoinSettings, labHostBin, makeTempRoot, makeWorker, RegistrationConfig, Running, start, Worker, WORKER_BOOTSTRAP, writeRegistrationConfig } from "../../sandbox/worker";
 import { FakeDokploy } from "./fake-dokploy";
 import { FakeImds } from "./fake-imds";
 import { Lab, LabNode, startLab } from "./lab";
@@ -89,6 +89,20 @@ export class LabCluster {
     const node = this.workerNodes[index];
     const args = node.nsenterArgs(["bash", worker.path(WORKER_BOOTSTRAP)]);
     return { worker, running: start(args[0], args.slice(1), this.hostEnvironment(worker.root, node)) };
+  }
+
+  /** The reconciler's part of the manager's node.json: this lab's fake Dokploy and fake metadata, a pass a second. */
+  writeRegistration(overrides: Partial<RegistrationConfig> = {}): void {
+    writeRegistrationConfig(this.managerRoot, {
+      serverType: "deploy",
+      username: "root",
+      sshPort: 22,
+      intervalSeconds: 1,
+      dokployUrl: this.fake.url,
+      enableDockerCleanup: true,
+      instanceMetadataUrl: this.imds.url,
+      ...overrides,
+    });
   }
 
   /** Every node of the real swarm, as the manager sees it. */

@@ -16,7 +16,7 @@ import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { eventually } from "../harness/lab";
 import { LabCluster, TOKEN_SERVER_PORT } from "../harness/lab-cluster";
 import { shippedScript } from "../../sandbox/shipped";
-import { PUBLIC_KEY, REGISTER_WORKERS, start, writeRegistrationConfig } from "../../sandbox/worker";
+import { PUBLIC_KEY, REGISTER_WORKERS, start } from "../../sandbox/worker";
 import { writeTokenServerConfig } from "../../sandbox/token-server";
 
 jest.setTimeout(900_000);
@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly the right swarm nodes and Dokploy servers", async () => {
-  const { manager, workerNodes: workerNodesInLab, fake, imds, managerRoot } = cluster;
+  const { manager, workerNodes: workerNodesInLab, fake, managerRoot } = cluster;
   const secret = randomBytes(32).toString("hex");
   const env = cluster.managerEnvironment();
 
@@ -60,16 +60,7 @@ test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly t
   fs.mkdirSync(path.join(managerRoot, "opt"), { recursive: true });
   fs.writeFileSync(path.join(managerRoot, "opt/dokploy-credentials.json"), JSON.stringify({ api_key: apiKey, ssh_key_id: sshKeyId }), { mode: 0o600 });
   writeTokenServerConfig({ root: managerRoot, secret, bindAddress: manager.address, port: TOKEN_SERVER_PORT, ttlSeconds: 3600 });
-  writeRegistrationConfig(managerRoot, {
-    serverType: "deploy",
-    username: "root",
-    sshPort: 22,
-    intervalSeconds: 1,
-    dokployUrl: fake.url,
-    enableDockerCleanup: true,
-    instanceMetadataUrl: imds.url,
-    drainTimeoutSeconds: 60,
-  });
+  cluster.writeRegistration({ drainTimeoutSeconds: 60 });
   const stateDir = path.join(managerRoot, TOKEN_SERVER_STATE_DIR);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   fs.writeFileSync(path.join(stateDir, "token"), `docker swarm join --token ${token} ${manager.address}:2377\n`, { mode: 0o600 });

@@ -20,14 +20,14 @@ import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { eventually } from "../harness/lab";
 import { LabCluster, PRODUCTION_JOIN, TOKEN_SERVER_PORT } from "../harness/lab-cluster";
-import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
-import { REGISTER_WORKERS, start, WORKER_MARKER, writeRegistrationConfig } from "../../sandbox/worker";
+import { installManager, MANAGER_BOOTSTRAP, managerNodeConfig } from "../../sandbox/manager";
+import { shippedScript } from "../../sandbox/shipped";
+import { REGISTER_WORKERS, start, WORKER_MARKER } from "../../sandbox/worker";
 
 jest.setTimeout(600_000);
 
 const REPO = path.resolve(__dirname, "../..");
 const LAB_INSTALLER = path.join(REPO, "__tests__/harness/lab-stubs/install.sh");
-const MANAGER_BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
 const WORKERS = ["worker-1", "worker-2"];
 /** ClusterNetwork's defaults: what production runs. */
 const ADDRESS_POOL = { defaultAddrPool: "10.20.0.0/16", defaultAddrPoolMaskLength: 24 };
@@ -53,52 +53,21 @@ afterAll(async () => {
 });
 
 test("manager bootstrap -> token server -> real swarm join on 2 workers -> each registered once", async () => {
-  const { manager, workerNodes: workers, fake, imds, managerRoot } = cluster;
+  const { manager, workerNodes: workers, fake, managerRoot } = cluster;
   const at = (hostPath: string) => cluster.managerPath(hostPath);
-  fs.mkdirSync(at("etc/dokploy-oci"), { recursive: true });
-  fs.mkdirSync(at("opt/dokploy-oci/bin"), { recursive: true });
-  fs.copyFileSync(shippedScript("manager/bootstrap.sh"), at(MANAGER_BOOTSTRAP));
-  fs.copyFileSync(shippedScript("common/harden.sh"), at("opt/dokploy-oci/bin/harden.sh"));
-  installHostLibrary(managerRoot);
   const installerUrl = `http://127.0.0.1:${(installerServer.address() as net.AddressInfo).port}/install.sh`;
-  fs.writeFileSync(
-    at("etc/dokploy-oci/node.json"),
-    JSON.stringify({
-      role: "manager",
+  installManager(managerRoot, {
+    ...managerNodeConfig({
       privateIp: manager.address,
-      hostPorts: [{ protocol: "tcp", port: 2377, sources: ["10.0.0.0/24"] }],
-      blockContainerMetadata: true,
-      swarm: ADDRESS_POOL,
-      dokploy: {
-        version: "latest",
-        installerUrl,
-        url: fake.url,
-        adminEmail: ADMIN.email,
-        adminPassword: ADMIN.password,
-        adminName: ADMIN.name,
-        apiKeyName: "dokploy-oci",
-        sshKeyName: "dokploy-oci-workers",
-        wait: { stepSeconds: 1, maxDelaySeconds: 5, maxAttempts: 30 },
-      },
-      tokenServer: {
-        bindAddress: manager.address,
-        port: TOKEN_SERVER_PORT,
-        secret,
-        stateDir: TOKEN_SERVER_STATE_DIR,
-        ttlSeconds: 3600,
-      },
+      dokployUrl: fake.url,
+      installerUrl,
+      admin: ADMIN,
+      wait: { stepSeconds: 1, maxDelaySeconds: 5, maxAttempts: 30 },
+      tokenServer: { bindAddress: manager.address, port: TOKEN_SERVER_PORT, secret, stateDir: TOKEN_SERVER_STATE_DIR, ttlSeconds: 3600 },
     }),
-    { mode: 0o600 },
-  );
-  writeRegistrationConfig(managerRoot, {
-    serverType: "deploy",
-    username: "root",
-    sshPort: 22,
-    intervalSeconds: 1,
-    dokployUrl: fake.url,
-    enableDockerCleanup: true,
-    instanceMetadataUrl: imds.url,
+    swarm: ADDRESS_POOL,
   });
+  cluster.writeRegistration();
   const managerEnv = cluster.managerEnvironment();
 
   // As on OCI, every node boots at once: the token server and the workers start before the swarm exists.

@@ -29,11 +29,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
+import { TOKEN_SERVER_STATE_DIR } from "../../lib/host-contract";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { NULL_INPUT, RealDokploy, START_LIMIT_MS, startRealDokploy } from "../harness/real-dokploy";
 import { cleanupWorkers, HOST_STUBS, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../../sandbox/worker";
 import { waitFor } from "../../sandbox/wait";
-import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
+import { installManager, MANAGER_BOOTSTRAP, managerNodeConfig } from "../../sandbox/manager";
 
 // Dokploy's first start compiles its API (about a minute idle, more on a busy machine); one test waits out the
 // real slow sign-up (about 2.5 minutes).
@@ -41,7 +42,7 @@ jest.setTimeout(15 * 60_000);
 
 const REPO = path.resolve(__dirname, "../..");
 const STATUS_STUBS = path.join(REPO, "__tests__/harness/status-stubs");
-const BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
+const BOOTSTRAP = MANAGER_BOOTSTRAP;
 const CREDENTIALS = "opt/dokploy-credentials.json";
 const MARKER = "opt/dokploy-manager-setup-complete";
 const STEPS = "var/lib/dokploy-oci/manager-steps";
@@ -104,33 +105,21 @@ function makeHost(): Host {
       return start("ip", ["netns", "exec", dokploy.namespace, "python3", REGISTER_WORKERS, ...args], hostEnv(root, { STUB_SWARM_NODES: nodesFile }));
     },
   };
-  const config = {
-    role: "manager",
-    privateIp: MANAGER_IP,
-    hostPorts: [{ protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] }],
-    blockContainerMetadata: true,
-    swarm: { defaultAddrPool: "10.20.0.0/16", defaultAddrPoolMaskLength: 24 },
-    dokploy: {
+  installManager(
+    root,
+    managerNodeConfig({
+      privateIp: MANAGER_IP,
+      dokployUrl: dokploy.url,
       version: dokploy.version,
       // curl reads file:// too; the namespace has no route to an HTTP server outside it.
       installerUrl: `file://${path.join(HOST_STUBS, "installer/install.sh")}`,
-      url: dokploy.url,
-      adminEmail: ADMIN.email,
-      adminPassword: ADMIN.password,
-      adminName: ADMIN.name,
-      apiKeyName: "dokploy-oci",
-      sshKeyName: "dokploy-oci-workers",
+      admin: ADMIN,
       // Up to about 7 minutes of checks: covers the real slow sign-up.
       wait: { stepSeconds: 1, maxDelaySeconds: 5, maxAttempts: 90 },
-    },
-    tokenServer: { bindAddress: MANAGER_IP, port: 9999, secret: "0".repeat(64), stateDir: "/var/lib/dokploy-oci/token-server", ttlSeconds: 86400 },
-  };
-  fs.mkdirSync(host.path("etc/dokploy-oci"), { recursive: true });
-  fs.writeFileSync(host.path("etc/dokploy-oci/node.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
-  fs.mkdirSync(host.path("opt/dokploy-oci/bin"), { recursive: true });
-  fs.copyFileSync(shippedScript("manager/bootstrap.sh"), host.path(BOOTSTRAP));
-  fs.copyFileSync(shippedScript("common/harden.sh"), host.path("opt/dokploy-oci/bin/harden.sh"));
-  installHostLibrary(host.root);
+      hostPorts: [{ protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] }],
+      tokenServer: { secret: "0".repeat(64), stateDir: TOKEN_SERVER_STATE_DIR },
+    }),
+  );
   fs.mkdirSync(host.path("tmp"));
   // The namespace has only loopback: the manager's instance document (its workers tag) is read from a file:// URL.
   host.setTag("worker:5");
