@@ -36,7 +36,8 @@ function synthOnce(workers: number, outdir: string): SynthRun {
   const output = execFileSync("node", ["-r", "ts-node/register/transpile-only", path.join(__dirname, "synth-once.ts"), String(workers), outdir], {
     cwd: ROOT,
     encoding: "utf8",
-    stdio: ["ignore", "pipe", "ignore"],
+    // Its errors reach the console: a failed synthesis must say why.
+    stdio: ["ignore", "pipe", "inherit"],
   });
   return JSON.parse(output.trim().split("\n").pop()!);
 }
