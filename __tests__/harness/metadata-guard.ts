@@ -15,6 +15,7 @@ import * as path from "path";
 import { installHostLibrary, shippedScript } from "../../sandbox/shipped";
 import { must, run, Result } from "./lab";
 import { stopProcess, waitFor } from "../../sandbox/wait";
+import { HOST_STUBS } from "../../sandbox/worker";
 
 export const METADATA_ADDRESS = "169.254.169.254";
 /** What the node's user_data stands for: a value the tests look for in every answer. */
@@ -29,7 +30,7 @@ const ASKER_CGROUPS: Partial<Record<Asker, string>> = {
   container: `${CONTAINER_SLICE}/docker-probe.scope`,
   agent: "system.slice/oracle-cloud-agent.service",
 };
-const SYSTEMCTL_STUB = path.resolve(__dirname, "stubs/systemctl");
+const SYSTEMCTL_STUB = path.join(HOST_STUBS, "systemctl");
 /** The client side of the veth: an address of the node outside the lab's subnet. */
 const NODE_SIDE_ADDRESS = "192.0.2.2";
 
@@ -136,7 +137,8 @@ export async function startGuardedNode(name: string, nodeNetns?: string, config:
   try {
     fs.mkdirSync(cgroup);
     fs.mkdirSync(bin);
-    fs.symlinkSync(SYSTEMCTL_STUB, path.join(bin, "systemctl"));
+    // A dangling link would be skipped on PATH and this machine's own systemctl run instead.
+    fs.copyFileSync(SYSTEMCTL_STUB, path.join(bin, "systemctl"));
     // Saving would write this machine's /etc/iptables: the stub only records that the guard asked for it.
     fs.writeFileSync(path.join(bin, "netfilter-persistent"), '#!/bin/sh\necho "netfilter-persistent $*" >>"$DOKPLOY_OCI_ROOT/stub-calls.log"\n', { mode: 0o755 });
     fs.mkdirSync(path.join(root, "etc/dokploy-oci"), { recursive: true });
