@@ -6,9 +6,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { DEFAULT_TOKEN_SERVER_PORT, HostPort, ManagerNodeConfig, NODE_CONFIG_PATH, TokenServerHostConfig } from "../lib/host-contract";
 import { installHostLibrary, shippedScript } from "./shipped";
+import { HARDEN } from "./worker";
 
 export const MANAGER_BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
-export const MANAGER_HARDEN = "opt/dokploy-oci/bin/harden.sh";
 
 /** What a test chooses; every other key is what the constructs write. */
 export interface ManagerConfigOptions {
@@ -60,6 +60,6 @@ export function installManager(root: string, config: object): void {
   fs.writeFileSync(at(NODE_CONFIG_PATH), JSON.stringify(config, null, 2), { mode: 0o600 });
   fs.mkdirSync(path.dirname(at(MANAGER_BOOTSTRAP)), { recursive: true });
   fs.copyFileSync(shippedScript("manager/bootstrap.sh"), at(MANAGER_BOOTSTRAP));
-  fs.copyFileSync(shippedScript("common/harden.sh"), at(MANAGER_HARDEN));
+  fs.copyFileSync(shippedScript("common/harden.sh"), at(HARDEN));
   installHostLibrary(root);
 }

@@ -13,12 +13,11 @@ import * as os from "os";
 import * as path from "path";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { waitFor } from "../../sandbox/wait";
-import { installManager, MANAGER_BOOTSTRAP, MANAGER_HARDEN, managerNodeConfig } from "../../sandbox/manager";
-import { HOST_STUBS } from "../../sandbox/worker";
+import { installManager, MANAGER_BOOTSTRAP, managerNodeConfig } from "../../sandbox/manager";
+import { HARDEN, HOST_STUBS } from "../../sandbox/worker";
 
 const REPO = path.resolve(__dirname, "../..");
 const BOOTSTRAP = MANAGER_BOOTSTRAP;
-const HARDEN = MANAGER_HARDEN;
 const STATE_DIR = "/var/lib/dokploy-oci/token-server";
 const PRIVATE_IP = "10.0.0.10";
 const WORKER_TOKEN = "SWMTKN-1-49nj1cmql0jkz5s954yi3oex3nedyz0fb0xx14ie39trti4wxv-8vxv8rssmk743ojnwacrr2e7c";

@@ -4,13 +4,14 @@
  * iptables, sshd, fail2ban: docker is the node's real engine). `stop()` undoes all of it, also after a failed start.
  */
 import * as path from "path";
+import { DEFAULT_TOKEN_SERVER_PORT } from "../../lib/host-contract";
 import { cleanupWorkers, JoinSettings, labHostBin, makeTempRoot, makeWorker, RegistrationConfig, Running, start, Worker, WORKER_BOOTSTRAP, writeRegistrationConfig } from "../../sandbox/worker";
 import { FakeDokploy } from "./fake-dokploy";
 import { FakeImds } from "./fake-imds";
 import { Lab, LabNode, startLab } from "./lab";
 
-/** The token server's port on the manager's private address. */
-export const TOKEN_SERVER_PORT = 9999;
+/** The token server's port on the manager's private address: the constructs' default. */
+export const TOKEN_SERVER_PORT = DEFAULT_TOKEN_SERVER_PORT;
 /** As the constructs and the worker bootstrap set it on OCI: backoff 1 s / 15 s, 5 s requests, 55 s long polls. */
 export const PRODUCTION_JOIN: JoinSettings = { initialDelaySeconds: 1, maxDelaySeconds: 15, requestTimeoutSeconds: 5, waitSeconds: 55 };
 
