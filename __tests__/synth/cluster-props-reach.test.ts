@@ -67,6 +67,10 @@ const CASES: { readonly [K in keyof Required<DokployClusterProps>]: Case } = {
     props: { dokployInstallerUrl: "https://mirror.example.com/dokploy/install.sh" },
     check: (s) => expect(managerConfig(s).dokploy.installerUrl).toBe("https://mirror.example.com/dokploy/install.sh"),
   },
+  dockerInstallerUrl: {
+    props: { dockerInstallerUrl: "https://mirror.example.com/docker/install.sh" },
+    check: (s) => expect(s.cluster.workers.cloudConfig.nodeConfig().docker.installerUrl).toBe("https://mirror.example.com/docker/install.sh"),
+  },
   workerCount: { props: { workerCount: 0 }, check: ({ json }) => expect(workers(json).count).toBe(0) },
   shape: {
     props: { shape: "VM.Standard3.Flex" },

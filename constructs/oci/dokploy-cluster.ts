@@ -23,6 +23,8 @@ export interface DokployClusterProps {
   readonly dokployVersion?: string;
   /** Where the manager downloads Dokploy's installer (https only). @default - "https://dokploy.com/install.sh" */
   readonly dokployInstallerUrl?: string;
+  /** Where the default pool's workers download Docker's installer (https only). @default - "https://get.docker.com" */
+  readonly dockerInstallerUrl?: string;
   /**
    * Workers in the default pool; may be a Terraform number.
    * @default - 1 (with the manager, exactly an Always Free tenancy's 2 OCPUs / 12 GB / 200 GB at the default size)
@@ -181,7 +183,7 @@ export class DokployCluster extends Construct {
     });
     const { ocpus, memoryInGbs, bootVolumeSizeInGbs } = this.manager;
     this.budgetShares.push({ name: "manager", countProp: "(one manager)", count: 1, ocpus, memoryInGbs, bootVolumeSizeInGbs });
-    this.workers = this.addPool("Workers", { ...node, count: props.workerCount ?? DEFAULT_WORKER_COUNT }, { ...NODE_PROP_NAMES, count: "workerCount" });
+    this.workers = this.addPool("Workers", { ...node, count: props.workerCount ?? DEFAULT_WORKER_COUNT, dockerInstallerUrl: props.dockerInstallerUrl }, { ...NODE_PROP_NAMES, count: "workerCount" });
   }
 
   /** Adds a pool of workers that join this cluster's swarm; Always Free pools count against the budget. */
