@@ -392,6 +392,9 @@ describe("harden.sh", () => {
     "-p udp -s 10.0.0.0/24 --dport 4789 -m comment --comment dokploy-oci -j ACCEPT",
     "-p udp -s 10.0.0.0/24 --dport 7946 -m comment --comment dokploy-oci -j ACCEPT",
     "-p udp -s 10.0.1.0/24 --dport 7946 -m comment --comment dokploy-oci -j ACCEPT",
+    // ESP has no port (encryptedOverlays); a real manager refused the whole hostPorts list for it until a real
+    // machine booted with it (__tests__/vm).
+    "-p esp -s 10.0.0.0/24 -m comment --comment dokploy-oci -j ACCEPT",
     "-j REJECT --reject-with icmp-host-prohibited",
   ];
   const hostPorts = [
@@ -399,6 +402,7 @@ describe("harden.sh", () => {
     { protocol: "tcp", port: 2377, sources: ["10.0.0.0/24"] },
     { protocol: "udp", port: 4789, sources: ["10.0.0.0/24"] },
     { protocol: "udp", port: 7946, sources: ["10.0.0.0/24", "10.0.1.0/24"] },
+    { protocol: "esp", sources: ["10.0.0.0/24"] },
   ];
   const chain = (host: Host, name: string) => host.read(`.stub-state/iptables/${name}`).trim().split("\n");
   const METADATA_JUMP = "-d 169.254.169.254/32 -p tcp ! --dport 53 -m comment --comment dokploy-oci -j DOKPLOY-METADATA";
@@ -423,7 +427,7 @@ describe("harden.sh", () => {
     expect(calls).toContain("systemctl enable dokploy-metadata-guard.service");
     // Inserted at the REJECT's position, which moves down one per rule.
     const inserts = host.stubCalls().filter((line) => line.startsWith("iptables -w -I INPUT"));
-    expect(inserts.map((line) => line.split(" ")[4])).toEqual(["6", "7", "8", "9", "10"]);
+    expect(inserts.map((line) => line.split(" ")[4])).toEqual(["6", "7", "8", "9", "10", "11"]);
     expect(host.stubCalls()).toContain("netfilter-persistent save");
     expect(fs.readdirSync(host.path(".stub-state/iptables.saved")).sort()).toEqual(["DOCKER-USER", "DOKPLOY-METADATA", "FORWARD", "INPUT", "InstanceServices", "OUTPUT"]);
     const dropIn = host.read("etc/ssh/sshd_config.d/00-hardening.conf");

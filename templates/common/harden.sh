@@ -57,7 +57,8 @@ EOF
   log "sshd: key-only login enforced by $SSHD_DROP_IN"
 }
 
-# Prints "protocol port source" for every source of every hostPorts entry, validated.
+# Prints "protocol port source" for every source of every hostPorts entry, validated; ESP (encrypted overlays, IP
+# protocol 50) has no port: "-".
 host_port_rules() {
   python3 - "$CONFIG_FILE" <<'EOF'
 import ipaddress
@@ -66,7 +67,9 @@ import sys
 
 for entry in json.load(open(sys.argv[1])).get("hostPorts", []):
     protocol, port = entry.get("protocol"), entry.get("port")
-    if protocol not in ("tcp", "udp") or not isinstance(port, int) or not 0 < port < 65536:
+    if protocol == "esp" and port is None:
+        port = "-"
+    elif protocol not in ("tcp", "udp") or not isinstance(port, int) or not 0 < port < 65536:
         sys.exit(f"hostPorts: invalid entry {json.dumps(entry)}")
     for source in entry.get("sources", []):
         print(protocol, port, ipaddress.IPv4Network(source, strict=False).with_prefixlen)
@@ -80,7 +83,9 @@ input_reject_position() {
 
 accept_in_input() {
   local protocol=$1 port=$2 source=$3 position
-  local -a rule=(-p "$protocol" -s "$source" --dport "$port" -m comment --comment "$RULE_COMMENT" -j ACCEPT)
+  local -a rule=(-p "$protocol" -s "$source")
+  if [[ $port != - ]]; then rule+=(--dport "$port"); fi
+  rule+=(-m comment --comment "$RULE_COMMENT" -j ACCEPT)
   if iptables -w -C INPUT "${rule[@]}" 2>/dev/null; then
     return 0
   fi
@@ -92,7 +97,11 @@ accept_in_input() {
     iptables -w -A INPUT "${rule[@]}"
   fi
   FIREWALL_CHANGED=true
-  log "iptables: INPUT accepts $protocol/$port from $source"
+  if [[ $port == - ]]; then
+    log "iptables: INPUT accepts $protocol from $source"
+  else
+    log "iptables: INPUT accepts $protocol/$port from $source"
+  fi
 }
 
 open_host_ports() {

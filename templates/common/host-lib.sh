@@ -76,7 +76,10 @@ on_exit() {
 }
 
 # Runs harden.sh (a program of its own, with its own timestamped lines) into this script's log. The lock's
-# descriptor is not passed on, so nothing harden.sh starts can hold the lock after this run ends.
+# descriptor is not passed on, so nothing harden.sh starts can hold the lock after this run ends. Its failure is
+# named as such (the pipeline's last command, tee, is not what failed).
 run_harden() {
-  bash "$ROOT/opt/dokploy-oci/bin/harden.sh" 9>&- 2>&1 | tee -a "$HOST_LOG_FILE"
+  if ! bash "$ROOT/opt/dokploy-oci/bin/harden.sh" 9>&- 2>&1 | tee -a "$HOST_LOG_FILE"; then
+    die "hardening the host (harden.sh) failed: see its lines above"
+  fi
 }
