@@ -17,8 +17,8 @@ import { TESTED_DOKPLOY_VERSION } from "./constructs/oci/dokploy-manager";
 import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { CIDR_PATTERN, cidrListCondition } from "./lib/cidr";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
-import { DOKPLOY_VERSION, EMAIL, sshKeyListCondition } from "./lib/rules";
-import { addPreconditions, availabilityDomainName } from "./lib/oci-node";
+import { DOKPLOY_VERSION, EMAIL, UBUNTU_VERSIONS, sshKeyListCondition } from "./lib/rules";
+import { NODE_DEFAULTS, addPreconditions, availabilityDomainName } from "./lib/oci-node";
 import { requireTerraformFloor } from "./lib/providers";
 import { StrongSecret } from "./lib/secret";
 
@@ -161,6 +161,16 @@ export class DokployOciStack extends TerraformStack {
       description: "Both tenancy kinds: 200 GB of block storage free in total, boot volumes included (100 each for a manager and one worker; 50 each for four nodes).",
     });
 
+    const ubuntuVersion = new OrmVariable(this, "ubuntu_version", {
+      type: "string",
+      default: NODE_DEFAULTS.ubuntuVersion,
+      title: "Ubuntu release",
+      group: "Cluster size",
+      ormType: "enum",
+      enum: [...UBUNTU_VERSIONS],
+      description: "The nodes' image: the newest Canonical Ubuntu image of this release for the shape. 22.04's standard support ends in April 2027. Changing it on a running stack changes no node (a node keeps the image it was created from).",
+    });
+
     const tailscaleKey = new OrmVariable(this, "tailscale_auth_key", {
       type: "string",
       default: "",
@@ -225,6 +235,7 @@ export class DokployOciStack extends TerraformStack {
       ocpusPerNode: ocpus.numberValue,
       memoryInGbsPerNode: memory.numberValue,
       bootVolumeSizeInGbsPerNode: bootVolume.numberValue,
+      ubuntuVersion: ubuntuVersion.stringValue,
     });
     const manager = this.cluster.manager;
     addPreconditions(manager.instance, {
