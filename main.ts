@@ -19,7 +19,7 @@ import { CIDR_PATTERN, cidrListCondition } from "./lib/cidr";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
 import { DOKPLOY_VERSION, EMAIL, UBUNTU_VERSIONS, sshKeyListCondition } from "./lib/rules";
 import { NODE_DEFAULTS, addPreconditions, availabilityDomainName } from "./lib/oci-node";
-import { requireTerraformFloor } from "./lib/providers";
+import { CAPACITY_RETRY_DURATION_SECONDS, requireTerraformFloor } from "./lib/providers";
 import { StrongSecret } from "./lib/secret";
 
 export const OCI_STACK_NAME = "dokploy-oci";
@@ -104,7 +104,9 @@ export class DokployOciStack extends TerraformStack {
       group: "Placement",
       ormType: "oci:identity:availabilitydomain:name",
       dependsOnCompartmentVariable: "compartment_ocid",
-      description: "Where the nodes run; empty: the region's first. If OCI answers \"Out of host capacity\" for A1 instances, try another domain.",
+      description:
+        `Where the nodes run; empty: the region's first. A1 capacity is often short: an instance launch that OCI answers "Out of host capacity" is retried for ${CAPACITY_RETRY_DURATION_SECONDS / 60} minutes. ` +
+        "If the apply still fails, choose another domain here, or fewer OCPUs per node, or apply again later: nodes already created are kept.",
     });
 
     const tenancyKind = new OrmVariable(this, "tenancy_kind", {
@@ -211,7 +213,8 @@ export class DokployOciStack extends TerraformStack {
     const tailscaleEnabled = Fn.nonsensitive(Op.gte(Fn.lengthOf(tailscaleKey.stringValue), 1));
     const tailnetOnly = Op.eq(adminAccess.stringValue, "tailnet");
 
-    new OciProvider(this, "oci", { region: region.stringValue });
+    // ORM honours the provider block: an "Out of host capacity" launch is retried for the whole window.
+    new OciProvider(this, "oci", { region: region.stringValue, retryDurationSeconds: CAPACITY_RETRY_DURATION_SECONDS });
     const generatedPassword = new StrongSecret(this, "GeneratedAdminPassword", { length: 32 });
     this.cluster = new DokployCluster(this, "Cluster", {
       compartmentId: compartment.stringValue,
