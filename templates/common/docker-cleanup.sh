@@ -13,38 +13,19 @@ set -euo pipefail
 source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
 CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
-SWARM_TASK_LABEL=com.docker.swarm.service.id
-
-prune_after_hours() {
-  python3 - "$CONFIG_FILE" <<'PY'
-import json
-import sys
-
-value = json.load(open(sys.argv[1])).get("dockerCleanup", {}).get("pruneAfterHours")
-if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-    sys.exit(f"dockerCleanup.pruneAfterHours: {value!r} is not a number of hours")
-print(f"{value:g}")
-PY
-}
-
-disk_left() {
-  df -h --output=avail,pcent "$ROOT/var/lib/docker" 2>/dev/null | tail -n 1 | awk '{ print $1 " free (" $2 " used)" }'
-}
 
 main() {
   log_setup "" docker-cleanup
   start_run "$ROOT/var/lib/dokploy-oci/docker-cleanup.lock" "docker cleanup"
   local hours
-  hours=$(prune_after_hours)
-  if ! docker info >/dev/null 2>&1; then
-    log "Docker is not running: nothing to clean"
-    return 0
-  fi
-  log "removing stopped containers, dangling images and build cache older than ${hours}h; disk: $(disk_left)"
-  run_logged docker container prune --force --filter "until=${hours}h" --filter "label!=$SWARM_TASK_LABEL"
-  run_logged docker image prune --force --filter "until=${hours}h"
-  run_logged docker builder prune --force --filter "until=${hours}h"
-  log "done; disk: $(disk_left)"
+  hours=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["dockerCleanup"]["pruneAfterHours"])' "$CONFIG_FILE")
+  [[ $hours =~ ^[0-9]+$ ]] || die "dockerCleanup.pruneAfterHours: '$hours' is not a whole number of hours"
+  log "removing stopped containers, dangling images and build cache older than ${hours}h"
+  # A swarm task's stopped container is the service's history (bounded by swarm) and keeps its image.
+  run_logged docker container prune -f --filter "until=${hours}h" --filter label!=com.docker.swarm.service.id
+  run_logged docker image prune -f --filter "until=${hours}h"
+  run_logged docker builder prune -f --filter "until=${hours}h"
+  log "done; $(df -h --output=avail "$ROOT/var/lib/docker" | tail -n 1) left on the disk"
 }
 
 main "$@"
