@@ -17,9 +17,9 @@ import { TESTED_DOKPLOY_VERSION } from "./constructs/oci/dokploy-manager";
 import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { CIDR_PATTERN, cidrListCondition } from "./lib/cidr";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
-import { DOKPLOY_VERSION, EMAIL, sshKeyListCondition } from "./lib/rules";
-import { addPreconditions, availabilityDomainName } from "./lib/oci-node";
-import { requireTerraformFloor } from "./lib/providers";
+import { DOKPLOY_VERSION, EMAIL, UBUNTU_VERSIONS, sshKeyListCondition } from "./lib/rules";
+import { NODE_DEFAULTS, addPreconditions, availabilityDomainName } from "./lib/oci-node";
+import { CAPACITY_RETRY_DURATION_SECONDS, requireTerraformFloor } from "./lib/providers";
 import { StrongSecret } from "./lib/secret";
 
 export const OCI_STACK_NAME = "dokploy-oci";
@@ -104,7 +104,9 @@ export class DokployOciStack extends TerraformStack {
       group: "Placement",
       ormType: "oci:identity:availabilitydomain:name",
       dependsOnCompartmentVariable: "compartment_ocid",
-      description: "Where the nodes run; empty: the region's first. If OCI answers \"Out of host capacity\" for A1 instances, try another domain.",
+      description:
+        `Where the nodes run; empty: the region's first. A1 capacity is often short: an instance launch that OCI answers "Out of host capacity" is retried for ${CAPACITY_RETRY_DURATION_SECONDS / 60} minutes. ` +
+        "If the apply still fails, choose another domain here, or fewer OCPUs per node, or apply again later: nodes already created are kept.",
     });
 
     const tenancyKind = new OrmVariable(this, "tenancy_kind", {
@@ -161,6 +163,16 @@ export class DokployOciStack extends TerraformStack {
       description: "Both tenancy kinds: 200 GB of block storage free in total, boot volumes included (100 each for a manager and one worker; 50 each for four nodes).",
     });
 
+    const ubuntuVersion = new OrmVariable(this, "ubuntu_version", {
+      type: "string",
+      default: NODE_DEFAULTS.ubuntuVersion,
+      title: "Ubuntu release",
+      group: "Cluster size",
+      ormType: "enum",
+      enum: [...UBUNTU_VERSIONS],
+      description: "The nodes' image: the newest Canonical Ubuntu image of this release for the shape. 22.04's standard support ends in April 2027. Changing it on a running stack changes no node (a node keeps the image it was created from).",
+    });
+
     const tailscaleKey = new OrmVariable(this, "tailscale_auth_key", {
       type: "string",
       default: "",
@@ -201,7 +213,8 @@ export class DokployOciStack extends TerraformStack {
     const tailscaleEnabled = Fn.nonsensitive(Op.gte(Fn.lengthOf(tailscaleKey.stringValue), 1));
     const tailnetOnly = Op.eq(adminAccess.stringValue, "tailnet");
 
-    new OciProvider(this, "oci", { region: region.stringValue });
+    // ORM honours the provider block: an "Out of host capacity" launch is retried for the whole window.
+    new OciProvider(this, "oci", { region: region.stringValue, retryDurationSeconds: CAPACITY_RETRY_DURATION_SECONDS });
     const generatedPassword = new StrongSecret(this, "GeneratedAdminPassword", { length: 32 });
     this.cluster = new DokployCluster(this, "Cluster", {
       compartmentId: compartment.stringValue,
@@ -225,6 +238,7 @@ export class DokployOciStack extends TerraformStack {
       ocpusPerNode: ocpus.numberValue,
       memoryInGbsPerNode: memory.numberValue,
       bootVolumeSizeInGbsPerNode: bootVolume.numberValue,
+      ubuntuVersion: ubuntuVersion.stringValue,
     });
     const manager = this.cluster.manager;
     addPreconditions(manager.instance, {

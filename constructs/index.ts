@@ -14,6 +14,7 @@ export { NODE_DEFAULTS } from "../lib/oci-node";
 export type { NodeOptions } from "../lib/oci-node";
 export type { TailscaleNodeOptions } from "../lib/tailscale-node";
 export { FREE_ALLOWANCES, TENANCY_KINDS } from "../lib/free-tier";
+export { CAPACITY_RETRY_DURATION_SECONDS } from "../lib/providers";
 export type { FreeTierBudget, TenancyKind } from "../lib/free-tier";
 
 // Docker provider: what runs on the swarm.

@@ -9,11 +9,9 @@ import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
 import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-oci-identity-availability-domains";
 import { CloudConfig, CloudConfigFile, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
 import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, hostProgram } from "./host-contract";
-import { checkNumber } from "./rules";
+import { UBUNTU_VERSION, UBUNTU_VERSIONS, checkNumber } from "./rules";
 import { TailscaleHostConfig } from "./tailscale-node";
 
-export type UbuntuVersion = "22.04" | "24.04";
-export const UBUNTU_VERSIONS: ReadonlyArray<UbuntuVersion> = ["22.04", "24.04"];
 export const A1_FLEX = "VM.Standard.A1.Flex";
 export const E2_MICRO = "VM.Standard.E2.1.Micro";
 
@@ -28,8 +26,8 @@ export interface NodeOptions {
   /** @default - 100 (two nodes use an Always Free tenancy's 200 GB of block storage) */
   readonly bootVolumeSizeInGbs?: number;
   /**
-   * Ubuntu release of the image, looked up with oci_core_images.
-   * @default - "22.04" (24.04's fail2ban fails on Python 3.12; the bootstrap checks and warns)
+   * Ubuntu release of the image, looked up with oci_core_images: "24.04" or "22.04" (standard support to April 2027).
+   * @default - "24.04"
    */
   readonly ubuntuVersion?: string;
   /** An image OCID instead of the lookup. @default - the newest Canonical Ubuntu image for the shape */
@@ -49,7 +47,7 @@ export const NODE_DEFAULTS = {
   ocpus: 1,
   memoryInGbs: 6,
   bootVolumeSizeInGbs: 100,
-  ubuntuVersion: "22.04",
+  ubuntuVersion: UBUNTU_VERSIONS[0],
   availabilityDomainIndex: 0,
 } as const;
 
@@ -61,6 +59,8 @@ export interface ResolvedNodeOptions extends NodeOptions {
   readonly bootVolumeSizeInGbs: number;
   readonly ubuntuVersion: string;
   readonly availabilityDomainIndex: number;
+  /** Checks of values only Terraform knows (a form's Ubuntu release), for the instance. */
+  readonly planTimeChecks: ReadonlyArray<Precondition>;
 }
 
 /** The prop names the user wrote, where a construct names an option differently (DokployCluster's ocpusPerNode). */
@@ -79,15 +79,15 @@ export function resolveNodeOptions(options: NodeOptions, names: NodeOptionNames 
     bootVolumeSizeInGbs: options.bootVolumeSizeInGbs ?? NODE_DEFAULTS.bootVolumeSizeInGbs,
     ubuntuVersion: options.ubuntuVersion ?? NODE_DEFAULTS.ubuntuVersion,
     availabilityDomainIndex: options.availabilityDomainIndex ?? NODE_DEFAULTS.availabilityDomainIndex,
+    planTimeChecks: [],
   };
   const name = (key: keyof NodeOptions) => names[key] ?? key;
   validateNodeSize(resolved, name);
-  if (!Token.isUnresolved(resolved.ubuntuVersion) && !UBUNTU_VERSIONS.includes(resolved.ubuntuVersion as UbuntuVersion)) {
-    throw new Error(`${name("ubuntuVersion")}: "${resolved.ubuntuVersion}" is not supported; use one of ${UBUNTU_VERSIONS.join(", ")}`);
-  }
+  UBUNTU_VERSION.check(resolved.ubuntuVersion, name("ubuntuVersion"));
   // Regions have 1 or 3 availability domains.
   checkNumber(resolved.availabilityDomainIndex, name("availabilityDomainIndex"), { min: 0, max: 2, integer: true });
-  return resolved;
+  const ubuntuCheck = UBUNTU_VERSION.planTimeCheck(resolved.ubuntuVersion, name("ubuntuVersion"));
+  return { ...resolved, planTimeChecks: ubuntuCheck ? [ubuntuCheck] : [] };
 }
 
 function validateNodeSize(size: ResolvedNodeOptions, name: (key: keyof NodeOptions) => string): void {
@@ -215,7 +215,7 @@ export function createNodeInstance(scope: Construct, id: string, props: NodeInst
       return props.cloudConfig.renderUserData();
     },
   });
-  const preconditions = [...(props.preconditions ?? []), ...sshKeysFitCheck(props)];
+  const preconditions = [...(props.preconditions ?? []), ...props.node.planTimeChecks, ...sshKeysFitCheck(props)];
   const { node, compartmentId } = props;
   const flexible = Token.isUnresolved(node.shape) || node.shape.includes(".Flex");
   return new CoreInstance(scope, id, {

@@ -27,3 +27,11 @@ export const TERRAFORM_REQUIRED_VERSION = ">= 1.5";
 export function requireTerraformFloor(scope: Construct): void {
   TerraformStack.of(scope).addOverride("terraform.required_version", TERRAFORM_REQUIRED_VERSION);
 }
+
+/**
+ * How long the oracle/oci provider keeps retrying an operation that fails with a retriable error, set on its
+ * provider block (`retryDurationSeconds`). An A1 launch that meets "Out of host capacity" (a 500) is retried for
+ * about 10 minutes by default; 30 minutes carries an apply through the short shortages that free capacity sees,
+ * at the price of a real 500 taking as long to be reported. Pass it to your own `OciProvider`.
+ */
+export const CAPACITY_RETRY_DURATION_SECONDS = 1800;

@@ -67,6 +67,15 @@ export const INSTALLER_URL = new TextRule(
  */
 export const DOKPLOY_VERSION = new TextRule("^(latest|canary|v[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4})$", 'latest, canary or a release tag such as "v0.30.2"');
 
+/**
+ * Ubuntu releases the image lookup asks Canonical's images for (`operating_system_version`), the default first:
+ * 24.04 is supported to 2029, 22.04's standard support ends in April 2027; 26.04 is left out while Dokploy's
+ * installer pins a Docker release its repository lacks (research/dokploy.md).
+ */
+export const UBUNTU_VERSIONS = ["24.04", "22.04"] as const;
+export type UbuntuVersion = (typeof UBUNTU_VERSIONS)[number];
+export const UBUNTU_VERSION = new TextRule(`^(${UBUNTU_VERSIONS.map((version) => version.replace(".", "\\.")).join("|")})$`, `one of ${UBUNTU_VERSIONS.join(", ")}`);
+
 /** OCI's DNS label for a VCN: a letter, then letters and digits, at most 15. */
 export const DNS_LABEL = new TextRule("^[A-Za-z][A-Za-z0-9]{0,14}$", "1 to 15 letters and digits, starting with a letter");
 

@@ -512,6 +512,15 @@ describe("harden.sh", () => {
     expect(run.output).toContain("hardening done");
   });
 
+  test("an image without /etc/iptables (some Ubuntu 24.04 images): created, and the rules saved into it", async () => {
+    const host = await makeHost();
+    expect(fs.existsSync(host.path("etc/iptables"))).toBe(false);
+    const run = await runScript(host, HARDEN);
+    expect(run.code).toBe(0);
+    expect(run.output).toContain("iptables: rules saved for the next boot");
+    expect(fs.readdirSync(host.path("etc/iptables")).sort()).toEqual(["rules.v4", "rules.v6"]);
+  });
+
   test("an sshd drop-in that sshd rejects is removed and fails the run", async () => {
     const host = await makeHost();
     fs.mkdirSync(host.path(".stub-state"), { recursive: true });

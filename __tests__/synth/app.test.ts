@@ -23,6 +23,28 @@ describe("main.ts", () => {
     expect(addonsJson.variable.tailscale_auth_key.sensitive).toBe(true);
   });
 
+  test("capacity: the provider retries for 30 minutes and the form says what to try when the apply still fails", () => {
+    const { stack } = buildApp(undefined, []);
+    const json = JSON.parse(Testing.synth(stack));
+    expect(json.provider.oci[0].retry_duration_seconds).toBe(1800);
+    const form = parse(buildSchemaYaml(stack, json, { title: "t", description: "d" }));
+    const text = form.variables.availability_domain.description;
+    expect(text).toContain('"Out of host capacity" is retried for 30 minutes');
+    expect(text).toMatch(/another domain.*fewer OCPUs.*later/);
+  });
+
+  test("the Ubuntu release: a form enumeration, 24.04 first, checked again on every instance at plan time", () => {
+    const { stack } = buildApp(undefined, []);
+    const json = JSON.parse(Testing.synth(stack));
+    expect(json.variable.ubuntu_version.default).toBe("24.04");
+    const form = parse(buildSchemaYaml(stack, json, { title: "t", description: "d" }));
+    expect(form.variables.ubuntu_version).toMatchObject({ type: "enum", enum: ["24.04", "22.04"], default: "24.04" });
+    expect(Object.values<any>(json.data.oci_core_images).map((images) => images.operating_system_version)).toEqual(["${var.ubuntu_version}"]);
+    for (const instance of Object.values<any>(json.resource.oci_core_instance)) {
+      expect(instance.lifecycle.precondition.map((check: any) => check.error_message)).toContain("ubuntuVersion: the value is not allowed; use one of 24.04, 22.04.");
+    }
+  });
+
   test("each add-on sits behind its own flag", () => {
     expect(selectedAddons(undefined)).toEqual(["ssh-proxy", "tailscale-sidecar", "socket-proxy"]);
     expect(selectedAddons("socket-proxy")).toEqual(["socket-proxy"]);

@@ -89,8 +89,8 @@ const CASES: { readonly [K in keyof Required<DokployClusterProps>]: Case } = {
     check: ({ json }) => nodes(json).forEach((node) => expect(node.source_details.boot_volume_size_in_gbs).toBe("60")),
   },
   ubuntuVersion: {
-    props: { ubuntuVersion: "24.04" },
-    check: ({ json }) => expect(Object.values<any>(json.data.oci_core_images).map((images) => images.operating_system_version)).toEqual(["24.04"]),
+    props: { ubuntuVersion: "22.04" },
+    check: ({ json }) => expect(Object.values<any>(json.data.oci_core_images).map((images) => images.operating_system_version)).toEqual(["22.04"]),
   },
   imageId: {
     props: { imageId: "ocid1.image.oc1..custom" },

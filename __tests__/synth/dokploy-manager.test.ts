@@ -41,7 +41,7 @@ describe("DokployManager synth", () => {
     });
     expect(synthesized).toHaveDataSourceWithProperties(DataOciCoreImages, {
       operating_system: "Canonical Ubuntu",
-      operating_system_version: "22.04",
+      operating_system_version: "24.04",
       shape: "VM.Standard.A1.Flex",
       sort_by: "TIMECREATED",
       sort_order: "DESC",
@@ -175,7 +175,7 @@ describe("DokployManager bad input", () => {
     [{ ocpus: 0 }, /ocpus: 0 is out of range; use a whole number of OCPUs for VM\.Standard\.A1\.Flex from 1 to 80/],
     [{ ocpus: 2, memoryInGbs: 200 }, /memoryInGbs: VM\.Standard\.A1\.Flex takes 1 to 64 GB per OCPU/],
     [{ bootVolumeSizeInGbs: 20 }, /bootVolumeSizeInGbs: 20 is out of range; use a whole number of GB from 50 to 32768/],
-    [{ ubuntuVersion: "20.04" }, /ubuntuVersion: "20\.04" is not supported; use one of 22\.04, 24\.04/],
+    [{ ubuntuVersion: "20.04" }, /ubuntuVersion: "20\.04" is not allowed; use one of 24\.04, 22\.04/],
     [{ availabilityDomainIndex: 3 }, /availabilityDomainIndex: 3 is out of range/],
     [{ adminPassword: "short" }, /adminPassword: the secret must be at least 8 characters/],
     [{ hostNumber: 255 }, /hostNumber: host number 255 is outside 10\.0\.0\.0\/24/],

@@ -39,6 +39,7 @@ describe("variable validation blocks (real terraform)", () => {
       dokploy_version: "v0.30.2",
       tailscale_tags: "tag:dokploy,tag:servers",
       node_boot_volume_in_gbs: "50",
+      ubuntu_version: "22.04",
     };
     expect(applyAndReadOutputs(variablesOnly, good).ok.value).toBe("yes");
   });

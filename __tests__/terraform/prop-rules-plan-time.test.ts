@@ -7,7 +7,7 @@
 import { DataResource, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { cidrListCondition, parseCidr } from "../../lib/cidr";
 import { ormStackJson } from "../../scripts/lib/orm-package";
-import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, TextRule, checkSshPublicKey, planTimeChecks, sshKeyListCondition } from "../../lib/rules";
+import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, TextRule, UBUNTU_VERSION, checkSshPublicKey, planTimeChecks, sshKeyListCondition } from "../../lib/rules";
 import { buildApp } from "../../main";
 import { openSshPublicKey } from "../helpers/ssh-keys";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
@@ -28,6 +28,7 @@ const TEXT_CORPUS: Record<string, [TextRule, string[]]> = {
   ],
   dokployVersion: [DOKPLOY_VERSION, ["latest", "canary", "v0.30.2", "0.30.2", "v0.30", "v0.30.2-rc1", "v0.30.2\n", "LATEST", "v0.30.2; id", ""]],
   adminEmail: [EMAIL, ["admin@example.com", "a@b.c", "nobody", "a b@example.com", "@example.com", "a@example", "a@b.c\n"]],
+  ubuntuVersion: [UBUNTU_VERSION, ["24.04", "22.04", "20.04", "26.04", "24.10", "24x04", "24.04\n", " 24.04", "24.04; id", ""]],
 };
 const CIDR_CORPUS = ["0.0.0.0/0", "10.0.0.0/8", "203.0.113.7/32", "255.255.255.255/32", "010.0.0.0/8", "10.00.0.0/16", "10.0.0.0/08", "10.0.0.1/24", "203.0.113.7/24", "1.2.3.4/33", "256.0.0.0/8", "10.0.0.0", "10.0.0.0/8\n"];
 const SSH_CORPUS = [
@@ -92,9 +93,12 @@ describe("a Terraform value fed into a prop is checked at plan time, naming the 
     const stack = new TerraformStack(Testing.app(), "plan-time");
     const version = new TerraformVariable(stack, "dokploy_version", { type: "string" });
     const url = new TerraformVariable(stack, "installer_url", { type: "string" });
+    const ubuntu = new TerraformVariable(stack, "ubuntu_version", { type: "string", default: "24.04" });
     new DataResource(stack, "node", {
       input: { checked: true },
-      lifecycle: { precondition: planTimeChecks([DOKPLOY_VERSION, version.stringValue, "dokployVersion"], [INSTALLER_URL, url.stringValue, "installerUrl"]) },
+      lifecycle: {
+        precondition: planTimeChecks([DOKPLOY_VERSION, version.stringValue, "dokployVersion"], [INSTALLER_URL, url.stringValue, "installerUrl"], [UBUNTU_VERSION, ubuntu.stringValue, "ubuntuVersion"]),
+      },
     });
     const { TerraformOutput } = require("cdktf");
     new TerraformOutput(stack, "ok", { value: "yes" });
@@ -104,6 +108,10 @@ describe("a Terraform value fed into a prop is checked at plan time, naming the 
     expect(failed).toMatch(/dokployVersion: the value is not allowed; use latest, canary or a release tag/);
     const badUrl = applyExpectingFailure(config, { dokploy_version: "latest", installer_url: "http://evil.example/x.sh" }).replace(/\s+/g, " ");
     expect(badUrl).toMatch(/installerUrl: the value is not allowed; use an https:\/\/ URL/);
+    const okUbuntu = { dokploy_version: "latest", installer_url: "https://dokploy.com/install.sh" };
+    expect(applyAndReadOutputs(config, { ...okUbuntu, ubuntu_version: "22.04" }).ok.value).toBe("yes");
+    const badUbuntu = applyExpectingFailure(config, { ...okUbuntu, ubuntu_version: "26.04" }).replace(/\s+/g, " ");
+    expect(badUbuntu).toMatch(/ubuntuVersion: the value is not allowed; use one of 24\.04, 22\.04/);
   });
 });
 
@@ -134,6 +142,7 @@ describe("the ORM form's variables refuse what the constructs refuse (real terra
     ["an rsa body named ed25519", { ssh_public_keys: `ssh-ed25519 ${RSA_BODY}` }, /SSH public keys: each key must be a whole OpenSSH public key line/],
     ["a version without its v", { dokploy_version: "0.30.2" }, /Dokploy version: latest, canary or a release tag/],
     ["a version with shell after it", { dokploy_version: "v0.30.2;id" }, /Dokploy version: latest, canary or a release tag/],
+    ["an Ubuntu release the stack does not look up", { ubuntu_version: "26.04" }, /Ubuntu release: must be one of 24\.04, 22\.04/],
   ])("%s", (_name, values, message) => {
     expect(applyExpectingFailure(variablesOnly, { ...REQUIRED, ...values }).replace(/\s+/g, " ")).toMatch(message);
   });

@@ -5,13 +5,16 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { TerraformStack, Testing } from "cdktf";
+import { TerraformOutput, TerraformStack, Testing } from "cdktf";
+import { OciProvider } from "../../.gen/providers/oci/provider";
 import { FreeTierClusterStack } from "../../examples/free-tier-cluster/main";
 import { PaidWorkerPoolStack } from "../../examples/paid-worker-pool/main";
 import { TailnetAdminClusterStack } from "../../examples/tailnet-admin-cluster/main";
 import { TailscaleSidecarStack } from "../../examples/tailscale-sidecar/main";
 import { writeOrmPackage } from "../../scripts/lib/orm-package";
 import { ADDONS, buildApp } from "../../main";
+import { A1_FLEX, E2_MICRO, ubuntuImageId } from "../../lib/oci-node";
+import { UBUNTU_VERSIONS } from "../../lib/rules";
 import { validateWithRealProvider, withStandIns } from "../helpers/oci-provider";
 import { readZip } from "../helpers/orm";
 
@@ -85,5 +88,33 @@ describe("real terraform validate with oracle/oci 8.28.0", () => {
     const standIns = Object.keys(json.variable).filter((name) => name.startsWith("standin_"));
     expect(standIns.length).toBeGreaterThanOrEqual(2);
     for (const name of standIns) expect(JSON.stringify(json)).toContain(`var.${name}.`);
+  });
+
+  test("the image lookup: Canonical Ubuntu of each offered release for each shape, arguments the provider accepts", () => {
+    const stack = new TerraformStack(Testing.app(), "images");
+    new OciProvider(stack, "oci", { region: "eu-frankfurt-1" });
+    for (const version of UBUNTU_VERSIONS) {
+      for (const shape of [A1_FLEX, E2_MICRO]) {
+        new TerraformOutput(stack, `image-${version}-${shape}`.replace(/\W/g, "-"), { value: ubuntuImageId(stack, "ocid1.compartment.oc1..x", version, shape) });
+      }
+    }
+    const json = JSON.parse(Testing.synth(stack));
+    const lookups = Object.values<any>(json.data.oci_core_images).map(({ operating_system, operating_system_version, shape, sort_by, sort_order }) => [
+      operating_system,
+      operating_system_version,
+      shape,
+      sort_by,
+      sort_order,
+    ]);
+    expect(lookups.sort()).toEqual([
+      ["Canonical Ubuntu", "22.04", "VM.Standard.A1.Flex", "TIMECREATED", "DESC"],
+      ["Canonical Ubuntu", "22.04", "VM.Standard.E2.1.Micro", "TIMECREATED", "DESC"],
+      ["Canonical Ubuntu", "24.04", "VM.Standard.A1.Flex", "TIMECREATED", "DESC"],
+      ["Canonical Ubuntu", "24.04", "VM.Standard.E2.1.Micro", "TIMECREATED", "DESC"],
+    ]);
+    expectCleanValidate(json);
+    // The same lookup with a filter argument the provider does not have is refused.
+    Object.values<any>(json.data.oci_core_images)[0].os_version = "24.04";
+    expect(validateWithRealProvider(json).valid).toBe(false);
   });
 });

@@ -38,7 +38,7 @@ export interface DokployClusterProps {
   readonly memoryInGbsPerNode?: number;
   /** @default - 100 (two nodes use the 200 GB of free block storage) */
   readonly bootVolumeSizeInGbsPerNode?: number;
-  /** Ubuntu release of every node's image. @default - "22.04" */
+  /** Ubuntu release of every node's image: "24.04" or "22.04" (may be a Terraform string, checked at plan time). @default - "24.04" */
   readonly ubuntuVersion?: string;
   /** An image OCID for every node instead of the lookup. @default - the newest Canonical Ubuntu image for the shape */
   readonly imageId?: string;

@@ -5,7 +5,7 @@
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
-import { DokployCluster } from "dokploy-oci";
+import { CAPACITY_RETRY_DURATION_SECONDS, DokployCluster } from "dokploy-oci";
 import { provider } from "dokploy-oci/providers/oci";
 
 export class PaidWorkerPoolStack extends TerraformStack {
@@ -13,7 +13,7 @@ export class PaidWorkerPoolStack extends TerraformStack {
     super(scope, id);
     const compartment = new TerraformVariable(this, "compartment_ocid", { type: "string" });
     const sshKey = new TerraformVariable(this, "ssh_public_key", { type: "string" });
-    new provider.OciProvider(this, "oci", { region: "eu-frankfurt-1" });
+    new provider.OciProvider(this, "oci", { region: "eu-frankfurt-1", retryDurationSeconds: CAPACITY_RETRY_DURATION_SECONDS });
     const cluster = new DokployCluster(this, "Cluster", {
       compartmentId: compartment.stringValue,
       sshPublicKeys: [sshKey.stringValue],

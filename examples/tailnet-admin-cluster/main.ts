@@ -4,7 +4,7 @@
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
-import { DokployCluster } from "dokploy-oci";
+import { CAPACITY_RETRY_DURATION_SECONDS, DokployCluster } from "dokploy-oci";
 import { provider } from "dokploy-oci/providers/oci";
 
 export class TailnetAdminClusterStack extends TerraformStack {
@@ -17,7 +17,7 @@ export class TailnetAdminClusterStack extends TerraformStack {
       sensitive: true,
       description: "A reusable tskey-auth-… key, or a tskey-client-… OAuth secret allowed to assign tag:dokploy",
     });
-    new provider.OciProvider(this, "oci", { region: "eu-frankfurt-1" });
+    new provider.OciProvider(this, "oci", { region: "eu-frankfurt-1", retryDurationSeconds: CAPACITY_RETRY_DURATION_SECONDS });
     const cluster = new DokployCluster(this, "Cluster", {
       compartmentId: compartment.stringValue,
       sshPublicKeys: [sshKey.stringValue],

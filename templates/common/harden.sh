@@ -210,6 +210,8 @@ save_firewall() {
   if [[ $FIREWALL_CHANGED != true ]]; then
     log "iptables: nothing to change"
   elif command -v netfilter-persistent >/dev/null; then
+    # Some Ubuntu 24.04 images have no /etc/iptables, where netfilter-persistent's plugins write rules.v4 and v6.
+    mkdir -p "$ROOT/etc/iptables"
     run_logged netfilter-persistent save
     log "iptables: rules saved for the next boot"
   else
