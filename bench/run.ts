@@ -14,6 +14,7 @@ import { CLUSTER_DEFAULTS } from "../constructs/oci/dokploy-cluster";
 import { DEFAULT_TENANCY_KIND, FREE_ALLOWANCES } from "../lib/free-tier";
 import { OCI_METADATA_LIMIT_BYTES } from "../lib/cloud-init";
 import { BENCH_WAIT_SECONDS, measureJoinLag, JoinLagResult, REPEATS, SCHEDULES } from "./join-lag";
+import { TIMINGS_FILE, readTimings } from "../sandbox/vm/timings";
 
 const ROOT = path.join(__dirname, "..");
 const OUT = path.join(ROOT, "dist", "bench");
@@ -88,6 +89,32 @@ function barChart(title: string, bars: Array<{ label: string; value: number; col
   );
 }
 
+/**
+ * The spread of the real-machine test runs' boot timings on this machine (sandbox/vm/timings.ts): booting a cluster
+ * takes many minutes under emulation, so the test records each run and this reports them.
+ */
+function realMachineTimings(): string {
+  const runs = readTimings();
+  if (!runs.length) return `No run of \`npx jest __tests__/vm\` has been recorded on this machine (${TIMINGS_FILE}).`;
+  const rows: Array<Array<string | number>> = [];
+  const nodes = [...new Set(runs.flatMap((run) => Object.keys(run.nodes)))].sort();
+  for (const node of nodes) {
+    const milestones = [...new Set(runs.flatMap((run) => Object.keys(run.nodes[node] ?? {})))];
+    for (const milestone of milestones) {
+      const values = runs.map((run) => run.nodes[node]?.[milestone]).filter((value): value is number => value !== undefined);
+      rows.push([node, milestone, values.length, median(values).toFixed(0), `${Math.min(...values)}-${Math.max(...values)}`]);
+    }
+  }
+  const accel = [...new Set(runs.map((run) => run.accel))].join(", ");
+  const header = ["node", "milestone", "runs", "median (s)", "min-max (s)"];
+  return [
+    `Recorded by ${runs.length} run(s) of \`__tests__/vm\` on this machine (${accel === "tcg" ? "software emulation, TCG" : accel}; the ` +
+      "machines boot at once, 1 vCPU each, beside whatever else the machine runs).",
+    "",
+    [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((row) => `| ${row.join(" | ")} |`)].join("\n"),
+  ].join("\n");
+}
+
 async function main(): Promise<void> {
   fs.mkdirSync(OUT, { recursive: true });
   console.log("== 1. join lag (real worker bootstrap + real token server, real seconds)");
@@ -117,6 +144,8 @@ async function main(): Promise<void> {
   const longPoll = lag.filter((row) => row.schedule === SCHEDULES.longPoll);
   const libraryMedian = Math.max(...longPoll.map((row) => row.lag.median));
   const libraryMax = Math.max(...longPoll.map((row) => row.lag.max));
+
+  const machines = realMachineTimings();
 
   const report = `# dokploy-oci benchmark
 
@@ -172,6 +201,9 @@ ${table(["resource", "used", "Always Free tenancy allowance"], [
     ["boot volumes (GB)", defaultNodes * CLUSTER_DEFAULTS.bootVolumeSizeInGbsPerNode, budget.bootVolumeInGbs],
   ])}
 
+## 5. Real machines: from machine start to each milestone
+${machines}
+
 Monthly cost of what the stack creates: 0 (A1.Flex within the allowance, one VCN, an internet gateway, NSGs,
 boot volumes within 200 GB; no load balancer, no NAT gateway).
 `;
@@ -188,6 +220,7 @@ boot volumes within 200 GB; no load balancer, no NAT gateway).
       "s",
     ),
   );
+  console.log(`== 5. real machines (recorded test runs)\n${machines}`);
   console.log(`\nwrote ${path.relative(process.cwd(), path.join(OUT, "report.md"))} and join-lag.svg`);
 }
 

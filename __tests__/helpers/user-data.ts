@@ -12,6 +12,11 @@ export interface RenderedMetadata {
   /** Instance resource name, with `[i]` for counted instances. */
   readonly instance: string;
   readonly metadata: Record<string, string>;
+  /** The instance's freeform tags as Terraform computes them (the manager's workers tag). */
+  readonly freeformTags: Record<string, string>;
+  /** The VNIC's hostname label and fixed private IP (null when OCI chooses). */
+  readonly hostname: string | null;
+  readonly privateIp: string | null;
   /** What OCI counts against its limit: every key and value of `metadata`, in bytes. */
   readonly bytes: number;
   readonly cloudConfig: string;
@@ -27,7 +32,15 @@ export function renderMetadata(stackJson: any, variables: Record<string, string>
   // Locals are left out: they describe instances (addresses), which metadata never refers to.
   const config: any = { variable: json.variable, resource: { terraform_data: {} }, output: {} };
   for (const [name, instance] of Object.entries(instances)) {
-    config.resource.terraform_data[name] = { input: instance.metadata, ...(instance.count !== undefined ? { count: instance.count } : {}) };
+    config.resource.terraform_data[name] = {
+      input: {
+        metadata: instance.metadata,
+        freeform_tags: instance.freeform_tags ?? {},
+        hostname: instance.create_vnic_details?.hostname_label ?? null,
+        private_ip: instance.create_vnic_details?.private_ip ?? null,
+      },
+      ...(instance.count !== undefined ? { count: instance.count } : {}),
+    };
     config.output[name] = { value: `\${terraform_data.${name}${instance.count !== undefined ? "[*]" : ""}}`, sensitive: true };
   }
   const standInValues: Record<string, string> = {};
@@ -40,9 +53,14 @@ export function renderMetadata(stackJson: any, variables: Record<string, string>
   return Object.entries(outputs).flatMap(([name, { value }]) => {
     const list = Array.isArray(value) ? (value as any[]).map((item, index) => [`${name}[${index}]`, item] as const) : [[name, value] as const];
     return list.map(([instance, data]) => {
-      const metadata: Record<string, string> = (data as any).output;
+      const { metadata, freeform_tags: freeformTags, hostname, private_ip: privateIp } = (data as any).output as {
+        metadata: Record<string, string>;
+        freeform_tags: Record<string, string>;
+        hostname: string | null;
+        private_ip: string | null;
+      };
       const bytes = Object.entries(metadata).reduce((sum, [key, text]) => sum + Buffer.byteLength(key) + Buffer.byteLength(text), 0);
-      return { instance, metadata, bytes, cloudConfig: gunzipSync(Buffer.from(metadata.user_data, "base64")).toString("utf8") };
+      return { instance, metadata, freeformTags, hostname, privateIp, bytes, cloudConfig: gunzipSync(Buffer.from(metadata.user_data, "base64")).toString("utf8") };
     });
   });
 }

@@ -1,6 +1,7 @@
 /**
- * Every shell script that lands on a host (templates/**\/*.sh), the real-Dokploy preparation script and every test
- * stub (any *stubs directory in __tests__/harness or sandbox) passes the real shellcheck.
+ * Every shell script that lands on a host (templates/**\/*.sh), the real-Dokploy preparation script, the real
+ * machines' image recipe and lab installers (sandbox/vm) and every test stub (any *stubs directory in
+ * __tests__/harness or sandbox) passes the real shellcheck.
  * A missing shellcheck fails the suite: a skipped lint would look green while checking nothing.
  */
 import { spawnSync } from "child_process";
@@ -20,8 +21,9 @@ function filesUnder(dir: string, keep: (file: string) => boolean): string[] {
 }
 
 const templateScripts = filesUnder(path.join(REPO, "templates"), (file) => file.endsWith(".sh"));
-// Test tooling that runs as root on the CI machine (prepares the real Dokploy).
-const toolScripts = filesUnder(path.join(REPO, "__tests__/real-dokploy"), (file) => file.endsWith(".sh"));
+// Test tooling that runs as root on the CI machine (prepares the real Dokploy, builds the real machines' image) or on
+// the real machines (the lab's installers).
+const toolScripts = [path.join(REPO, "__tests__/real-dokploy"), path.join(REPO, "sandbox/vm")].flatMap((dir) => filesUnder(dir, (file) => file.endsWith(".sh")));
 const stubScripts = STUB_PARENTS.flatMap((parent) =>
   fs
     .readdirSync(parent, { withFileTypes: true })
@@ -45,7 +47,13 @@ test("there are scripts to check", () => {
     expect.arrayContaining(["templates/common/harden.sh", "templates/manager/bootstrap.sh"]),
   );
   expect(stubScripts.length).toBeGreaterThan(0);
-  expect(toolScripts.map((file) => path.relative(REPO, file))).toEqual(["__tests__/real-dokploy/prepare.sh"]);
+  expect(toolScripts.map((file) => path.relative(REPO, file))).toEqual([
+    "__tests__/real-dokploy/prepare.sh",
+    "sandbox/vm/image/build.sh",
+    "sandbox/vm/image/customize.sh",
+    "sandbox/vm/installers/docker-install.sh",
+    "sandbox/vm/installers/dokploy-install.sh",
+  ]);
 });
 
 test.each([...templateScripts, ...toolScripts, ...stubScripts].map((file) => [path.relative(REPO, file)]))("shellcheck %s", (file) => {

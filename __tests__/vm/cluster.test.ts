@@ -1,0 +1,292 @@
+/**
+ * The whole cluster on real machines (issue 23): a manager and two workers boot with their own kernels from the
+ * user_data the real terraform renders from the synthesized stack, through cloud-init's Oracle datasource, on an
+ * image that behaves like Oracle's Ubuntu image where the project depends on it (docs/testing.md). What a user
+ * relies on, shown for real: no manual step, real hardening, an app on a worker answering through the manager,
+ * the routing mesh and an encrypted overlay (the guests' kernels have IPVS and ESP), the metadata guard after a
+ * reboot, the cluster back after a reboot of every node, and growing and shrinking by the manager's workers tag.
+ * The steps share one cluster and run in order; each waits for its event with a generous outer limit.
+ */
+import { VmCluster } from "../harness/vm-cluster";
+import { Vm } from "../../sandbox/vm/vm-lab";
+import { sleep } from "../../sandbox/wait";
+import { recordTimings } from "../../sandbox/vm/timings";
+import { RenderedMetadata } from "../helpers/user-data";
+
+/** Booting three machines at once under software emulation on a busy 2-core machine takes minutes each. */
+const BOOT_LIMIT_MS = 30 * 60_000;
+const STEP_LIMIT_MS = 20 * 60_000;
+jest.setTimeout(BOOT_LIMIT_MS + STEP_LIMIT_MS);
+
+const APP = "lab-app";
+/**
+ * A shell command for the lab's tools image that GETs / from `host` port 80 and prints the body (socat: the image's
+ * static busybox cannot resolve names).
+ */
+const HTTP_GET = (host: string) => `sh -c "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socat -t 10 - TCP:${host}:80 | tail -n 1"`;
+const MESH_PORT = 8080;
+
+let cluster: VmCluster;
+let rendered: RenderedMetadata[];
+/** Seconds from each machine's start to each milestone, printed at the end (the benchmark reports the same). */
+const timings: Record<string, Record<string, number>> = {};
+
+function mark(vm: Vm, milestone: string): void {
+  timings[vm.name] = { ...timings[vm.name], [milestone]: Math.round((Date.now() - vm.startedAt) / 1000) };
+}
+
+/** Polls `check` (which throws or returns false while not yet) until it passes; fails with its last error. */
+async function eventually<T>(what: string, check: () => Promise<T | false>, limitMs = STEP_LIMIT_MS, intervalMs = 5000): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  let last: unknown = "never checked";
+  for (;;) {
+    try {
+      const result = await check();
+      if (result !== false) return result;
+      last = "not yet";
+    } catch (error) {
+      last = error instanceof Error ? error.message : error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting for ${what}: ${last}`);
+    await sleep(intervalMs);
+  }
+}
+
+interface SwarmNode {
+  hostname: string;
+  status: string;
+  availability: string;
+  role: string;
+}
+
+async function swarmNodes(): Promise<SwarmNode[]> {
+  const out = await cluster.manager.mustRun("docker node ls --format '{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}'");
+  return out
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [hostname, status, availability, managerStatus] = line.split(" ");
+      return { hostname, status, availability, role: managerStatus ? "manager" : "worker" };
+    });
+}
+
+async function readyHostnames(): Promise<string[]> {
+  return (await swarmNodes()).filter((node) => node.status === "Ready").map((node) => node.hostname).sort();
+}
+
+/** An HTTP GET from the lab's gateway (another machine on the bridge); the body, or throws. */
+async function httpFromGateway(url: string): Promise<string> {
+  const result = await cluster.lab.inNamespace(["curl", "--silent", "--show-error", "--fail", "--max-time", "10", url]);
+  if (result.code !== 0) throw new Error(`${url}: ${result.stderr.trim() || `exit ${result.code}`}`);
+  return result.stdout.trim();
+}
+
+async function waitForCloudInit(vm: Vm): Promise<string> {
+  await vm.waitForSsh(BOOT_LIMIT_MS);
+  mark(vm, "ssh");
+  const status = await vm.run("cloud-init status --wait --long", BOOT_LIMIT_MS);
+  mark(vm, "cloud-init done");
+  return status.stdout;
+}
+
+beforeAll(async () => {
+  cluster = await VmCluster.start();
+  rendered = cluster.render(2);
+  const machines = cluster.createMachines(rendered);
+  for (const vm of machines) vm.start();
+  console.log(`real machines: ${cluster.lab.accel === "kvm" ? "KVM" : "software emulation (TCG)"}; lab ${cluster.lab.namespace}`);
+}, BOOT_LIMIT_MS);
+
+afterAll(async () => {
+  console.log(`real-machine timings (s from machine start): ${JSON.stringify(timings)}`);
+  if (Object.keys(timings).length) recordTimings(cluster.lab.accel, timings);
+  await cluster?.stop();
+}, 120_000);
+
+describe("a manager and two workers boot from the rendered user_data with no manual step", () => {
+  test("cloud-init is done on every node, without errors", async () => {
+    const statuses = await Promise.all(cluster.lab.machines.map(async (vm) => [vm.name, await waitForCloudInit(vm)] as const));
+    for (const [name, status] of statuses) expect({ name, status: status.match(/^status: (\S+)/m)?.[1] }).toEqual({ name, status: "done" });
+  });
+
+  test("the swarm has three Ready nodes and each worker is registered in Dokploy exactly once", async () => {
+    await eventually("three Ready swarm nodes", async () => {
+      const ready = await readyHostnames();
+      return ready.length === 3 && ready;
+    });
+    for (const vm of cluster.lab.machines) mark(vm, "swarm ready");
+    await eventually("both workers registered", async () => cluster.fake.servers.length >= 2);
+    for (const vm of cluster.workers) mark(vm, "registered");
+    // Several more reconciler passes change nothing.
+    await sleep(30_000);
+    expect(cluster.fake.servers.map((server) => server.ipAddress).sort()).toEqual(cluster.workers.map((vm) => vm.ip).sort());
+    expect(cluster.fake.servers.map((server) => server.name).sort()).toEqual(cluster.workers.map((vm) => vm.name).sort());
+  });
+});
+
+/**
+ * TCP ports open to a connection from the lab's gateway (another machine on the subnet), among 1..10000 and a few
+ * higher. The kernel rate-limits the ICMP answers of the image's REJECT, so most closed ports answer by timing out:
+ * many probes at once keep the scan to seconds.
+ */
+async function openPorts(ip: string): Promise<number[]> {
+  const script = `
+    const net = require("net");
+    const ports = [...Array(10000).keys()].map((i) => i + 1).concat([${MESH_PORT}, 10250, 2375, 2376, 5432, 6379, 9999, 27017]);
+    const open = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < ports.length) {
+        const port = ports[next++];
+        await new Promise((resolve) => {
+          const socket = net.connect({ host: "${ip}", port, timeout: 3000 });
+          socket.once("connect", () => { open.push(port); socket.destroy(); resolve(); });
+          socket.once("timeout", () => { socket.destroy(); resolve(); });
+          socket.once("error", () => resolve());
+        });
+      }
+    };
+    Promise.all([...Array(1000)].map(worker)).then(() => console.log(JSON.stringify([...new Set(open)].sort((a, b) => a - b))));`;
+  const result = await cluster.lab.inNamespace([process.execPath, "-e", script], 600_000);
+  if (result.code !== 0) throw new Error(`port scan of ${ip} failed: ${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+/** The TCP ports the stack's NSG rules open to the lab's gateway (10.0.0.1) on a node's security group. */
+function nsgTcpPorts(nsgName: string): number[] {
+  const nsgs = cluster.stackJson.resource.oci_core_network_security_group;
+  const nsg = Object.keys(nsgs).find((name) => name.includes(nsgName))!;
+  const ports = new Set<number>();
+  for (const rule of Object.values<any>(cluster.stackJson.resource.oci_core_network_security_group_security_rule)) {
+    if (rule.network_security_group_id !== `\${oci_core_network_security_group.${nsg}.id}` || rule.direction !== "INGRESS" || rule.protocol !== "6") continue;
+    // The gateway is not in any NSG, but inside the subnet and the admin CIDRs.
+    if (rule.source_type !== "CIDR_BLOCK" || !["0.0.0.0/0", "10.0.0.0/24", "10.0.0.0/16"].includes(rule.source)) continue;
+    const range = rule.tcp_options.destination_port_range;
+    for (let port = range.min; port <= range.max; port++) ports.add(port);
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+describe("hardening is real", () => {
+  test("SSH refuses passwords over a real connection and takes the key; fail2ban guards sshd", async () => {
+    for (const vm of cluster.lab.machines) {
+      const password = await cluster.lab.inNamespace([
+        "ssh", "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", `ubuntu@${vm.ip}`, "true",
+      ]);
+      expect({ node: vm.name, code: password.code, refused: password.stderr.includes("Permission denied (publickey)") }).toEqual({ node: vm.name, code: 255, refused: true });
+      expect(await vm.mustRun("whoami")).toBe("root\n");
+      expect(await vm.mustRun("systemctl is-active fail2ban && fail2ban-client status sshd | grep -c 'Currently failed'")).toBe("active\n1\n");
+    }
+  });
+
+  test("only ports the NSG rules list answer a scan from another machine on the subnet", async () => {
+    for (const vm of cluster.lab.machines) {
+      const allowed = nsgTcpPorts(vm === cluster.manager ? "ManagerNsg" : "WorkerNsg");
+      const open = await openPorts(vm.ip);
+      expect({ node: vm.name, outsideTheNsg: open.filter((port) => !allowed.includes(port)) }).toEqual({ node: vm.name, outsideTheNsg: [] });
+      expect(open).toContain(22);
+      if (vm === cluster.manager) expect(open).toEqual(expect.arrayContaining([80, 443, 2377, 3000]));
+    }
+  });
+});
+
+describe("apps on workers answer", () => {
+  test("an app whose only replica runs on a worker answers through the manager's port 80 and the routing mesh on every node", async () => {
+    await cluster.manager.mustRun(
+      `docker service create --detach --name ${APP} --network dokploy-network --constraint node.role==worker --replicas 1 ` +
+        `--hostname '{{.Node.Hostname}}' --publish published=${MESH_PORT},target=80 lab/tools ` +
+        `sh -c 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'`,
+    );
+    const workerNames = cluster.workers.map((vm) => vm.name);
+    const servedBy = await eventually("the app through the manager's port 80", async () => httpFromGateway(`http://${cluster.manager.ip}/`));
+    expect(workerNames).toContain(servedBy);
+    for (const vm of cluster.lab.machines) {
+      expect(await eventually(`the routing mesh on ${vm.name}`, async () => httpFromGateway(`http://${vm.ip}:${MESH_PORT}/`))).toBe(servedBy);
+    }
+  });
+
+  test("the same through an encrypted overlay (ESP between the nodes)", async () => {
+    await cluster.manager.mustRun(
+      "docker network create --driver overlay --opt encrypted --attachable lab-secure && " +
+        "docker service create --detach --name lab-secure-app --network lab-secure --constraint node.role==worker --replicas 1 " +
+        "--hostname '{{.Node.Hostname}}' lab/tools sh -c 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'",
+    );
+    const body = await eventually("the app over the encrypted overlay", async () =>
+      (await cluster.manager.mustRun(`docker run --rm --network lab-secure lab/tools ${HTTP_GET("lab-secure-app")}`)).trim(),
+    );
+    expect(cluster.workers.map((vm) => vm.name)).toContain(body);
+    expect(await cluster.manager.mustRun("ip xfrm state | grep -c '^src'")).not.toBe("0\n");
+  });
+});
+
+/** Asks the metadata service as root, as an unprivileged user and from a container; 'ok' or 'refused' for each. */
+async function metadataAccess(vm: Vm): Promise<Record<string, string>> {
+  const ask = (prefix: string) =>
+    `${prefix} curl --silent --output /dev/null --max-time 10 -H 'Authorization: Bearer Oracle' http://169.254.169.254/opc/v2/instance/ && echo ok || echo refused`;
+  const root = (await vm.mustRun(ask(""))).trim();
+  const nobody = (await vm.mustRun(ask("sudo -u nobody"))).trim();
+  const request = "GET /opc/v2/instance/ HTTP/1.0\\r\\nAuthorization: Bearer Oracle\\r\\n\\r\\n";
+  const container = (
+    await vm.mustRun(`docker run --rm lab/tools sh -c "printf '${request}' | socat -t 10 - TCP:169.254.169.254:80 | head -n 1 | grep -q ' 200 ' && echo ok || echo refused"`)
+  ).trim();
+  return { root, nobody, container };
+}
+
+describe("reboots", () => {
+  test("after a reboot of the manager the metadata guard is in place before Docker starts and refuses users and containers", async () => {
+    await cluster.manager.run("systemctl reboot");
+    await sleep(10_000);
+    await cluster.manager.waitForSsh(STEP_LIMIT_MS);
+    await cluster.manager.mustRun("systemctl is-system-running --wait || true");
+    const order = await cluster.manager.mustRun(
+      "systemctl show -p ExecMainExitTimestampMonotonic --value dokploy-metadata-guard.service; systemctl show -p ExecMainStartTimestampMonotonic --value docker.service",
+    );
+    const [guardDone, dockerStarted] = order.trim().split("\n").map(Number);
+    expect(guardDone).toBeGreaterThan(0);
+    expect(guardDone).toBeLessThan(dockerStarted);
+    expect(await metadataAccess(cluster.manager)).toEqual({ root: "ok", nobody: "refused", container: "refused" });
+    expect(await eventually("the app through the manager after its reboot", async () => httpFromGateway(`http://${cluster.manager.ip}/`))).toMatch(/^worker-/);
+  });
+
+  test("after a reboot of every node the swarm and the app come back with no step", async () => {
+    await Promise.all(cluster.lab.machines.map((vm) => vm.run("systemctl reboot")));
+    await sleep(10_000);
+    await Promise.all(cluster.lab.machines.map((vm) => vm.waitForSsh(STEP_LIMIT_MS)));
+    await eventually("three Ready swarm nodes after the reboot", async () => (await readyHostnames()).length === 3);
+    expect(await eventually("the app through the manager after the reboot", async () => httpFromGateway(`http://${cluster.manager.ip}/`))).toMatch(/^worker-/);
+    expect(cluster.fake.servers).toHaveLength(2);
+  });
+});
+
+describe("growing and shrinking by the manager's workers tag", () => {
+  test("a third worker joins and is registered once, while the metadata service answers 500 for a while", async () => {
+    const grown = cluster.render(3);
+    expect(cluster.managerWorkersTag(grown)).toBe("worker:3");
+    // The reconciler meets a failing metadata service first: it must carry on and change nothing.
+    cluster.lab.setState((state) => ({ ...state, imdsFailingUntil: Date.now() + 60_000 }));
+    cluster.updateManagerTags(grown);
+    const [added] = cluster.createMachines(grown);
+    added.start();
+    await waitForCloudInit(added);
+    await eventually("four Ready swarm nodes", async () => (await readyHostnames()).length === 4);
+    mark(added, "swarm ready");
+    await eventually("the third worker registered", async () => cluster.fake.servers.some((server) => server.ipAddress === added.ip));
+    mark(added, "registered");
+    await sleep(20_000);
+    expect(cluster.fake.servers.map((server) => server.name).sort()).toEqual(["worker-1", "worker-2", "worker-3"]);
+  });
+
+  test("shrinking drains and removes the retired worker from the swarm and from Dokploy", async () => {
+    const shrunk = cluster.render(2);
+    const retired = cluster.workers.find((vm) => vm.name === "worker-3")!;
+    // One apply updates the tag in place and destroys the instance.
+    cluster.updateManagerTags(shrunk);
+    await retired.kill();
+    await eventually("worker-3 gone from Dokploy", async () => !cluster.fake.servers.some((server) => server.name === "worker-3"));
+    await eventually("worker-3 gone from the swarm", async () => !(await swarmNodes()).some((node) => node.hostname === "worker-3"));
+    expect((await readyHostnames()).sort()).toEqual(["manager", "worker-1", "worker-2"]);
+    expect(cluster.fake.servers.map((server) => server.name).sort()).toEqual(["worker-1", "worker-2"]);
+  });
+});
