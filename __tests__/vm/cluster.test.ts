@@ -7,6 +7,8 @@
  * reboot, the cluster back after a reboot of every node, and growing and shrinking by the manager's workers tag.
  * The steps share one cluster and run in order; each waits for its event with a generous outer limit.
  */
+import { spawn } from "child_process";
+import * as path from "path";
 import { VmCluster } from "../harness/vm-cluster";
 import { Vm } from "../../sandbox/vm/vm-lab";
 import { sleep } from "../../sandbox/wait";
@@ -18,6 +20,7 @@ const BOOT_LIMIT_MS = 30 * 60_000;
 const STEP_LIMIT_MS = 20 * 60_000;
 jest.setTimeout(BOOT_LIMIT_MS + STEP_LIMIT_MS);
 
+const REPO = path.join(__dirname, "..", "..");
 const APP = "lab-app";
 /**
  * A shell command for the lab's tools image that GETs / from `host` port 80 and prints the body (socat: the image's
@@ -90,12 +93,24 @@ async function waitForCloudInit(vm: Vm): Promise<string> {
   return status.stdout;
 }
 
+/** The installer server drops this many connections first: more than one run of curl's retries. */
+const INSTALLER_FAILURES = 8;
+/** The console line of cloud-init's last stage (runcmd: the node's units are enabled and started there). */
+const CLOUD_INIT_FINAL_STAGE = /Cloud-init v\. \S+ running 'modules:final'/;
+
 beforeAll(async () => {
   cluster = await VmCluster.start();
-  rendered = cluster.render(2);
-  const machines = cluster.createMachines(rendered);
-  for (const vm of machines) vm.start();
   console.log(`real machines: ${cluster.lab.accel === "kvm" ? "KVM" : "software emulation (TCG)"}; lab ${cluster.lab.namespace}`);
+  rendered = cluster.render(2);
+  cluster.lab.setState((state) => ({ ...state, installersFailFirst: INSTALLER_FAILURES }));
+  const [manager, ...workers] = cluster.createMachines(rendered);
+  // The workers boot long before the manager, and worker-2 loses its power in cloud-init's last stage.
+  for (const vm of workers) vm.start();
+  await workers[1].waitForConsole(CLOUD_INIT_FINAL_STAGE, BOOT_LIMIT_MS);
+  await workers[1].kill();
+  workers[1].start();
+  await workers[0].waitForSsh(BOOT_LIMIT_MS);
+  manager.start();
 }, BOOT_LIMIT_MS);
 
 afterAll(async () => {
@@ -105,7 +120,7 @@ afterAll(async () => {
 }, 120_000);
 
 describe("a manager and two workers boot from the rendered user_data with no manual step", () => {
-  test("cloud-init is done on every node, without errors", async () => {
+  test("cloud-init is done on every node, without errors (worker-2's power was pulled during it)", async () => {
     const statuses = await Promise.all(cluster.lab.machines.map(async (vm) => [vm.name, await waitForCloudInit(vm)] as const));
     for (const [name, status] of statuses) expect({ name, status: status.match(/^status: (\S+)/m)?.[1] }).toEqual({ name, status: "done" });
   });
@@ -122,6 +137,13 @@ describe("a manager and two workers boot from the rendered user_data with no man
     await sleep(30_000);
     expect(cluster.fake.servers.map((server) => server.ipAddress).sort()).toEqual(cluster.workers.map((vm) => vm.ip).sort());
     expect(cluster.fake.servers.map((server) => server.name).sort()).toEqual(cluster.workers.map((vm) => vm.name).sort());
+  });
+
+  test("the installer server was down at first: the nodes retried and then installed", () => {
+    const installers = cluster.lab.requests().filter((request) => request.service === "installers");
+    expect(installers.slice(0, INSTALLER_FAILURES).map((request) => request.status)).toEqual(Array(INSTALLER_FAILURES).fill(0));
+    const served = installers.filter((request) => request.status === 200).map((request) => request.from);
+    expect(new Set(served)).toEqual(new Set(cluster.lab.machines.map((vm) => vm.ip)));
   });
 });
 
@@ -167,6 +189,25 @@ function nsgTcpPorts(nsgName: string): number[] {
   }
   return [...ports].sort((a, b) => a - b);
 }
+
+describe("npm run status on the real cluster", () => {
+  test("reports every node reached, cloud-init done, three Ready nodes and both workers in Dokploy, and exits 0", async () => {
+    const status = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO, "scripts", "status.ts"), cluster.manager.ip], {
+        cwd: REPO,
+        env: { ...process.env, DOKPLOY_OCI_SSH: cluster.lab.sshCommand() },
+      });
+      let output = "";
+      child.stdout.on("data", (chunk) => (output += chunk));
+      child.stderr.on("data", (chunk) => (output += chunk));
+      child.on("close", (code) => resolve({ code, output }));
+    });
+    expect(status.output).not.toMatch(/unreachable/);
+    expect(status.output.match(/status: done/g)).toHaveLength(3);
+    for (const name of ["manager", "worker-1", "worker-2"]) expect(status.output).toContain(name);
+    expect(status.code).toBe(0);
+  });
+});
 
 describe("hardening is real", () => {
   test("SSH refuses passwords over a real connection and takes the key; fail2ban guards sshd", async () => {

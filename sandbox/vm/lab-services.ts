@@ -49,6 +49,7 @@ const imds = http.createServer((request, response) => {
   answer(404);
 });
 
+let installerConnectionsDropped = 0;
 const files = https.createServer(
   { key: fs.readFileSync(path.join(imageDir, "server.key")), cert: fs.readFileSync(path.join(imageDir, "server.crt")) },
   (request, response) => {
@@ -56,7 +57,8 @@ const files = https.createServer(
     const name = path.basename(request.url ?? "");
     const file = path.join(www, name);
     // Down: the connection is dropped, as an unreachable mirror's would be.
-    if ((state().installersDownUntil ?? 0) > Date.now()) {
+    if (installerConnectionsDropped < (state().installersFailFirst ?? 0)) {
+      installerConnectionsDropped++;
       record("installers", from, request.url ?? "", 0);
       return void request.socket.destroy();
     }

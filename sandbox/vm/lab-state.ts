@@ -19,8 +19,8 @@ export interface LabState {
   readonly instances: Record<string, ImdsInstance>;
   /** Until then (ms since the epoch) the metadata service answers 500. */
   readonly imdsFailingUntil?: number;
-  /** Until then the installer server drops every connection. */
-  readonly installersDownUntil?: number;
+  /** The installer server drops this many connections before it answers (a mirror down for a while). */
+  readonly installersFailFirst?: number;
 }
 
 export interface InstanceSpec {

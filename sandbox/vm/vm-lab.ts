@@ -168,6 +168,16 @@ export class Vm {
     }
   }
 
+  /** Waits until the machine's console prints a line matching `pattern` (e.g. a cloud-init stage starting). */
+  async waitForConsole(pattern: RegExp, limitMs: number): Promise<void> {
+    const deadline = Date.now() + limitMs;
+    while (!(fs.existsSync(this.serialLog) && pattern.test(fs.readFileSync(this.serialLog, "utf8")))) {
+      if (!this.running) throw new Error(`${this.name} stopped before its console printed ${pattern}; serial log:\n${this.serialTail()}`);
+      if (Date.now() > deadline) throw new Error(`${this.name}: its console did not print ${pattern} within ${limitMs} ms; serial log:\n${this.serialTail()}`);
+      await sleep(1000);
+    }
+  }
+
   /** The end of the machine's console, for failure messages. */
   serialTail(lines = 40): string {
     if (!fs.existsSync(this.serialLog)) return "(no serial log)";
@@ -207,6 +217,18 @@ export class VmLab {
 
   get sshPublicKey(): string {
     return fs.readFileSync(`${this.sshKey}.pub`, "utf8").trim();
+  }
+
+  /**
+   * An `ssh` for programs that take one (`npm run status`'s DOKPLOY_OCI_SSH): the lab's key and no host-key
+   * memory, inside the lab's namespace, for jump hosts too (ssh passes -F on to them).
+   */
+  sshCommand(): string {
+    const config = path.join(this.dir, "ssh_config");
+    fs.writeFileSync(config, `Host *\n  IdentityFile ${this.sshKey}\n  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n  LogLevel ERROR\n`);
+    const wrapper = path.join(this.dir, "ssh");
+    fs.writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${this.namespace} ssh -F ${config} "$@"\n`, { mode: 0o755 });
+    return wrapper;
   }
 
   /** The lab installer server's https URL for `name` (a file published with `publish`). */
