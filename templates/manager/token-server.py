@@ -6,7 +6,9 @@
 # stateDir/workers.json, which the manager's reconciler (register-workers.py) rewrites from the manager's instance
 # tag and the swarm. Each expected worker gets a serving window of ttlSeconds, opened when it becomes expected or
 # when its swarm node stops being ready (a recreated worker); the join token goes to each identity once, again only
-# while its node is not ready, and the window closes once it has joined and fetched the key.
+# while its node is not ready, and the window closes once it has joined and fetched the key. State it cannot trust
+# (an unreadable state file, an opening time that is not a past time, a clock moved by hours) closes windows, never
+# opens them: only a worker newly expected or newly out of the swarm gets one.
 #
 # Config: key "tokenServer" of $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json (see docs/host-contract.md).
 # The manager bootstrap writes the served values into stateDir later, so they are read at request time.
@@ -27,7 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = os.environ.get("DOKPLOY_OCI_ROOT", "")
 MIN_SECRET_LENGTH = 32
 RETRY_AFTER_SECONDS = 5
-# How far in the future a saved start time may lie (a clock corrected after the save) before it counts as corrupt.
+# How far in the future a window's opening time may lie (a clock corrected after it opened) before the window counts as
+# closed: a clock set back by hours must not stretch a window by hours.
 CLOCK_SKEW_SECONDS = 300
 # A client asking `?wait=N` is answered as soon as the value exists, within N seconds (at most this many).
 MAX_WAIT_SECONDS = 60
@@ -80,10 +83,11 @@ def credential(secret, name):
     return hashlib.sha256(f"{secret}:{name}".encode()).hexdigest()
 
 
-def past_time(value):
-    # NaN would never reach the TTL and a time in the future would push it out: both would serve forever.
+def trusted_time(value, now):
+    """Whether `value` can be a window's opening time: a finite number of seconds, not later than the clock allows.
+    Anything else (NaN never reaches the TTL, a future time pushes it out) would keep a window open."""
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
-        and value <= time.time() + CLOCK_SKEW_SECONDS
+        and value <= now + CLOCK_SKEW_SECONDS
 
 
 class ServeState:
@@ -98,24 +102,30 @@ class ServeState:
         self.workers_seen = None  # (mtime, size, inode) of the workers.json last applied
         self.workers_problem = None
         self.identities, self.ready, self.known = {}, set(), False
+        # Set when the saved state cannot be trusted: the next workers.json is applied with every window closed.
+        self.untrusted = False
+        self.save_problem = None
         try:
             with open(self.path, encoding="utf-8") as f:
                 saved = json.load(f)
-            identities = {}
-            for name, entry in saved["identities"].items():
-                if not past_time(entry["openedAt"]):
-                    raise ValueError(f"openedAt {entry['openedAt']!r} of {name!r} is not a past time in seconds")
-                identities[str(name)] = {"openedAt": entry["openedAt"], "served": {str(k) for k in entry["served"]}}
-            self.identities, self.ready, self.known = identities, {str(name) for name in saved["ready"]}, True
+            # An opening time that is not a trusted time is kept as it is: refusal() treats it as closed.
+            self.identities = {str(name): {"openedAt": entry["openedAt"], "served": {str(k) for k in entry["served"]},
+                                           "closed": entry.get("closed", False) is not False}
+                               for name, entry in saved["identities"].items()}
+            self.ready, self.known = {str(name) for name in saved["ready"]}, True
         except FileNotFoundError:
             pass
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            # Rebuilt from the next workers.json: workers already in the swarm count as served, every other expected
-            # worker gets a fresh window. Nothing is served that the expected set and the swarm do not allow.
-            log(f"unreadable state file {self.path} ({error!r}); moved aside to {self.path}.corrupt and rebuilt "
-                "from the expected and ready workers")
-            with contextlib.suppress(OSError):
+            # Fail closed: the file may have held closed windows, so none reopens by itself.
+            self.identities, self.ready, self.untrusted = {}, set(), True
+            moved = f"moved aside to {self.path}.corrupt"
+            try:
                 os.replace(self.path, self.path + ".corrupt")
+            except OSError as move_error:
+                moved = f"could not move it aside ({move_error!r})"
+            log(f"unreadable state file {self.path} ({error!r}); {moved}. Every expected worker's window counts as "
+                f"closed. To reopen serving on purpose for the expected workers not in the swarm: systemctl stop "
+                f"dokploy-token-server; rm -rf {self.path}; systemctl start dokploy-token-server")
 
     def read_workers(self):
         """(expected, ready) name sets from workers.json, None until it exists and is valid; re-read when it changes."""
@@ -147,35 +157,55 @@ class ServeState:
         workers = self.read_workers()
         if workers is None:
             return False
-        if workers is True:
-            return self.known
-        expected, ready = workers
-        now, changed = time.time(), False
+        now = time.time()
+        changed = self.apply_workers(*workers, now) if workers is not True else False
+        if not self.known:
+            return False
+        for name, entry in sorted(self.identities.items()):
+            if entry["closed"]:
+                continue
+            # A window seen closed stays closed, so a clock set back (or one catching up with a future opening
+            # time) does not reopen it.
+            if not trusted_time(entry["openedAt"], now):
+                log(f"worker {name}: its window's opening time {entry['openedAt']!r} is not a trusted past time "
+                    "(corrupt state or a clock set back); the window is closed")
+                entry["closed"] = changed = True
+            elif now - entry["openedAt"] >= self.ttl_seconds:
+                entry["closed"] = changed = True
+        if changed:
+            self.save()
+        return True
+
+    def apply_workers(self, expected, ready, now):
+        """Opens and drops windows for a new workers.json; whether anything changed."""
+        changed = not self.known or ready != self.ready
+        # After an untrusted state the windows start closed: they may have closed before.
         for name in sorted(expected - self.identities.keys()):
             # A worker already in the swarm (joined before, or state rebuilt) needs nothing more.
             served = {"token", "key"} if name in ready else set()
-            self.identities[name] = {"openedAt": now, "served": served}
-            log(f"expecting worker {name}" + (" (in the swarm already)" if served else ""))
+            self.identities[name] = {"openedAt": now, "served": served, "closed": self.untrusted}
+            log(f"expecting worker {name}" + (" (in the swarm already)" if served else "")
+                + (" (window closed: the saved state was unreadable)" if self.untrusted else ""))
             changed = True
+        self.untrusted = False
         for name in sorted(self.identities.keys() - expected):
             del self.identities[name]
             log(f"worker {name} is no longer expected")
             changed = True
         for name in sorted((self.ready - ready) & expected):
-            self.identities[name] = {"openedAt": now, "served": set()}
+            self.identities[name] = {"openedAt": now, "served": set(), "closed": False}
             log(f"worker {name} left the swarm or is down (recreated?): it may fetch the join token again")
             changed = True
-        if ready != self.ready or changed or not self.known:
-            self.ready, self.known = ready, True
-            self.save()
-        return True
+        self.ready, self.known = ready, True
+        return changed
 
     def refusal(self, name, kind):
         """(status, why) when worker `name` may not have `kind` now, else None."""
         entry = self.identities.get(name)
         if entry is None:
             return 403, "unknown identity: not an expected worker"
-        if time.time() - entry["openedAt"] >= self.ttl_seconds:
+        now = time.time()
+        if entry["closed"] or not trusted_time(entry["openedAt"], now) or now - entry["openedAt"] >= self.ttl_seconds:
             return 410, f"its window closed ({self.ttl_seconds}s after it became expected or left the swarm)"
         if name in self.ready and (entry["served"] >= {"token", "key"} or kind == "token" and "token" in entry["served"]):
             return 410, "credential already used: it was served and is a ready swarm node"
@@ -204,13 +234,22 @@ class ServeState:
 
     def save(self):
         temporary = self.path + ".tmp"
-        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            json.dump({"identities": {name: {"openedAt": entry["openedAt"], "served": sorted(entry["served"])}
-                                      for name, entry in self.identities.items()},
-                       "ready": sorted(self.ready)}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, self.path)
+        try:
+            with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                json.dump({"identities": {name: {"openedAt": entry["openedAt"], "served": sorted(entry["served"]),
+                                                 "closed": entry["closed"]}
+                                          for name, entry in self.identities.items()},
+                           "ready": sorted(self.ready)}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.path)
+        except OSError as error:
+            # Still fail closed: what cannot be saved is read back as unreadable state after a restart.
+            if self.save_problem is None:
+                log(f"cannot save {self.path} ({error!r}); serving from memory")
+            self.save_problem = error
+            return
+        self.save_problem = None
 
 
 class Handler(BaseHTTPRequestHandler):
