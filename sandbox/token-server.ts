@@ -246,3 +246,66 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
 export async function stopAllTokenServers(): Promise<void> {
   await Promise.all([...running].map(stopProcess));
 }
+
+export interface SlowClientsOptions {
+  /** Clients in all, spread evenly over `sourceAddresses`. */
+  count: number;
+  /** Loopback addresses the clients connect from (a worker measured beside them should use another). */
+  sourceAddresses: string[];
+  /** Each client sends one byte of a request that never ends this often; 0: idle, it sends nothing. */
+  byteIntervalMs: number;
+}
+
+export interface SlowClients {
+  /** Answers of 503 each source address received (connections refused at once), so far. */
+  refused(address: string): number;
+  /** Connections the server closed without answering (a request that missed its deadline), so far. */
+  cutOff(): number;
+  /** Closes every client and stops reconnecting; resolves once every socket is closed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Clients that hold connections to `url` as long as the server lets them: each sends a request a byte at a time (or
+ * nothing) and reconnects 100 ms after the server closes it, until `stop()`.
+ */
+export function startSlowClients(url: string, options: SlowClientsOptions): SlowClients {
+  const { hostname, port } = new URL(url);
+  const refused = new Map<string, number>();
+  const sockets = new Set<net.Socket>();
+  let cutOff = 0;
+  let stopped = false;
+  const trickle = "GET /token HTTP/1.1\r\nHost: x\r\nX-Padding: " + "x".repeat(1_000);
+  const connect = (address: string) => {
+    if (stopped) return;
+    const socket = net.connect({ host: hostname, port: Number(port), localAddress: address });
+    sockets.add(socket);
+    let sent = 0;
+    let answer = "";
+    let timer: NodeJS.Timeout | undefined;
+    socket.on("connect", () => {
+      if (options.byteIntervalMs > 0) timer = setInterval(() => socket.write(trickle[sent++ % trickle.length]), options.byteIntervalMs);
+    });
+    socket.setEncoding("utf8").on("data", (chunk) => (answer += chunk));
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearInterval(timer);
+      sockets.delete(socket);
+      if (stopped) return;
+      if (answer.startsWith("HTTP/1.0 503")) refused.set(address, (refused.get(address) ?? 0) + 1);
+      else if (answer === "") cutOff++;
+      setTimeout(() => connect(address), 100);
+    });
+  };
+  for (let i = 0; i < options.count; i++) connect(options.sourceAddresses[i % options.sourceAddresses.length]);
+  return {
+    refused: (address) => refused.get(address) ?? 0,
+    cutOff: () => cutOff,
+    async stop() {
+      stopped = true;
+      const closing = [...sockets].map((socket) => new Promise((resolve) => socket.once("close", resolve)));
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(closing);
+    },
+  };
+}

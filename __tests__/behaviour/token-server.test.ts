@@ -10,10 +10,11 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { sleep, WAIT_LIMIT_MS } from "../../sandbox/wait";
+import { sleep, waitFor, WAIT_LIMIT_MS } from "../../sandbox/wait";
 import {
   freePort,
   runTokenServerToExit,
+  startSlowClients,
   startTokenServer,
   stopAllTokenServers,
   TokenServer,
@@ -378,25 +379,41 @@ describe("long poll (?wait=N)", () => {
     expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(410);
   });
 
-  test("idle connections cannot pin the server: past 256 at once, a client is told to retry at once", async () => {
-    const server = await start();
-    const host = new URL(server.url);
+  /** `count` idle connections from `address`, each resolved once connected. */
+  async function holdIdle(server: TokenServer, address: string, count: number, sockets: net.Socket[]): Promise<void> {
+    const { hostname, port } = new URL(server.url);
+    for (let i = 0; i < count; i++) {
+      const socket = net.connect({ host: hostname, port: Number(port), localAddress: address });
+      socket.on("error", () => undefined);
+      sockets.push(socket);
+      await new Promise((resolve) => socket.once("connect", resolve));
+    }
+  }
+
+  test("idle connections cannot pin the server: past 32 from one address that address is told to retry, others are served; past 256 in all, everyone is", async () => {
+    const server = await startPublished();
     const sockets: net.Socket[] = [];
     try {
-      // Connections that never send a request, each holding one of the server's threads.
-      for (let i = 0; i < 256; i++) {
-        const socket = net.connect(Number(host.port), host.hostname);
-        socket.on("error", () => undefined);
-        sockets.push(socket);
-        await new Promise((resolve) => socket.once("connect", resolve));
+      // Connections that never send a request, each holding one of the server's threads until its deadline.
+      await holdIdle(server, "127.0.0.1", 32, sockets);
+      const extra = await request(`${server.url}/token`, { as: "worker-1", from: "127.0.0.1" });
+      expect([extra.status, extra.headers["retry-after"]]).toEqual([503, "5"]);
+      expect((await request(`${server.url}/token`, { as: "worker-1", from: "127.0.0.9" })).status).toBe(200);
+
+      // 256 in all: a round counts only if no idle connection reached its deadline before the probe was answered.
+      let probe: Reply | undefined;
+      for (let round = 0; round < 5 && probe === undefined; round++) {
+        for (const socket of sockets.splice(0)) socket.destroy();
+        let cutOff = false;
+        for (let address = 10; address < 18; address++) await holdIdle(server, `127.0.0.${address}`, 32, sockets);
+        for (const socket of sockets) socket.once("close", () => (cutOff = true));
+        const reply = await request(`${server.url}/token`, { as: "worker-1", from: "127.0.0.9" });
+        if (!cutOff) probe = reply;
       }
-      const extra = await request(`${server.url}/token`, { as: "worker-1" }).catch((error) => error);
-      expect(extra.status).toBe(503);
-      expect(extra.headers["retry-after"]).toBe("5");
+      expect([probe?.status, probe?.headers["retry-after"]]).toEqual([503, "5"]);
     } finally {
       for (const socket of sockets) socket.destroy();
     }
-    server.writeValue("token", JOIN_COMMAND);
     const deadline = Date.now() + WAIT_LIMIT_MS;
     let reply = await request(`${server.url}/token`, { as: "worker-1" });
     while (reply.status !== 200 && Date.now() < deadline) {
@@ -404,6 +421,24 @@ describe("long poll (?wait=N)", () => {
       reply = await request(`${server.url}/token`, { as: "worker-1" });
     }
     expect(reply.status).toBe(200);
+  });
+
+  test("500 slow clients (a byte a second, reconnecting) from four addresses: each is cut off at its deadline, and a worker is served meanwhile", async () => {
+    const server = await startPublished();
+    const addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
+    const clients = startSlowClients(server.url, { count: 500, sourceAddresses: addresses, byteIntervalMs: 1_000 });
+    try {
+      await waitFor(() => addresses.every((address) => clients.refused(address) > 0), "every slow address to reach its limit");
+      for (const path of ["/token", "/public-key"]) {
+        expect((await request(`${server.url}${path}`, { as: "worker-1", from: "127.0.0.9" })).status).toBe(200);
+      }
+      // Sending a byte a second, a request of a thousand bytes would hold its thread for minutes without a deadline.
+      await waitFor(() => clients.cutOff() >= 4 * 32, "the held slow clients to be cut off at their deadline");
+      await server.waitForLog("Request timed out");
+      expect((await request(`${server.url}/token`, { as: "worker-2", from: "127.0.0.10" })).status).toBe(200);
+    } finally {
+      await clients.stop();
+    }
   });
 });
 

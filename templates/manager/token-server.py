@@ -13,9 +13,9 @@
 # Config: key "tokenServer" of $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json (see docs/host-contract.md).
 # The manager bootstrap writes the served values into stateDir later, so they are read at request time.
 import argparse
-import contextlib
 import hashlib
 import hmac
+import io
 import json
 import math
 import os
@@ -38,8 +38,13 @@ WAIT_POLL_SECONDS = 0.05
 # A worker's name, as SwarmWorkerPool makes it (<namePrefix>-<i>); anything else is no worker of this cluster.
 WORKER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 IDENTITY_HEADER = "X-Dokploy-Worker"
-# Connections served at once (one thread each); past that a client is told to retry, so none can pin the server.
+# Connections served at once (one thread each), and from one source address; past either a client is told to retry
+# at once, so neither many clients nor one address holding many connections can keep a worker out.
 MAX_CONNECTIONS = 256
+MAX_CONNECTIONS_PER_ADDRESS = 32
+# A request must arrive whole within this many seconds of the connection, however it trickles in; a long poll then
+# lasts at most MAX_WAIT_SECONDS more, and the answer fits the socket buffer.
+REQUEST_DEADLINE_SECONDS = 10
 TEXT = "text/plain; charset=utf-8"
 # path -> (file in stateDir, content type, what fetching it counts as towards a served worker)
 SECRET_PATHS = {
@@ -252,10 +257,33 @@ class ServeState:
         self.save_problem = None
 
 
+class DeadlineReader(io.RawIOBase):
+    """Reads a socket until a fixed deadline: a client sending a byte now and then cannot stretch its request."""
+
+    def __init__(self, sock, deadline):
+        super().__init__()
+        self.sock, self.deadline = sock, deadline
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request not complete within its deadline")
+        self.sock.settimeout(remaining)
+        return self.sock.recv_into(buffer)
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "dokploy-token-server"
     sys_version = ""
-    timeout = 10  # a stalled client must not hold its thread forever
+    timeout = REQUEST_DEADLINE_SECONDS  # also bounds sending the answer
+
+    def setup(self):
+        super().setup()
+        self.rfile.close()
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, time.monotonic() + REQUEST_DEADLINE_SECONDS))
 
     def respond(self):
         path = urlsplit(self.path).path
@@ -339,15 +367,34 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
-    request_queue_size = 64  # the default 5 drops the SYNs of workers booting together, costing them seconds
+    # The default 5 drops the SYNs of workers booting together, and a short queue those of a worker among clients
+    # being refused: each drop costs a worker 1 s or more (SYN retry).
+    request_queue_size = 1024
     daemon_threads = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.slots_lock = threading.Lock()
+        self.connections = 0
+        self.per_address = {}
+
+    def take_slot(self, address):
+        with self.slots_lock:
+            if self.connections >= MAX_CONNECTIONS or self.per_address.get(address, 0) >= MAX_CONNECTIONS_PER_ADDRESS:
+                return False
+            self.connections += 1
+            self.per_address[address] = self.per_address.get(address, 0) + 1
+            return True
+
+    def release_slot(self, address):
+        with self.slots_lock:
+            self.connections -= 1
+            self.per_address[address] -= 1
+            if not self.per_address[address]:
+                del self.per_address[address]
 
     def process_request(self, request, client_address):
-        if not self.slots.acquire(blocking=False):
+        if not self.take_slot(client_address[0]):
             try:
                 request.sendall(f"HTTP/1.0 503 Service Unavailable\r\nRetry-After: {RETRY_AFTER_SECONDS}\r\n"
                                 "Content-Length: 0\r\n\r\n".encode())
@@ -358,14 +405,14 @@ class Server(ThreadingHTTPServer):
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self.slots.release()
+            self.release_slot(client_address[0])
             raise
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.slots.release()
+            self.release_slot(client_address[0])
 
 
 def main():
