@@ -13,6 +13,8 @@
 # Config: key "tokenServer" of $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json (see docs/host-contract.md).
 # The manager bootstrap writes the served values into stateDir later, so they are read at request time.
 import argparse
+import collections
+import contextlib
 import hashlib
 import hmac
 import io
@@ -20,6 +22,7 @@ import json
 import math
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -38,6 +41,7 @@ WAIT_POLL_SECONDS = 0.05
 # A worker's name, as SwarmWorkerPool makes it (<namePrefix>-<i>); anything else is no worker of this cluster.
 WORKER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 IDENTITY_HEADER = "X-Dokploy-Worker"
+UNIT = "dokploy-token-server"
 # Connections served at once (one thread each), and from one source address; past either a client is told to retry
 # at once, so neither many clients nor one address holding many connections can keep a worker out.
 MAX_CONNECTIONS = 256
@@ -57,7 +61,7 @@ SHARED_CREDENTIALS = ("ssh_key_id", "public_key")
 
 
 def fail(message):
-    print(f"token-server: {message}", file=sys.stderr)
+    log(message)
     sys.exit(2)
 
 
@@ -109,11 +113,10 @@ class ServeState:
         self.identities, self.ready, self.known = {}, set(), False
         # Set when the saved state cannot be trusted: the next workers.json is applied with every window closed.
         self.untrusted = False
-        self.save_problem = None
         try:
             with open(self.path, encoding="utf-8") as f:
                 saved = json.load(f)
-            # An opening time that is not a trusted time is kept as it is: refusal() treats it as closed.
+            # An opening time that is not a trusted time is kept as it is: sync() closes its window.
             self.identities = {str(name): {"openedAt": entry["openedAt"], "served": {str(k) for k in entry["served"]},
                                            "closed": entry.get("closed", False) is not False}
                                for name, entry in saved["identities"].items()}
@@ -123,14 +126,11 @@ class ServeState:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             # Fail closed: the file may have held closed windows, so none reopens by itself.
             self.identities, self.ready, self.untrusted = {}, set(), True
-            moved = f"moved aside to {self.path}.corrupt"
-            try:
+            # A directory in its place moves aside too; if the move fails, the next start finds it unreadable again.
+            with contextlib.suppress(OSError):
                 os.replace(self.path, self.path + ".corrupt")
-            except OSError as move_error:
-                moved = f"could not move it aside ({move_error!r})"
-            log(f"unreadable state file {self.path} ({error!r}); {moved}. Every expected worker's window counts as "
-                f"closed. To reopen serving on purpose for the expected workers not in the swarm: systemctl stop "
-                f"dokploy-token-server; rm -rf {self.path}; systemctl start dokploy-token-server")
+            log(f"unreadable state file {self.path} ({error!r}), moved to .corrupt: all windows closed; to reopen "
+                f"them: systemctl stop {UNIT}; rm -rf {self.path}; systemctl start {UNIT}")
 
     def read_workers(self):
         """(expected, ready) name sets from workers.json, None until it exists and is valid; re-read when it changes."""
@@ -166,16 +166,10 @@ class ServeState:
         changed = self.apply_workers(*workers, now) if workers is not True else False
         if not self.known:
             return False
-        for name, entry in sorted(self.identities.items()):
-            if entry["closed"]:
-                continue
-            # A window seen closed stays closed, so a clock set back (or one catching up with a future opening
-            # time) does not reopen it.
-            if not trusted_time(entry["openedAt"], now):
-                log(f"worker {name}: its window's opening time {entry['openedAt']!r} is not a trusted past time "
-                    "(corrupt state or a clock set back); the window is closed")
-                entry["closed"] = changed = True
-            elif now - entry["openedAt"] >= self.ttl_seconds:
+        for entry in self.identities.values():
+            # A window seen closed stays closed, so a clock put back, or one catching up with a future opening time
+            # (a clock set back, a corrupt file), does not reopen it. refusal() reads only this.
+            if not entry["closed"] and (not trusted_time(entry["openedAt"], now) or now - entry["openedAt"] >= self.ttl_seconds):
                 entry["closed"] = changed = True
         if changed:
             self.save()
@@ -189,8 +183,7 @@ class ServeState:
             # A worker already in the swarm (joined before, or state rebuilt) needs nothing more.
             served = {"token", "key"} if name in ready else set()
             self.identities[name] = {"openedAt": now, "served": served, "closed": self.untrusted}
-            log(f"expecting worker {name}" + (" (in the swarm already)" if served else "")
-                + (" (window closed: the saved state was unreadable)" if self.untrusted else ""))
+            log(f"expecting worker {name}" + (" (in the swarm already)" if served else ""))
             changed = True
         self.untrusted = False
         for name in sorted(self.identities.keys() - expected):
@@ -209,8 +202,7 @@ class ServeState:
         entry = self.identities.get(name)
         if entry is None:
             return 403, "unknown identity: not an expected worker"
-        now = time.time()
-        if entry["closed"] or not trusted_time(entry["openedAt"], now) or now - entry["openedAt"] >= self.ttl_seconds:
+        if entry["closed"]:
             return 410, f"its window closed ({self.ttl_seconds}s after it became expected or left the swarm)"
         if name in self.ready and (entry["served"] >= {"token", "key"} or kind == "token" and "token" in entry["served"]):
             return 410, "credential already used: it was served and is a ready swarm node"
@@ -239,51 +231,37 @@ class ServeState:
 
     def save(self):
         temporary = self.path + ".tmp"
-        try:
-            with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-                json.dump({"identities": {name: {"openedAt": entry["openedAt"], "served": sorted(entry["served"]),
-                                                 "closed": entry["closed"]}
-                                          for name, entry in self.identities.items()},
-                           "ready": sorted(self.ready)}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, self.path)
-        except OSError as error:
-            # Still fail closed: what cannot be saved is read back as unreadable state after a restart.
-            if self.save_problem is None:
-                log(f"cannot save {self.path} ({error!r}); serving from memory")
-            self.save_problem = error
-            return
-        self.save_problem = None
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump({"identities": {name: {"openedAt": entry["openedAt"], "served": sorted(entry["served"]),
+                                             "closed": entry["closed"]}
+                                      for name, entry in self.identities.items()},
+                       "ready": sorted(self.ready)}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self.path)
 
 
-class DeadlineReader(io.RawIOBase):
-    """Reads a socket until a fixed deadline: a client sending a byte now and then cannot stretch its request."""
-
-    def __init__(self, sock, deadline):
-        super().__init__()
-        self.sock, self.deadline = sock, deadline
-
-    def readable(self):
-        return True
+class DeadlineReader(socket.SocketIO):
+    """Reads a socket until `deadline` (monotonic): a client sending a byte now and then cannot stretch its request."""
 
     def readinto(self, buffer):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError("request not complete within its deadline")
-        self.sock.settimeout(remaining)
-        return self.sock.recv_into(buffer)
+            raise TimeoutError
+        self._sock.settimeout(remaining)
+        return super().readinto(buffer)
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "dokploy-token-server"
     sys_version = ""
-    timeout = REQUEST_DEADLINE_SECONDS  # also bounds sending the answer
 
     def setup(self):
         super().setup()
         self.rfile.close()
-        self.rfile = io.BufferedReader(DeadlineReader(self.connection, time.monotonic() + REQUEST_DEADLINE_SECONDS))
+        reader = DeadlineReader(self.connection, "rb")
+        reader.deadline = time.monotonic() + REQUEST_DEADLINE_SECONDS
+        self.rfile = io.BufferedReader(reader)
 
     def respond(self):
         path = urlsplit(self.path).path
@@ -375,23 +353,18 @@ class Server(ThreadingHTTPServer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.slots_lock = threading.Lock()
-        self.connections = 0
-        self.per_address = {}
+        self.per_address = collections.Counter()
 
     def take_slot(self, address):
         with self.slots_lock:
-            if self.connections >= MAX_CONNECTIONS or self.per_address.get(address, 0) >= MAX_CONNECTIONS_PER_ADDRESS:
+            if sum(self.per_address.values()) >= MAX_CONNECTIONS or self.per_address[address] >= MAX_CONNECTIONS_PER_ADDRESS:
                 return False
-            self.connections += 1
-            self.per_address[address] = self.per_address.get(address, 0) + 1
+            self.per_address[address] += 1
             return True
 
     def release_slot(self, address):
         with self.slots_lock:
-            self.connections -= 1
-            self.per_address[address] -= 1
-            if not self.per_address[address]:
-                del self.per_address[address]
+            self.per_address -= collections.Counter([address])
 
     def process_request(self, request, client_address):
         if not self.take_slot(client_address[0]):
@@ -427,7 +400,7 @@ def main():
     except OSError as error:
         sys.exit(f"token-server: cannot listen on {address[0]}:{address[1]}: {error}")
     server.config, server.state = config, state
-    print(f"token-server: listening on {address[0]}:{address[1]}", file=sys.stderr, flush=True)
+    log(f"listening on {address[0]}:{address[1]}")
     server.serve_forever()
 
 
