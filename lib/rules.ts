@@ -4,10 +4,11 @@
  * same check), and by the host script where the host reads the same value. Patterns are written for RE2
  * (Terraform's regex) and JavaScript alike. Terraform values are skipped at synth time: their variable checks them.
  */
-import { Fn, Precondition, Token } from "cdktf";
+import { Fn, Op, Precondition, Token } from "cdktf";
 import { escapeForExpression } from "./terraform-text";
 
-/** A text rule: an anchored pattern and what it allows, in words. */
+/** A text rule: an anchored pattern, an optional length limit (RE2 has no lookahead to bound a pattern's whole
+ * length), and what it allows, in words. */
 export class TextRule {
   private readonly regex: RegExp;
 
@@ -16,12 +17,14 @@ export class TextRule {
     public readonly pattern: string,
     /** What the rule allows, for messages: "lowercase letters, digits and dashes ...". */
     public readonly allowed: string,
+    /** The most characters a value may have. @default - what the pattern allows */
+    public readonly maxLength?: number,
   ) {
     this.regex = new RegExp(pattern);
   }
 
   public test(value: string): boolean {
-    return typeof value === "string" && this.regex.test(value);
+    return typeof value === "string" && this.regex.test(value) && (this.maxLength === undefined || [...value].length <= this.maxLength);
   }
 
   /** Throws `<prop>: "<value>" is not <allowed>` unless the value matches; Terraform values pass. */
@@ -37,12 +40,15 @@ export class TextRule {
   public planTimeCheck(value: string, prop: string): Precondition | undefined {
     if (!Token.isUnresolved(value)) return undefined;
     // cdktf passes backslashes in an expression's string literal through unescaped (lib/terraform-text.ts).
-    return { condition: Fn.can(Fn.regex(escapeForExpression(this.pattern), value)), errorMessage: `${prop}: the value is not allowed; use ${this.allowed}.` };
+    const matches = Fn.can(Fn.regex(escapeForExpression(this.pattern), value));
+    const condition = this.maxLength === undefined ? matches : Op.and(matches, Op.lte(Fn.lengthOf(value), this.maxLength));
+    return { condition, errorMessage: `${prop}: the value is not allowed; use ${this.allowed}.` };
   }
 
   /** The same rule as a Terraform bool over the expression `ref` (for a variable's validation block). */
   public terraformCondition(ref: string): string {
-    return `can(regex(${JSON.stringify(this.pattern)}, ${ref}))`;
+    const matches = `can(regex(${JSON.stringify(this.pattern)}, ${ref}))`;
+    return this.maxLength === undefined ? matches : `${matches} && length(${ref}) <= ${this.maxLength}`;
   }
 }
 
@@ -70,7 +76,17 @@ export const DOKPLOY_VERSION = new TextRule("^(latest|canary|v[0-9]{1,4}\\.[0-9]
 /** OCI's DNS label for a VCN: a letter, then letters and digits, at most 15. */
 export const DNS_LABEL = new TextRule("^[A-Za-z][A-Za-z0-9]{0,14}$", "1 to 15 letters and digits, starting with a letter");
 
-export const EMAIL = new TextRule("^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$", "an email address such as admin@example.com");
+/**
+ * The admin's email reaches node.json, host logs and Dokploy's sign-up: letters, digits and `_+-` in dot-separated
+ * parts before the `@` (no quotes, spaces, control characters, `$`, backticks or braces: nothing a shell or a
+ * template reads), then DNS labels of at most 63 characters and a top-level domain of letters, 254 characters in
+ * all (RFC 5321). Every address it allows is one Dokploy's sign-up (better-auth's zod `z.email()`) accepts.
+ */
+export const EMAIL = new TextRule(
+  "^[A-Za-z0-9_+-]+(\\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$",
+  "an email address such as admin@example.com (letters, digits, . _ + - before the @, a domain name after it; at most 254 characters)",
+  254,
+);
 
 /** Limits for a number prop; `integer` asks for a whole number. */
 export interface NumberRange {

@@ -10,6 +10,7 @@ import { SshProxy } from "../../constructs/docker/ssh-proxy";
 import { TailscaleSidecar } from "../../constructs/docker/tailscale-sidecar";
 import { parseCidr } from "../../lib/cidr";
 import { DOKPLOY_VERSION, INSTALLER_URL, NAME_PREFIX, checkSshPublicKey } from "../../lib/rules";
+import { ACCEPTED_EMAILS, REFUSED_EMAILS } from "../helpers/email-addresses";
 import { openSshPublicKey } from "../helpers/ssh-keys";
 
 const ED25519 = openSshPublicKey("ed25519", "me@laptop");
@@ -24,6 +25,20 @@ function cluster(props: Partial<DokployClusterProps>): void {
   new DokployCluster(stack, "Cluster", { ...BASE, ...props });
   Testing.synth(stack);
 }
+
+describe("adminEmail: an address Dokploy's sign-up accepts, with nothing a shell or a template reads", () => {
+  test.each(ACCEPTED_EMAILS)("%s is accepted", (_what, email) => {
+    expect(() => cluster({ adminEmail: email })).not.toThrow();
+  });
+
+  test.each(REFUSED_EMAILS)("%s is refused, naming adminEmail", (_what, email) => {
+    expect(() => cluster({ adminEmail: email })).toThrow(/^adminEmail: ".*" is not allowed; use an email address such as admin@example.com/s);
+  });
+
+  test("the refusal shows control characters escaped", () => {
+    expect(() => cluster({ adminEmail: "\u001b[31ma@example.com" })).toThrow(/^adminEmail: "\\u001b\[31ma@example.com"/);
+  });
+});
 
 describe("SSH public keys: a whole key line, whose body decodes and names its own type", () => {
   test.each([
