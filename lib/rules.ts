@@ -88,6 +88,31 @@ export const EMAIL = new TextRule(
   254,
 );
 
+/**
+ * A swarm placement constraint as Docker's grammar has it: a node attribute (`node.id`, `node.hostname`,
+ * `node.role`, `node.platform.os`, `node.platform.arch`) or label (`node.labels.<key>`, `engine.labels.<key>`), `==`
+ * or `!=`, a value: "node.role==manager", "node.labels.tier != edge". Nothing else (no newline, no second clause).
+ */
+export const SWARM_CONSTRAINT = new TextRule(
+  "^(node\\.(id|hostname|role|platform\\.os|platform\\.arch)|(node|engine)\\.labels\\.[A-Za-z0-9_.-]+) ?(==|!=) ?[A-Za-z0-9_.:/*-]+$",
+  'a constraint such as "node.role==manager" or "node.labels.tier!=edge" (node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<key> or engine.labels.<key>, then == or !=, then a value of letters, digits and . _ - : / *)',
+);
+
+/** A dotted IPv4 address, no leading zeros. */
+export const IPV4_ADDRESS = new TextRule(
+  "^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$",
+  'an IPv4 address such as "10.0.0.10"',
+);
+
+/** A Docker container, volume or network name, as Docker allows it. */
+export const DOCKER_NAME = new TextRule("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", '2 or more letters, digits, "_", "." or "-", starting with a letter or digit');
+
+/** A Docker image reference: [registry[:port]/]repository[:tag][@sha256:digest], nothing a shell reads. */
+export const IMAGE_REFERENCE = new TextRule(
+  "^[a-z0-9]([a-z0-9._/-]*[a-z0-9])?(:[0-9]{1,5}/[a-z0-9]([a-z0-9._/-]*[a-z0-9])?)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$",
+  'an image reference such as "tailscale/tailscale:v1.102.5" or "registry.example.com:5000/ops/app@sha256:<digest>"',
+);
+
 /** Limits for a number prop; `integer` asks for a whole number. */
 export interface NumberRange {
   readonly min: number;
@@ -164,6 +189,13 @@ function sshKeyProblem(key: string): string | undefined {
     return `the key inside is not a ${type} key`;
   }
   return undefined;
+}
+
+/** At least one key, each a whole OpenSSH public key line; a Terraform list is checked by its variable. */
+export function checkSshPublicKeys(keys: string[], prop: string): void {
+  if (Token.isUnresolved(keys)) return;
+  if (keys.length === 0) throw new Error(`${prop}: give at least one OpenSSH public key, or you cannot log in to the nodes`);
+  keys.forEach((key, index) => checkSshPublicKey(key, `${prop}[${index}]`));
 }
 
 /** The same rule at plan time, for every key of the list expression `list`. */
