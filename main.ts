@@ -78,6 +78,7 @@ export class DokployOciStack extends TerraformStack {
       description: "The manager creates the Dokploy admin account with this email.",
       pattern: EMAIL.pattern,
       patternMessage: EMAIL.allowed,
+      maxLength: EMAIL.maxLength,
     });
     const adminPassword = new OrmVariable(this, "admin_password", {
       type: "string",

@@ -4,6 +4,7 @@
  *   2. critical path: when workers can join relative to the manager's Dokploy API steps
  *   3. synthesis cost: synth + validate + package for 0..100 workers (median of 5 warm runs, peak memory)
  *   4. free-tier fit of the default cluster
+ *   5. a worker's answer time from the token server beside 500 slow clients
  * Figures print as they come; nothing here is a pass/fail test.
  */
 import { execFileSync } from "child_process";
@@ -15,6 +16,7 @@ import { DEFAULT_TENANCY_KIND, FREE_ALLOWANCES } from "../lib/free-tier";
 import { OCI_METADATA_LIMIT_BYTES } from "../lib/cloud-init";
 import { BENCH_WAIT_SECONDS, measureJoinLag, JoinLagResult, REPEATS, SCHEDULES } from "./join-lag";
 import { TIMINGS_FILE, readTimings } from "../sandbox/vm/timings";
+import { measureSlowClients, SLOW_CLIENTS } from "./slow-clients";
 
 const ROOT = path.join(__dirname, "..");
 const OUT = path.join(ROOT, "dist", "bench");
@@ -120,6 +122,9 @@ async function main(): Promise<void> {
   console.log("== 1. join lag (real worker bootstrap + real token server, real seconds)");
   const lag: JoinLagResult[] = await measureJoinLag((line) => console.log(line));
 
+  console.log("== 5. a worker's answer time beside slow clients");
+  const slow = await measureSlowClients((line) => console.log(line));
+
   console.log("== 3. synthesis cost");
   const synth = synthesisCost();
   const three = synth.find((row) => row.workers === 3)!;
@@ -201,11 +206,19 @@ ${table(["resource", "used", "Always Free tenancy allowance"], [
     ["boot volumes (GB)", defaultNodes * CLUSTER_DEFAULTS.bootVolumeSizeInGbsPerNode, budget.bootVolumeInGbs],
   ])}
 
-## 5. Real machines: from machine start to each milestone
-${machines}
-
 Monthly cost of what the stack creates: 0 (A1.Flex within the allowance, one VCN, an internet gateway, NSGs,
 boot volumes within 200 GB; no load balancer, no NAT gateway).
+
+## 5. A worker's answer time beside slow clients
+The real token server on 127.0.0.1; worker-1 asks for \`/token\` from its own loopback address, one request after
+another (100 requests spaced over 12 s), alone and while ${SLOW_CLIENTS} clients on four other addresses each send a request a byte a second and
+reconnect whenever the server cuts them off (at most 32 connections per address are served, each request must
+arrive whole within 10 s).
+
+${table(["load", "median (ms)", "p90 (ms)", "max (ms)", "answers not 200"], slow.map((row) => [row.load, row.median.toFixed(1), row.p90.toFixed(1), row.max.toFixed(1), row.failures]))}
+
+## 6. Real machines: from machine start to each milestone
+${machines}
 `;
   fs.writeFileSync(path.join(OUT, "report.md"), report);
   fs.writeFileSync(
@@ -220,7 +233,7 @@ boot volumes within 200 GB; no load balancer, no NAT gateway).
       "s",
     ),
   );
-  console.log(`== 5. real machines (recorded test runs)\n${machines}`);
+  console.log(`== 6. real machines (recorded test runs)\n${machines}`);
   console.log(`\nwrote ${path.relative(process.cwd(), path.join(OUT, "report.md"))} and join-lag.svg`);
 }
 

@@ -13,10 +13,11 @@ import { joinLiteralAndTokens, jsonencodeWithTokens } from "./terraform-text";
 /** OCI rejects an instance whose metadata, user_data included, is larger than this. */
 export const OCI_METADATA_LIMIT_BYTES = 32000;
 /**
- * What user_data leaves of the metadata limit for `ssh_authorized_keys`: three RSA-4096 keys or dozens of ed25519
- * ones. The real keys are checked against the room really left (createNodeInstance).
+ * What user_data leaves of the metadata limit for `ssh_authorized_keys`: three RSA-4096 keys (about 740 bytes each
+ * with a short comment) or dozens of ed25519 ones. The real keys are checked against the room really left
+ * (createNodeInstance).
  */
-export const SSH_KEYS_RESERVE_BYTES = 2500;
+export const SSH_KEYS_RESERVE_BYTES = 2400;
 /** Terraform's base64gzip compresses with Go's default level; estimates use the same. */
 const TERRAFORM_GZIP_LEVEL = 6;
 

@@ -42,6 +42,8 @@ export interface OrmVariableConfig extends TerraformVariableConfig {
   readonly pattern?: string;
   /** What `pattern` requires, in words, for Terraform's error message. @default - "must match <pattern>" */
   readonly patternMessage?: string;
+  /** The most characters the value may have, in the form and in Terraform. @default - no limit */
+  readonly maxLength?: number;
   readonly minimum?: number;
   readonly maximum?: number;
   readonly enum?: string[];
@@ -70,7 +72,7 @@ export class OrmVariable extends TerraformVariable {
   public readonly form: OrmVariableConfig;
 
   constructor(scope: Construct, id: string, config: OrmVariableConfig) {
-    const { title, group, ormType, required, visible, pattern, patternMessage, minimum, maximum, multiline, dependsOnCompartmentVariable, checks, ...terraform } = config;
+    const { title, group, ormType, required, visible, pattern, patternMessage, maxLength, minimum, maximum, multiline, dependsOnCompartmentVariable, checks, ...terraform } = config;
     super(scope, id, terraform);
     this.form = config;
     for (const validation of formValidations(id, config)) this.addValidation(validation);
@@ -95,6 +97,9 @@ function formValidations(id: string, config: OrmVariableConfig): Array<{ conditi
     if (/[$%]\{/.test(config.pattern)) throw new Error(`variable ${id}: pattern must not contain \${ or %{ (Terraform would read a template)`);
     // JSON string escapes are HCL's for backslashes and quotes.
     rules.push({ condition: `\${can(regex(${JSON.stringify(config.pattern)}, ${self}))}`, errorMessage: `${title}: ${config.patternMessage ?? `must match ${config.pattern}`}.` });
+  }
+  if (config.maxLength !== undefined) {
+    rules.push({ condition: `\${length(${self}) <= ${config.maxLength}}`, errorMessage: `${title}: must be at most ${config.maxLength} characters.` });
   }
   const integer = config.ormType === "integer";
   if (config.minimum !== undefined || config.maximum !== undefined || integer) {
@@ -215,6 +220,7 @@ function variableField(name: string, declared: any, form: OrmVariableConfig | un
     ["required", form.required ?? declared.default === undefined],
     ["visible", form.visible],
     ["pattern", form.pattern],
+    ["maxLength", form.maxLength],
     ["minimum", form.minimum],
     ["maximum", form.maximum],
     ["enum", form.enum],

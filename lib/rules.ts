@@ -4,10 +4,11 @@
  * same check), and by the host script where the host reads the same value. Patterns are written for RE2
  * (Terraform's regex) and JavaScript alike. Terraform values are skipped at synth time: their variable checks them.
  */
-import { Fn, Precondition, Token } from "cdktf";
+import { Fn, Op, Precondition, Token } from "cdktf";
 import { escapeForExpression } from "./terraform-text";
 
-/** A text rule: an anchored pattern and what it allows, in words. */
+/** A text rule: an anchored pattern, an optional length limit (RE2 has no lookahead to bound a pattern's whole
+ * length), and what it allows, in words. */
 export class TextRule {
   private readonly regex: RegExp;
 
@@ -16,12 +17,14 @@ export class TextRule {
     public readonly pattern: string,
     /** What the rule allows, for messages: "lowercase letters, digits and dashes ...". */
     public readonly allowed: string,
+    /** The most characters a value may have. @default - what the pattern allows */
+    public readonly maxLength?: number,
   ) {
     this.regex = new RegExp(pattern);
   }
 
   public test(value: string): boolean {
-    return typeof value === "string" && this.regex.test(value);
+    return typeof value === "string" && this.regex.test(value) && (this.maxLength === undefined || [...value].length <= this.maxLength);
   }
 
   /** Throws `<prop>: "<value>" is not <allowed>` unless the value matches; Terraform values pass. */
@@ -37,12 +40,15 @@ export class TextRule {
   public planTimeCheck(value: string, prop: string): Precondition | undefined {
     if (!Token.isUnresolved(value)) return undefined;
     // cdktf passes backslashes in an expression's string literal through unescaped (lib/terraform-text.ts).
-    return { condition: Fn.can(Fn.regex(escapeForExpression(this.pattern), value)), errorMessage: `${prop}: the value is not allowed; use ${this.allowed}.` };
+    const matches = Fn.can(Fn.regex(escapeForExpression(this.pattern), value));
+    const condition = this.maxLength === undefined ? matches : Op.and(matches, Op.lte(Fn.lengthOf(value), this.maxLength));
+    return { condition, errorMessage: `${prop}: the value is not allowed; use ${this.allowed}.` };
   }
 
   /** The same rule as a Terraform bool over the expression `ref` (for a variable's validation block). */
   public terraformCondition(ref: string): string {
-    return `can(regex(${JSON.stringify(this.pattern)}, ${ref}))`;
+    const matches = `can(regex(${JSON.stringify(this.pattern)}, ${ref}))`;
+    return this.maxLength === undefined ? matches : `${matches} && length(${ref}) <= ${this.maxLength}`;
   }
 }
 
@@ -79,7 +85,42 @@ export const UBUNTU_VERSION = new TextRule(`^(${UBUNTU_VERSIONS.map((version) =>
 /** OCI's DNS label for a VCN: a letter, then letters and digits, at most 15. */
 export const DNS_LABEL = new TextRule("^[A-Za-z][A-Za-z0-9]{0,14}$", "1 to 15 letters and digits, starting with a letter");
 
-export const EMAIL = new TextRule("^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$", "an email address such as admin@example.com");
+/**
+ * The admin's email reaches node.json, host logs and Dokploy's sign-up: letters, digits and `_+-` in dot-separated
+ * parts before the `@` (no quotes, spaces, control characters, `$`, backticks or braces: nothing a shell or a
+ * template reads), then DNS labels of at most 63 characters and a top-level domain of letters, 254 characters in
+ * all (RFC 5321). Every address it allows is one Dokploy's sign-up (better-auth's zod `z.email()`) accepts.
+ */
+export const EMAIL = new TextRule(
+  "^[A-Za-z0-9_+-]+(\\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$",
+  "an email address such as admin@example.com (letters, digits, . _ + - before the @, a domain name after it; at most 254 characters)",
+  254,
+);
+
+/**
+ * A swarm placement constraint as Docker's grammar has it: a node attribute (`node.id`, `node.hostname`,
+ * `node.role`, `node.platform.os`, `node.platform.arch`) or label (`node.labels.<key>`, `engine.labels.<key>`), `==`
+ * or `!=`, a value: "node.role==manager", "node.labels.tier != edge". Nothing else (no newline, no second clause).
+ */
+export const SWARM_CONSTRAINT = new TextRule(
+  "^(node\\.(id|hostname|role|platform\\.os|platform\\.arch)|(node|engine)\\.labels\\.[A-Za-z0-9_.-]+) ?(==|!=) ?[A-Za-z0-9_.:/*-]+$",
+  'a constraint such as "node.role==manager" or "node.labels.tier!=edge" (node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<key> or engine.labels.<key>, then == or !=, then a value of letters, digits and . _ - : / *)',
+);
+
+/** A dotted IPv4 address, no leading zeros. */
+export const IPV4_ADDRESS = new TextRule(
+  "^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$",
+  'an IPv4 address such as "10.0.0.10"',
+);
+
+/** A Docker container, volume or network name, as Docker allows it. */
+export const DOCKER_NAME = new TextRule("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", '2 or more letters, digits, "_", "." or "-", starting with a letter or digit');
+
+/** A Docker image reference: [registry[:port]/]repository[:tag][@sha256:digest], nothing a shell reads. */
+export const IMAGE_REFERENCE = new TextRule(
+  "^[a-z0-9]([a-z0-9._/-]*[a-z0-9])?(:[0-9]{1,5}/[a-z0-9]([a-z0-9._/-]*[a-z0-9])?)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$",
+  'an image reference such as "tailscale/tailscale:v1.102.5" or "registry.example.com:5000/ops/app@sha256:<digest>"',
+);
 
 /** Limits for a number prop; `integer` asks for a whole number. */
 export interface NumberRange {
@@ -157,6 +198,13 @@ function sshKeyProblem(key: string): string | undefined {
     return `the key inside is not a ${type} key`;
   }
   return undefined;
+}
+
+/** At least one key, each a whole OpenSSH public key line; a Terraform list is checked by its variable. */
+export function checkSshPublicKeys(keys: string[], prop: string): void {
+  if (Token.isUnresolved(keys)) return;
+  if (keys.length === 0) throw new Error(`${prop}: give at least one OpenSSH public key, or you cannot log in to the nodes`);
+  keys.forEach((key, index) => checkSshPublicKey(key, `${prop}[${index}]`));
 }
 
 /** The same rule at plan time, for every key of the list expression `list`. */

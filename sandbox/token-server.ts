@@ -35,6 +35,11 @@ export interface TokenServerOptions {
   ready?: string[];
   /** Defaults to 3600. */
   ttlSeconds?: number;
+  /**
+   * Seconds added to the server's wall clock (Python's time.time), e.g. -36000 for a clock set 10 h back; changed
+   * while it runs with `setClockOffset`. Defaults to the real clock.
+   */
+  clockOffsetSeconds?: number;
 }
 
 export type TokenServerValue = "token" | "public-key" | "credentials.json";
@@ -49,6 +54,8 @@ export interface TokenServer {
   writeValue(name: TokenServerValue, content: string): void;
   /** Writes workers.json the way the reconciler does (atomically): expected workers and the ready ones. */
   setWorkers(expected: string[], ready?: string[]): void;
+  /** Moves the server's wall clock to the real one plus `seconds`: at once when started with `clockOffsetSeconds`. */
+  setClockOffset(seconds: number): void;
   /** SIGTERM (SIGKILL if it lingers) and wait for the exit. Safe to call twice. */
   stop(): Promise<void>;
   /** Stop, then start again on the same port with the same root, like systemd's Restart=always. */
@@ -112,9 +119,32 @@ export function writeTokenServerConfig(options: TokenServerOptions & { port: num
   return configPath;
 }
 
+// A skewed clock for the server alone: Python imports sitecustomize at start-up, and this one shifts time.time by the
+// number in the file beside it, read at each call so a test can move the clock while the server runs.
+const SKEWED_CLOCK = `import os, time
+_real_time, _offset_file = time.time, os.path.join(os.path.dirname(__file__), "offset")
+def _skewed_time():
+    with open(_offset_file, encoding="utf-8") as f:
+        return _real_time() + float(f.read())
+time.time = _skewed_time
+`;
+
+function clockDir(root: string): string {
+  return path.join(root, "test-clock");
+}
+
+function setClockOffset(root: string, seconds: number): void {
+  fs.mkdirSync(clockDir(root), { recursive: true });
+  fs.writeFileSync(path.join(clockDir(root), "sitecustomize.py"), SKEWED_CLOCK);
+  const temporary = path.join(clockDir(root), "offset.tmp");
+  fs.writeFileSync(temporary, String(seconds));
+  fs.renameSync(temporary, path.join(clockDir(root), "offset"));
+}
+
 function spawnServer(root: string, args: string[], onOutput: (chunk: string) => void): ChildProcess {
+  const skewed = fs.existsSync(path.join(clockDir(root), "offset"));
   const child = spawn("python3", [TOKEN_SERVER_SCRIPT, ...args], {
-    env: { ...process.env, DOKPLOY_OCI_ROOT: root },
+    env: { ...process.env, DOKPLOY_OCI_ROOT: root, ...(skewed ? { PYTHONPATH: clockDir(root) } : {}) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   running.add(child);
@@ -172,6 +202,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
   const stateDir = path.join(options.root, TOKEN_SERVER_STATE_DIR);
   const expected = options.expected === undefined ? ["worker-1", "worker-2", "worker-3"] : options.expected;
   if (expected !== null) writeWorkersFile(stateDir, expected, options.ready);
+  if (options.clockOffsetSeconds !== undefined) setClockOffset(options.root, options.clockOffsetSeconds);
   let output = "";
   const logs = () => output;
   const launch = async () => {
@@ -197,6 +228,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       fs.renameSync(temporary, path.join(stateDir, name));
     },
     setWorkers: (expectedNow, ready) => writeWorkersFile(stateDir, expectedNow, ready),
+    setClockOffset: (seconds) => setClockOffset(options.root, seconds),
     stop: () => stopProcess(child),
     async restart() {
       await stopProcess(child);
@@ -213,4 +245,67 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
 /** Stops every token server process this module started and that is still running. */
 export async function stopAllTokenServers(): Promise<void> {
   await Promise.all([...running].map(stopProcess));
+}
+
+export interface SlowClientsOptions {
+  /** Clients in all, spread evenly over `sourceAddresses`. */
+  count: number;
+  /** Loopback addresses the clients connect from (a worker measured beside them should use another). */
+  sourceAddresses: string[];
+  /** Each client sends one byte of a request that never ends this often; 0: idle, it sends nothing. */
+  byteIntervalMs: number;
+}
+
+export interface SlowClients {
+  /** Answers of 503 each source address received (connections refused at once), so far. */
+  refused(address: string): number;
+  /** Connections the server closed without answering (a request that missed its deadline), so far. */
+  cutOff(): number;
+  /** Closes every client and stops reconnecting; resolves once every socket is closed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Clients that hold connections to `url` as long as the server lets them: each sends a request a byte at a time (or
+ * nothing) and reconnects 100 ms after the server closes it, until `stop()`.
+ */
+export function startSlowClients(url: string, options: SlowClientsOptions): SlowClients {
+  const { hostname, port } = new URL(url);
+  const refused = new Map<string, number>();
+  const sockets = new Set<net.Socket>();
+  let cutOff = 0;
+  let stopped = false;
+  const trickle = "GET /token HTTP/1.1\r\nHost: x\r\nX-Padding: " + "x".repeat(1_000);
+  const connect = (address: string) => {
+    if (stopped) return;
+    const socket = net.connect({ host: hostname, port: Number(port), localAddress: address });
+    sockets.add(socket);
+    let sent = 0;
+    let answer = "";
+    let timer: NodeJS.Timeout | undefined;
+    socket.on("connect", () => {
+      if (options.byteIntervalMs > 0) timer = setInterval(() => socket.write(trickle[sent++ % trickle.length]), options.byteIntervalMs);
+    });
+    socket.setEncoding("utf8").on("data", (chunk) => (answer += chunk));
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearInterval(timer);
+      sockets.delete(socket);
+      if (stopped) return;
+      if (answer.startsWith("HTTP/1.0 503")) refused.set(address, (refused.get(address) ?? 0) + 1);
+      else if (answer === "") cutOff++;
+      setTimeout(() => connect(address), 100);
+    });
+  };
+  for (let i = 0; i < options.count; i++) connect(options.sourceAddresses[i % options.sourceAddresses.length]);
+  return {
+    refused: (address) => refused.get(address) ?? 0,
+    cutOff: () => cutOff,
+    async stop() {
+      stopped = true;
+      const closing = [...sockets].map((socket) => new Promise((resolve) => socket.once("close", resolve)));
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(closing);
+    },
+  };
 }

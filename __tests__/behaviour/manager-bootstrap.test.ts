@@ -371,6 +371,23 @@ describe("manager bootstrap", () => {
     expect(installerRuns(host)[0]).toMatch(/ DOKPLOY_VERSION=v0\.30\.1$/);
   });
 
+  test("control characters in a value (here the admin email in node.json) reach the log escaped, never raw", async () => {
+    const host = await makeHost();
+    const config = JSON.parse(host.read("etc/dokploy-oci/node.json"));
+    // An ESC sequence that would clear a terminal, an OSC title with a BEL, DEL: as if the rule had been bypassed.
+    config.dokploy.adminEmail = "\u001b[2J\u001b]0;pwned\u0007ad\u007fmin@example.com";
+    fs.writeFileSync(host.path("etc/dokploy-oci/node.json"), JSON.stringify(config));
+    const run = await runScript(host, BOOTSTRAP);
+    expect(run.code).toBe(0);
+    for (const text of [host.log(), run.output]) {
+      expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+      // (bash shows DEL as \001\177: its own quoting byte, escaped too)
+      expect(text).toMatch(/\$'Dokploy admin \\E\[2J\\E\]0;pwned\\aad(\\001)?\\177min@example\.com created'/);
+    }
+    // Lines without control characters are unchanged.
+    expect(host.log()).toMatch(/Z Dokploy manager ready\n/);
+  });
+
   test("the systemd unit runs the bootstrap at every boot until the marker exists", () => {
     const unit = fs.readFileSync(path.join(REPO, "templates/manager/dokploy-manager-setup.service"), "utf8");
     expect(unit).toContain("ConditionPathExists=!/opt/dokploy-manager-setup-complete");

@@ -10,10 +10,11 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { sleep, WAIT_LIMIT_MS } from "../../sandbox/wait";
+import { sleep, waitFor, WAIT_LIMIT_MS } from "../../sandbox/wait";
 import {
   freePort,
   runTokenServerToExit,
+  startSlowClients,
   startTokenServer,
   stopAllTokenServers,
   TokenServer,
@@ -378,25 +379,41 @@ describe("long poll (?wait=N)", () => {
     expect((await request(`${server.url}/token`, { as: "worker-1" })).status).toBe(410);
   });
 
-  test("idle connections cannot pin the server: past 256 at once, a client is told to retry at once", async () => {
-    const server = await start();
-    const host = new URL(server.url);
+  /** `count` idle connections from `address`, each resolved once connected. */
+  async function holdIdle(server: TokenServer, address: string, count: number, sockets: net.Socket[]): Promise<void> {
+    const { hostname, port } = new URL(server.url);
+    for (let i = 0; i < count; i++) {
+      const socket = net.connect({ host: hostname, port: Number(port), localAddress: address });
+      socket.on("error", () => undefined);
+      sockets.push(socket);
+      await new Promise((resolve) => socket.once("connect", resolve));
+    }
+  }
+
+  test("idle connections cannot pin the server: past 32 from one address that address is told to retry, others are served; past 256 in all, everyone is", async () => {
+    const server = await startPublished();
     const sockets: net.Socket[] = [];
     try {
-      // Connections that never send a request, each holding one of the server's threads.
-      for (let i = 0; i < 256; i++) {
-        const socket = net.connect(Number(host.port), host.hostname);
-        socket.on("error", () => undefined);
-        sockets.push(socket);
-        await new Promise((resolve) => socket.once("connect", resolve));
+      // Connections that never send a request, each holding one of the server's threads until its deadline.
+      await holdIdle(server, "127.0.0.1", 32, sockets);
+      const extra = await request(`${server.url}/token`, { as: "worker-1", from: "127.0.0.1" });
+      expect([extra.status, extra.headers["retry-after"]]).toEqual([503, "5"]);
+      expect((await request(`${server.url}/token`, { as: "worker-1", from: "127.0.0.9" })).status).toBe(200);
+
+      // 256 in all: a round counts only if no idle connection reached its deadline before the probe was answered.
+      let probe: Reply | undefined;
+      for (let round = 0; round < 5 && probe === undefined; round++) {
+        for (const socket of sockets.splice(0)) socket.destroy();
+        let cutOff = false;
+        for (let address = 10; address < 18; address++) await holdIdle(server, `127.0.0.${address}`, 32, sockets);
+        for (const socket of sockets) socket.once("close", () => (cutOff = true));
+        const reply = await request(`${server.url}/token`, { as: "worker-1", from: "127.0.0.9" });
+        if (!cutOff) probe = reply;
       }
-      const extra = await request(`${server.url}/token`, { as: "worker-1" }).catch((error) => error);
-      expect(extra.status).toBe(503);
-      expect(extra.headers["retry-after"]).toBe("5");
+      expect([probe?.status, probe?.headers["retry-after"]]).toEqual([503, "5"]);
     } finally {
       for (const socket of sockets) socket.destroy();
     }
-    server.writeValue("token", JOIN_COMMAND);
     const deadline = Date.now() + WAIT_LIMIT_MS;
     let reply = await request(`${server.url}/token`, { as: "worker-1" });
     while (reply.status !== 200 && Date.now() < deadline) {
@@ -405,32 +422,118 @@ describe("long poll (?wait=N)", () => {
     }
     expect(reply.status).toBe(200);
   });
+
+  test("500 slow clients (a byte a second, reconnecting) from four addresses: each is cut off at its deadline, and a worker is served meanwhile", async () => {
+    const server = await startPublished();
+    const addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
+    const clients = startSlowClients(server.url, { count: 500, sourceAddresses: addresses, byteIntervalMs: 1_000 });
+    try {
+      await waitFor(() => addresses.every((address) => clients.refused(address) > 0), "every slow address to reach its limit");
+      for (const path of ["/token", "/public-key"]) {
+        expect((await request(`${server.url}${path}`, { as: "worker-1", from: "127.0.0.9" })).status).toBe(200);
+      }
+      // Sending a byte a second, a request of a thousand bytes would hold its thread for minutes without a deadline.
+      await waitFor(() => clients.cutOff() >= 4 * 32, "the held slow clients to be cut off at their deadline");
+      await server.waitForLog("Request timed out");
+      expect((await request(`${server.url}/token`, { as: "worker-2", from: "127.0.0.10" })).status).toBe(200);
+    } finally {
+      await clients.stop();
+    }
+  });
 });
 
-test("a corrupt state file, or one with a window opened at a non-finite or future time, is set aside and rebuilt: only workers not in the swarm are served", async () => {
-  const stateFile = path.join(root, TOKEN_SERVER_STATE_DIR, "server-state.json");
-  const entry = (openedAt: string) => `{"identities": {"worker-1": {"openedAt": ${openedAt}, "served": []}}, "ready": []}`;
-  for (const content of [
-    "{not json",
-    entry("NaN"),
-    entry("Infinity"),
-    entry('"1700000000"'),
-    entry("true"),
-    entry(String(Date.now() / 1000 + 86_400)),
-    '{"identities": [], "ready": []}',
-    '{"identities": {}}',
-    '{"startedAt": 1700000000, "fetched": {}}',
-  ]) {
-    fs.mkdirSync(path.dirname(stateFile), { recursive: true });
-    fs.writeFileSync(stateFile, content);
+describe("state it cannot trust: serving never reopens by itself", () => {
+  const stateFile = () => path.join(root, TOKEN_SERVER_STATE_DIR, "server-state.json");
+  // worker-1 joined; worker-2 was being served when the state went bad (its window may have closed since).
+  const withWorker2OpenedAt = (openedAt: string) =>
+    `{"identities": {"worker-1": {"openedAt": ${Date.now() / 1000 - 60}, "served": ["key", "token"]}, ` +
+    `"worker-2": {"openedAt": ${openedAt}, "served": ["token"]}}, "ready": ["worker-1"]}`;
+  const unreadable = "unreadable state file";
+  const untrustedTime = "refused /token to worker worker-2: its window closed";
+  const cases: Array<[string, string | null, string]> = [
+    ["truncated", withWorker2OpenedAt("1700000000").slice(0, 60), unreadable],
+    ["not JSON", "{not json", unreadable],
+    ["NaN", withWorker2OpenedAt("NaN"), untrustedTime],
+    ["Infinity", withWorker2OpenedAt("Infinity"), untrustedTime],
+    ["-Infinity", withWorker2OpenedAt("-Infinity"), untrustedTime],
+    ["a string", withWorker2OpenedAt(`"${Math.floor(Date.now() / 1000)}"`), untrustedTime],
+    ["a boolean", withWorker2OpenedAt("true"), untrustedTime],
+    ["10 h in the future", withWorker2OpenedAt(String(Date.now() / 1000 + 36_000)), untrustedTime],
+    ["a list", "[]", unreadable],
+    ["a list of identities", '{"identities": [], "ready": []}', unreadable],
+    ["null", "null", unreadable],
+    ["no ready list", '{"identities": {}}', unreadable],
+    ["an older format", '{"startedAt": 1700000000, "fetched": {}}', unreadable],
+    ["a directory", null, unreadable],
+  ];
+
+  test.each(cases)("%s: every window counts as closed, after a restart too", async (_what, content, logged) => {
+    fs.mkdirSync(path.dirname(stateFile()), { recursive: true });
+    if (content === null) fs.mkdirSync(path.join(stateFile(), "in-the-way"), { recursive: true });
+    else fs.writeFileSync(stateFile(), content);
     const server = await startPublished({ expected: ["worker-1", "worker-2"], ready: ["worker-1"] });
-    await server.waitForLog(`unreadable state file ${stateFile}`);
-    expect(server.logs()).toContain(`moved aside to ${stateFile}.corrupt and rebuilt from the expected and ready workers`);
-    expect(fs.readFileSync(`${stateFile}.corrupt`, "utf8")).toBe(content);
-    // worker-1 is in the swarm: counted as served; worker-2 gets a fresh window.
-    expect([content, await fetchAsWorker(server, "worker-1")]).toEqual([content, [410, 410]]);
-    expect([content, await fetchAsWorker(server, "worker-2")]).toEqual([content, [200, 200]]);
+    expect(await fetchAsWorker(server, "worker-2")).toEqual([410, 410]);
+    expect(await fetchAsWorker(server, "worker-1")).toEqual([410, 410]);
+    await server.waitForLog(logged);
+    expect(await health(server)).toEqual({ status: "ok", serving: false });
+    if (logged === unreadable) {
+      expect(server.logs()).toContain(`, moved to .corrupt: all windows closed;`);
+      if (content !== null) expect(fs.readFileSync(`${stateFile()}.corrupt`, "utf8")).toBe(content);
+    }
+
+    await server.restart();
+    expect(await fetchAsWorker(server, "worker-2")).toEqual([410, 410]);
+    // A worker expected from now on (the pool grew) gets its window as usual.
+    server.setWorkers(["worker-1", "worker-2", "worker-3"], ["worker-1"]);
+    expect(await fetchAsWorker(server, "worker-3")).toEqual([200, 200]);
+  });
+
+  test("the log says how to reopen serving on purpose, and doing so serves the workers not in the swarm", async () => {
+    fs.mkdirSync(path.dirname(stateFile()), { recursive: true });
+    fs.writeFileSync(stateFile(), "{not json");
+    const server = await startPublished({ expected: ["worker-1", "worker-2"], ready: ["worker-1"] });
+    await server.waitForLog(unreadable);
+    expect(server.logs()).toContain(
+      `to reopen them: systemctl stop dokploy-token-server; rm -rf ${stateFile()}; systemctl start dokploy-token-server`,
+    );
+    expect(await fetchAsWorker(server, "worker-2")).toEqual([410, 410]);
+    // What the log says, with the test's stop and start for systemctl's.
     await server.stop();
-    fs.rmSync(path.join(root, TOKEN_SERVER_STATE_DIR), { recursive: true, force: true });
-  }
+    fs.rmSync(stateFile(), { recursive: true, force: true });
+    await server.restart();
+    expect(await fetchAsWorker(server, "worker-2")).toEqual([200, 200]);
+    expect(await fetchAsWorker(server, "worker-1")).toEqual([410, 410]);
+  });
+
+  test.each([
+    ["set back 10 h", -36_000],
+    ["set forward 10 h", 36_000],
+  ])("a clock %s while a window is open closes it, and putting the clock right does not reopen it", async (_what, offsetSeconds) => {
+    const server = await startPublished({ expected: ["worker-1", "worker-2"], clockOffsetSeconds: 0 });
+    expect(await fetchAsWorker(server, "worker-1")).toEqual([200, 200]);
+
+    server.setClockOffset(offsetSeconds);
+    expect(await fetchAsWorker(server, "worker-2")).toEqual([410, 410]);
+    expect((await health(server)).serving).toBe(false);
+    server.setClockOffset(0);
+    expect(await fetchAsWorker(server, "worker-2")).toEqual([410, 410]);
+    expect(await fetchAsWorker(server, "worker-1")).toEqual([410, 410]);
+    await server.restart();
+    expect(await fetchAsWorker(server, "worker-2")).toEqual([410, 410]);
+    expect((await health(server)).serving).toBe(false);
+  });
+
+  test.each([
+    ["10 h behind", -36_000],
+    ["10 h ahead", 36_000],
+  ])("a server restarted with its clock %s of the saved state serves nobody whose window was open", async (_what, offsetSeconds) => {
+    const server = await startPublished({ expected: ["worker-1", "worker-2"], clockOffsetSeconds: 0 });
+    expect((await request(`${server.url}/token`, { as: "worker-2" })).status).toBe(200);
+    await server.stop();
+    server.setClockOffset(offsetSeconds);
+    await server.restart();
+    expect(await fetchAsWorker(server, "worker-2")).toEqual([410, 410]);
+    expect(await fetchAsWorker(server, "worker-1")).toEqual([410, 410]);
+    if (offsetSeconds < 0) await server.waitForLog(untrustedTime);
+  });
 });

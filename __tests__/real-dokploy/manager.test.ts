@@ -15,6 +15,7 @@
  * | POST sign-up, first time                        | 200 `{token, user}` + session cookie; with no reply to the public-IP lookup it takes 143 s | fresh, lost answer |
  * | POST sign-up, same email again                  | 422 `{"message":"User already exists. Use another email.","code":"USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"}` | steps, lost answer |
  * | POST sign-up, another email once an owner exists | 400 `{"message":"Admin is already created"}` (no code)      | fresh |
+ * | POST sign-up with each address EMAIL accepts (254 characters, 63-character labels, `+`, capitals) | 200, stored in lowercase | email |
  * | POST sign-in, wrong password                    | 401 `{"message":"Invalid email or password","code":"INVALID_EMAIL_OR_PASSWORD"}` | fresh |
  * | GET organization.all between the user row and the end of sign-up's hook | 200, `json: []`                  | lost answer |
  * | tRPC call without session or key                | 401 `[{"error":{"json":{"message":"UNAUTHORIZED","code":-32001,"data":{"code":"UNAUTHORIZED","httpStatus":401,...}}}}]` | fresh |
@@ -30,7 +31,9 @@ import * as os from "os";
 import * as path from "path";
 import { TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
 import { TOKEN_SERVER_STATE_DIR } from "../../lib/host-contract";
+import { EMAIL } from "../../lib/rules";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
+import { ACCEPTED_EMAILS } from "../helpers/email-addresses";
 import { NULL_INPUT, RealDokploy, START_LIMIT_MS, startRealDokploy } from "../harness/real-dokploy";
 import { cleanupWorkers, HOST_STUBS, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../../sandbox/worker";
 import { waitFor } from "../../sandbox/wait";
@@ -193,6 +196,18 @@ describe(`manager programs against the real Dokploy`, () => {
     expect([secondAdmin.status, secondAdmin.body]).toEqual([400, { message: "Admin is already created" }]);
     const wrongPassword = dokploy.request("POST", "/api/auth/sign-in/email", { body: { email: ADMIN.email, password: "not the password" } });
     expect([wrongPassword.status, wrongPassword.body]).toEqual([401, { message: "Invalid email or password", code: "INVALID_EMAIL_OR_PASSWORD" }]);
+  });
+
+  test("every address the EMAIL rule accepts signs up in the real Dokploy (each in an empty Dokploy)", async () => {
+    await dokploy.publicIpLookup(true);
+    const answers = ACCEPTED_EMAILS.map(([, email]) => {
+      expect(EMAIL.test(email)).toBe(true);
+      dokploy.reset();
+      const signUp = dokploy.request("POST", "/api/auth/sign-up/email", { body: { email, password: ADMIN.password, name: ADMIN.name } });
+      return { email, status: signUp.status, stored: dokploy.sql('SELECT email FROM "user"') };
+    });
+    // better-auth stores the address in lowercase.
+    expect(answers).toEqual(ACCEPTED_EMAILS.map(([, email]) => ({ email, status: 200, stored: email.toLowerCase() })));
   });
 
   test("every step's marker lost after its effect: each re-run finishes and creates nothing twice", async () => {

@@ -56,7 +56,7 @@ describe("variable validation blocks (real terraform)", () => {
     }).replace(/\s+/g, " ");
     for (const message of [
       "Admin CIDRs: comma-separated IPv4 CIDR blocks such as 203.0.113.7/32 (octets 0-255 without leading zeros, prefix 0-32).",
-      "Dokploy admin email: an email address such as admin@example.com.",
+      "Dokploy admin email: an email address such as admin@example.com (letters, digits, . _ + - before the @, a domain name after it; at most 254 characters).",
       "Workers: must be a whole number from 0 to 100.",
       "OCPUs per node: must be a whole number from 1 to 4.",
       "Tenancy kind: must be one of always-free, pay-as-you-go.",

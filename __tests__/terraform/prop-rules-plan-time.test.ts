@@ -9,6 +9,7 @@ import { cidrListCondition, parseCidr } from "../../lib/cidr";
 import { ormStackJson } from "../../scripts/lib/orm-package";
 import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, TextRule, UBUNTU_VERSION, checkSshPublicKey, planTimeChecks, sshKeyListCondition } from "../../lib/rules";
 import { buildApp } from "../../main";
+import { ACCEPTED_EMAILS, REFUSED_EMAILS } from "../helpers/email-addresses";
 import { openSshPublicKey } from "../helpers/ssh-keys";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
 
@@ -27,7 +28,7 @@ const TEXT_CORPUS: Record<string, [TextRule, string[]]> = {
     ["https://dokploy.com/install.sh", "https://m.example.com:8443/a.sh?x=1", "http://dokploy.com/install.sh", "file:///etc/passwd", "https://", "https://x/$(id)", "https://x/`id`", "https://x/${y}", "https://x\n", " https://x"],
   ],
   dokployVersion: [DOKPLOY_VERSION, ["latest", "canary", "v0.30.2", "0.30.2", "v0.30", "v0.30.2-rc1", "v0.30.2\n", "LATEST", "v0.30.2; id", ""]],
-  adminEmail: [EMAIL, ["admin@example.com", "a@b.c", "nobody", "a b@example.com", "@example.com", "a@example", "a@b.c\n"]],
+  adminEmail: [EMAIL, [...ACCEPTED_EMAILS, ...REFUSED_EMAILS].map(([, email]) => email)],
   ubuntuVersion: [UBUNTU_VERSION, ["24.04", "22.04", "20.04", "26.04", "24.10", "24x04", "24.04\n", " 24.04", "24.04; id", ""]],
 };
 const CIDR_CORPUS = ["0.0.0.0/0", "10.0.0.0/8", "203.0.113.7/32", "255.255.255.255/32", "010.0.0.0/8", "10.00.0.0/16", "10.0.0.0/08", "10.0.0.1/24", "203.0.113.7/24", "1.2.3.4/33", "256.0.0.0/8", "10.0.0.0", "10.0.0.0/8\n"];

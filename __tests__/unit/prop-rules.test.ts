@@ -10,6 +10,7 @@ import { SshProxy } from "../../constructs/docker/ssh-proxy";
 import { TailscaleSidecar } from "../../constructs/docker/tailscale-sidecar";
 import { parseCidr } from "../../lib/cidr";
 import { DOKPLOY_VERSION, INSTALLER_URL, NAME_PREFIX, checkSshPublicKey } from "../../lib/rules";
+import { ACCEPTED_EMAILS, REFUSED_EMAILS } from "../helpers/email-addresses";
 import { openSshPublicKey } from "../helpers/ssh-keys";
 
 const ED25519 = openSshPublicKey("ed25519", "me@laptop");
@@ -24,6 +25,20 @@ function cluster(props: Partial<DokployClusterProps>): void {
   new DokployCluster(stack, "Cluster", { ...BASE, ...props });
   Testing.synth(stack);
 }
+
+describe("adminEmail: an address Dokploy's sign-up accepts, with nothing a shell or a template reads", () => {
+  test.each(ACCEPTED_EMAILS)("%s is accepted", (_what, email) => {
+    expect(() => cluster({ adminEmail: email })).not.toThrow();
+  });
+
+  test.each(REFUSED_EMAILS)("%s is refused, naming adminEmail", (_what, email) => {
+    expect(() => cluster({ adminEmail: email })).toThrow(/^adminEmail: ".*" is not allowed; use an email address such as admin@example.com/s);
+  });
+
+  test("the refusal shows control characters escaped", () => {
+    expect(() => cluster({ adminEmail: "\u001b[31ma@example.com" })).toThrow(/^adminEmail: "\\u001b\[31ma@example.com"/);
+  });
+});
 
 describe("SSH public keys: a whole key line, whose body decodes and names its own type", () => {
   test.each([
@@ -105,8 +120,8 @@ describe("installer URLs: https only, nothing a shell or Terraform would read", 
   test.each(good)("%j is accepted", (url) => {
     expect(() => cluster({ dokployInstallerUrl: url })).not.toThrow();
   });
-  test.each(bad)("%j is refused for the manager (dokployInstallerUrl -> installerUrl)", (url) => {
-    expect(() => cluster({ dokployInstallerUrl: url })).toThrow(/^installerUrl: .* is not allowed; use an https:\/\/ URL/);
+  test.each(bad)("%j is refused for the manager, naming dokployInstallerUrl", (url) => {
+    expect(() => cluster({ dokployInstallerUrl: url })).toThrow(/^dokployInstallerUrl: .* is not allowed; use an https:\/\/ URL/);
     expect(INSTALLER_URL.test(url)).toBe(false);
   });
   test.each(bad)("%j is refused for the workers' Docker installer and Tailscale's", (url) => {
@@ -213,6 +228,34 @@ describe("numbers: finite, in range, named as the user wrote them", () => {
     };
     expect(() => sidecar({ joinTimeoutInSeconds: Infinity })).toThrow(/^joinTimeoutInSeconds: Infinity is out of range/);
     expect(() => sidecar({ joinTimeoutInSeconds: 86400 })).toThrow(/^joinTimeoutInSeconds: 86400 is out of range; use a whole number of seconds from 0 to 3600/);
+  });
+
+  describe("SshProxy placementConstraints: the swarm constraint grammar", () => {
+    const proxy = (placementConstraints: string[]) =>
+      SshProxy.nextcloud(new TerraformStack(Testing.app(), "docker"), "Proxy", { targetService: "nextcloud", authorizedKeys: [ED25519], placementConstraints });
+    test.each(["node.role==manager", "node.role != worker", "node.labels.tier==edge", "engine.labels.operatingsystem==ubuntu-24.04", "node.hostname!=worker-1", "node.platform.arch==aarch64", "node.id==2ivku8v2gvtg4", "node.platform.os==linux"])(
+      "%s is accepted",
+      (constraint) => expect(() => proxy(["node.role==worker", constraint])).not.toThrow(),
+    );
+    test.each([
+      "node.role==manager\nnode.role==worker",
+      "node.role==manager ",
+      "node.role = manager",
+      "node.role===manager",
+      "node.role",
+      "==manager",
+      "node.labels.==x",
+      "node.name==x",
+      "labels.tier==edge",
+      "node.labels.tier==a b",
+      "node.labels.tier==$(id)",
+      "node.labels.tier==${x}",
+      "node.role==manager;node.role==worker",
+      "node.role==\u001b[2J",
+      "",
+    ])("%j is refused, naming the entry", (constraint) => {
+      expect(() => proxy(["node.role==worker", constraint])).toThrow(/^placementConstraints\[1\]: .* is not allowed; use a constraint such as "node\.role==manager"/);
+    });
   });
 
   test("the network's own props", () => {

@@ -1,4 +1,5 @@
 import { Token } from "cdktf";
+import { DOCKER_NAME, IMAGE_REFERENCE } from "../../lib/rules";
 import { Construct } from "constructs";
 import { DOCKER_SOCKET } from "../../lib/host-contract";
 import { Container } from "@cdktf/provider-docker/lib/container";
@@ -166,7 +167,6 @@ const HOST_ROOT_GRANTS: ReadonlyArray<{ readonly sections: DockerApiSection[]; r
   { sections: ["auth"], consequence: "the image's authors mark /auth security-critical: it checks registry credentials for whoever calls it" },
 ];
 
-const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** Where the image's HAProxy expects the socket. */
 
 /**
@@ -213,6 +213,7 @@ export class DockerSocketProxy extends Construct {
       attachable: driver === "overlay" ? true : undefined,
     });
     // keepLocally: other containers on the host may run the same image.
+    if (props.image !== undefined) IMAGE_REFERENCE.check(props.image, "image");
     this.image = new Image(this, "Image", { name: props.image ?? DOCKER_SOCKET_PROXY_IMAGE, keepLocally: true });
     this.container = new Container(this, "Resource", {
       name,
@@ -257,7 +258,7 @@ function checkHostRootRisk(granted: Set<DockerApiSection>, acknowledged: boolean
 }
 
 function validateName(prop: string, name: string): void {
-  if (!Token.isUnresolved(name) && !CONTAINER_NAME.test(name)) {
+  if (!Token.isUnresolved(name) && !DOCKER_NAME.test(name)) {
     throw new Error(`${prop}: "${name}" must be 2 or more letters, digits, "_", "." or "-", starting with a letter or digit`);
   }
 }

@@ -6,7 +6,7 @@ import { Construct } from "constructs";
 import { PrivateKey } from "@cdktf/provider-tls/lib/private-key";
 import { ensureTlsProvider } from "../../lib/providers";
 import { DOCKER_SOCKET, validatePort } from "../../lib/host-contract";
-import { checkNumber } from "../../lib/rules";
+import { SWARM_CONSTRAINT, checkNumber } from "../../lib/rules";
 import { Config } from "@cdktf/provider-docker/lib/config";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { Network } from "@cdktf/provider-docker/lib/network";
@@ -77,7 +77,8 @@ export interface SshProxyProps {
    */
   readonly execUser?: string;
   /**
-   * Swarm placement constraints for the proxy, e.g. the target's own, so a proxy runs wherever the target may.
+   * Swarm placement constraints for the proxy, e.g. the target's own, so a proxy runs wherever the target may. Each
+   * is one clause of Docker's grammar: "node.role==manager", "node.labels.tier!=edge" (checked at synth time).
    * @default - every node (global mode)
    */
   readonly placementConstraints?: string[];
@@ -174,6 +175,7 @@ export class SshProxy extends Construct {
     if (!props.generateKeyPair && props.authorizedKeys === undefined) {
       throw new Error("authorizedKeys: give the clients' ed25519 public keys, or set generateKeyPair: true");
     }
+    props.placementConstraints?.forEach((constraint, index) => SWARM_CONSTRAINT.check(constraint, `placementConstraints[${index}]`));
     const givenKeys = props.authorizedKeys ?? [];
     if (!props.generateKeyPair || givenKeys.length > 0) validateAuthorizedKeys(givenKeys);
     this.allowList = allowListDocument(props.targetService, props.execUser, props.commands);

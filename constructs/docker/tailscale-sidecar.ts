@@ -6,7 +6,7 @@ import { Image } from "@cdktf/provider-docker/lib/image";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
 import { parseCidr } from "../../lib/cidr";
 import { validatePort } from "../../lib/host-contract";
-import { checkNumber } from "../../lib/rules";
+import { DOCKER_NAME, IMAGE_REFERENCE, checkNumber } from "../../lib/rules";
 import { authKeyForServers, authKeyPreconditions, validateAuthKey, validateTags, validateTailnetHostname } from "../../lib/tailscale";
 import { escapeTerraformTemplate } from "../../lib/terraform-text";
 
@@ -152,6 +152,9 @@ export class TailscaleSidecar extends Construct {
 
     this.hostname = props.hostname;
     const containerName = props.containerName ?? `tailscale-${props.hostname}`;
+    if (props.image !== undefined) IMAGE_REFERENCE.check(props.image, "image");
+    DOCKER_NAME.check(containerName, "containerName");
+    if (props.stateVolumeName !== undefined) DOCKER_NAME.check(props.stateVolumeName, "stateVolumeName");
     this.image = new Image(this, "Image", { name: props.image ?? DEFAULT_TAILSCALE_IMAGE, keepLocally: true });
     this.stateVolume = new Volume(this, "State", { name: props.stateVolumeName ?? `${containerName}-state` });
 

@@ -6,6 +6,7 @@ import { requireTerraformFloor } from "../../lib/providers";
 import { TailscaleNodeOptions } from "../../lib/tailscale-node";
 import { AdminAccess, ClusterNetwork } from "./cluster-network";
 import { DokployManager, WorkerServerType } from "./dokploy-manager";
+import { INSTALLER_URL } from "../../lib/rules";
 import { DEFAULT_WORKER_COUNT, SwarmWorkerPool, SwarmWorkerPoolProps } from "./swarm-worker-pool";
 
 /**
@@ -138,6 +139,8 @@ export class DokployCluster extends Construct {
       throw new Error('adminAccess: "tailnet" closes SSH and the dashboard to the internet; set tailscale too, or nobody can reach them');
     }
     validateTenancyKind(props.tenancyKind ?? DEFAULT_TENANCY_KIND);
+    // The manager calls it installerUrl: checked here so the error names the prop written here.
+    if (props.dokployInstallerUrl !== undefined) INSTALLER_URL.check(props.dokployInstallerUrl, "dokployInstallerUrl");
     requireTerraformFloor(this);
     // Defaults and checks once, under the names written here; the nodes then get values already valid.
     const node = resolveNodeOptions(

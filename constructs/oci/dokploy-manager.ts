@@ -14,7 +14,7 @@ import {
   systemdUnit,
 } from "../../lib/host-contract";
 import { NodeOptions, createNodeInstance, nodeCloudConfig, resolveNodeOptions } from "../../lib/oci-node";
-import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKey, planTimeChecks } from "../../lib/rules";
+import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKeys, planTimeChecks } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { INSTANCE_METADATA_URL, WORKERS_TAG_KEY, workersTagValue } from "../../lib/worker-identity";
@@ -118,7 +118,7 @@ export class DokployManager extends Construct {
     this.memoryInGbs = node.memoryInGbs;
     this.bootVolumeSizeInGbs = node.bootVolumeSizeInGbs;
     EMAIL.check(props.adminEmail, "adminEmail");
-    validateSshKeys(props.sshPublicKeys);
+    checkSshPublicKeys(props.sshPublicKeys, "sshPublicKeys");
     const waitStep = props.dokployWaitStepInSeconds ?? 5;
     checkNumber(waitStep, "dokployWaitStepInSeconds", { min: 0.1, max: 60, unit: "seconds" });
     const prefix = props.namePrefix ?? "dokploy";
@@ -239,9 +239,4 @@ export class DokployManager extends Construct {
 export type WorkerServerType = "deploy" | "build" | "none";
 const WORKER_SERVER_TYPES: ReadonlyArray<string> = ["deploy", "build", "none"];
 
-/** At least one key, each a whole OpenSSH public key line; a Terraform list is checked by its variable. */
-export function validateSshKeys(keys: string[], prop = "sshPublicKeys"): void {
-  if (Token.isUnresolved(keys)) return;
-  if (keys.length === 0) throw new Error(`${prop}: give at least one OpenSSH public key, or you cannot log in to the nodes`);
-  keys.forEach((key, index) => checkSshPublicKey(key, `${prop}[${index}]`));
-}
+

@@ -4,7 +4,7 @@ import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
 import { DEFAULT_DOCKER_INSTALLER_URL, SSH_PORT, WorkerNodeConfig, hostProgram, systemdUnit } from "../../lib/host-contract";
 import { NodeOptionNames, NodeOptions, availabilityDomainName, createNodeInstance, nodeCloudConfig, resolveNodeOptions } from "../../lib/oci-node";
-import { INSTALLER_URL, NAME_PREFIX, checkNumber, planTimeChecks } from "../../lib/rules";
+import { INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKeys, planTimeChecks } from "../../lib/rules";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { MAX_POOL_WORKERS, workerCredential } from "../../lib/worker-identity";
 import { IClusterNetwork } from "./cluster-network";
@@ -106,6 +106,7 @@ export class SwarmWorkerPool extends Construct {
     this.alwaysFree = props.alwaysFree ?? true;
     checkNumber(this.count, props.propNames?.count ?? "count", { min: 0, max: MAX_WORKERS, integer: true, unit: "workers" });
     NAME_PREFIX.check(this.namePrefix, "namePrefix");
+    checkSshPublicKeys(props.sshPublicKeys, "sshPublicKeys");
     const joinMaxDelay = props.joinMaxDelayInSeconds ?? 15;
     checkNumber(joinMaxDelay, "joinMaxDelayInSeconds", { min: 1, max: 600, unit: "seconds" });
     const dockerInstallerUrl = props.dockerInstallerUrl ?? DEFAULT_DOCKER_INSTALLER_URL;

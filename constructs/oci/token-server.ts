@@ -2,7 +2,7 @@ import { Token } from "cdktf";
 import { Construct } from "constructs";
 import { CloudConfigFile } from "../../lib/cloud-init";
 import { DEFAULT_TOKEN_SERVER_PORT, TOKEN_SERVER_STATE_DIR, TokenServerHostConfig, hostProgram, systemdUnit, validatePort } from "../../lib/host-contract";
-import { checkNumber } from "../../lib/rules";
+import { IPV4_ADDRESS, checkNumber } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
 import { WorkerPoolEntry, workersTagValue } from "../../lib/worker-identity";
 import { IClusterNetwork } from "./cluster-network";
@@ -80,6 +80,7 @@ export class TokenServer extends Construct implements IWorkerJoinSource {
       throw new Error("tokenServerSecret: use printable ASCII characters without spaces (it travels in an HTTP header)");
     }
     this.secret = new StrongSecret(this, "Secret", { value: props.secret, propName: "tokenServerSecret" }).value;
+    IPV4_ADDRESS.check(props.privateIp, "privateIp");
     this.url = `http://${props.privateIp}:${this.port}`;
     props.network.allowIngress({ role: "manager", protocol: "tcp", port: this.port, from: "workers", description: "Dokploy token server (workers fetch the join command)" });
     this.managerAddress = props.privateIp;

@@ -22,10 +22,14 @@ log_setup() {
   fi
 }
 
+# Logs its arguments as one line. Values from users and other nodes reach the log (an email, Dokploy's answers, a
+# worker's name), so a line with control characters is written quoted with them escaped ($'...\E...'): nothing in
+# the log file or the journal can move a terminal's cursor or forge a line.
 log() {
-  local line
+  local line message=$*
+  if [[ $message == *[[:cntrl:]]* ]]; then message=${message@Q}; fi
   # printf's own clock, not date: no process per line.
-  TZ=UTC printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T %s%s' -1 "${HOST_LOG_TAG:+$HOST_LOG_TAG: }" "$*"
+  TZ=UTC printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T %s%s' -1 "${HOST_LOG_TAG:+$HOST_LOG_TAG: }" "$message"
   printf '%s\n' "$line"
   if [[ -n $HOST_LOG_FILE ]]; then printf '%s\n' "$line" >>"$HOST_LOG_FILE"; fi
 }

@@ -6,18 +6,23 @@
 # stateDir/workers.json, which the manager's reconciler (register-workers.py) rewrites from the manager's instance
 # tag and the swarm. Each expected worker gets a serving window of ttlSeconds, opened when it becomes expected or
 # when its swarm node stops being ready (a recreated worker); the join token goes to each identity once, again only
-# while its node is not ready, and the window closes once it has joined and fetched the key.
+# while its node is not ready, and the window closes once it has joined and fetched the key. State it cannot trust
+# (an unreadable state file, an opening time that is not a past time, a clock moved by hours) closes windows, never
+# opens them: only a worker newly expected or newly out of the swarm gets one.
 #
 # Config: key "tokenServer" of $DOKPLOY_OCI_ROOT/etc/dokploy-oci/node.json (see docs/host-contract.md).
 # The manager bootstrap writes the served values into stateDir later, so they are read at request time.
 import argparse
+import collections
 import contextlib
 import hashlib
 import hmac
+import io
 import json
 import math
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -27,7 +32,8 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = os.environ.get("DOKPLOY_OCI_ROOT", "")
 MIN_SECRET_LENGTH = 32
 RETRY_AFTER_SECONDS = 5
-# How far in the future a saved start time may lie (a clock corrected after the save) before it counts as corrupt.
+# How far in the future a window's opening time may lie (a clock corrected after it opened) before the window counts as
+# closed: a clock set back by hours must not stretch a window by hours.
 CLOCK_SKEW_SECONDS = 300
 # A client asking `?wait=N` is answered as soon as the value exists, within N seconds (at most this many).
 MAX_WAIT_SECONDS = 60
@@ -35,8 +41,14 @@ WAIT_POLL_SECONDS = 0.05
 # A worker's name, as SwarmWorkerPool makes it (<namePrefix>-<i>); anything else is no worker of this cluster.
 WORKER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 IDENTITY_HEADER = "X-Dokploy-Worker"
-# Connections served at once (one thread each); past that a client is told to retry, so none can pin the server.
+UNIT = "dokploy-token-server"
+# Connections served at once (one thread each), and from one source address; past either a client is told to retry
+# at once, so neither many clients nor one address holding many connections can keep a worker out.
 MAX_CONNECTIONS = 256
+MAX_CONNECTIONS_PER_ADDRESS = 32
+# A request must arrive whole within this many seconds of the connection, however it trickles in; a long poll then
+# lasts at most MAX_WAIT_SECONDS more, and the answer fits the socket buffer.
+REQUEST_DEADLINE_SECONDS = 10
 TEXT = "text/plain; charset=utf-8"
 # path -> (file in stateDir, content type, what fetching it counts as towards a served worker)
 SECRET_PATHS = {
@@ -49,7 +61,7 @@ SHARED_CREDENTIALS = ("ssh_key_id", "public_key")
 
 
 def fail(message):
-    print(f"token-server: {message}", file=sys.stderr)
+    log(message)
     sys.exit(2)
 
 
@@ -80,10 +92,11 @@ def credential(secret, name):
     return hashlib.sha256(f"{secret}:{name}".encode()).hexdigest()
 
 
-def past_time(value):
-    # NaN would never reach the TTL and a time in the future would push it out: both would serve forever.
+def trusted_time(value, now):
+    """Whether `value` can be a window's opening time: a finite number of seconds, not later than the clock allows.
+    Anything else (NaN never reaches the TTL, a future time pushes it out) would keep a window open."""
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
-        and value <= time.time() + CLOCK_SKEW_SECONDS
+        and value <= now + CLOCK_SKEW_SECONDS
 
 
 class ServeState:
@@ -98,24 +111,26 @@ class ServeState:
         self.workers_seen = None  # (mtime, size, inode) of the workers.json last applied
         self.workers_problem = None
         self.identities, self.ready, self.known = {}, set(), False
+        # Set when the saved state cannot be trusted: the next workers.json is applied with every window closed.
+        self.untrusted = False
         try:
             with open(self.path, encoding="utf-8") as f:
                 saved = json.load(f)
-            identities = {}
-            for name, entry in saved["identities"].items():
-                if not past_time(entry["openedAt"]):
-                    raise ValueError(f"openedAt {entry['openedAt']!r} of {name!r} is not a past time in seconds")
-                identities[str(name)] = {"openedAt": entry["openedAt"], "served": {str(k) for k in entry["served"]}}
-            self.identities, self.ready, self.known = identities, {str(name) for name in saved["ready"]}, True
+            # An opening time that is not a trusted time is kept as it is: sync() closes its window.
+            self.identities = {str(name): {"openedAt": entry["openedAt"], "served": {str(k) for k in entry["served"]},
+                                           "closed": entry.get("closed", False) is not False}
+                               for name, entry in saved["identities"].items()}
+            self.ready, self.known = {str(name) for name in saved["ready"]}, True
         except FileNotFoundError:
             pass
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            # Rebuilt from the next workers.json: workers already in the swarm count as served, every other expected
-            # worker gets a fresh window. Nothing is served that the expected set and the swarm do not allow.
-            log(f"unreadable state file {self.path} ({error!r}); moved aside to {self.path}.corrupt and rebuilt "
-                "from the expected and ready workers")
+            # Fail closed: the file may have held closed windows, so none reopens by itself.
+            self.identities, self.ready, self.untrusted = {}, set(), True
+            # A directory in its place moves aside too; if the move fails, the next start finds it unreadable again.
             with contextlib.suppress(OSError):
                 os.replace(self.path, self.path + ".corrupt")
+            log(f"unreadable state file {self.path} ({error!r}), moved to .corrupt: all windows closed; to reopen "
+                f"them: systemctl stop {UNIT}; rm -rf {self.path}; systemctl start {UNIT}")
 
     def read_workers(self):
         """(expected, ready) name sets from workers.json, None until it exists and is valid; re-read when it changes."""
@@ -147,35 +162,47 @@ class ServeState:
         workers = self.read_workers()
         if workers is None:
             return False
-        if workers is True:
-            return self.known
-        expected, ready = workers
-        now, changed = time.time(), False
+        now = time.time()
+        changed = self.apply_workers(*workers, now) if workers is not True else False
+        if not self.known:
+            return False
+        for entry in self.identities.values():
+            # A window seen closed stays closed, so a clock put back, or one catching up with a future opening time
+            # (a clock set back, a corrupt file), does not reopen it. refusal() reads only this.
+            if not entry["closed"] and (not trusted_time(entry["openedAt"], now) or now - entry["openedAt"] >= self.ttl_seconds):
+                entry["closed"] = changed = True
+        if changed:
+            self.save()
+        return True
+
+    def apply_workers(self, expected, ready, now):
+        """Opens and drops windows for a new workers.json; whether anything changed."""
+        changed = not self.known or ready != self.ready
+        # After an untrusted state the windows start closed: they may have closed before.
         for name in sorted(expected - self.identities.keys()):
             # A worker already in the swarm (joined before, or state rebuilt) needs nothing more.
             served = {"token", "key"} if name in ready else set()
-            self.identities[name] = {"openedAt": now, "served": served}
+            self.identities[name] = {"openedAt": now, "served": served, "closed": self.untrusted}
             log(f"expecting worker {name}" + (" (in the swarm already)" if served else ""))
             changed = True
+        self.untrusted = False
         for name in sorted(self.identities.keys() - expected):
             del self.identities[name]
             log(f"worker {name} is no longer expected")
             changed = True
         for name in sorted((self.ready - ready) & expected):
-            self.identities[name] = {"openedAt": now, "served": set()}
+            self.identities[name] = {"openedAt": now, "served": set(), "closed": False}
             log(f"worker {name} left the swarm or is down (recreated?): it may fetch the join token again")
             changed = True
-        if ready != self.ready or changed or not self.known:
-            self.ready, self.known = ready, True
-            self.save()
-        return True
+        self.ready, self.known = ready, True
+        return changed
 
     def refusal(self, name, kind):
         """(status, why) when worker `name` may not have `kind` now, else None."""
         entry = self.identities.get(name)
         if entry is None:
             return 403, "unknown identity: not an expected worker"
-        if time.time() - entry["openedAt"] >= self.ttl_seconds:
+        if entry["closed"]:
             return 410, f"its window closed ({self.ttl_seconds}s after it became expected or left the swarm)"
         if name in self.ready and (entry["served"] >= {"token", "key"} or kind == "token" and "token" in entry["served"]):
             return 410, "credential already used: it was served and is a ready swarm node"
@@ -205,7 +232,8 @@ class ServeState:
     def save(self):
         temporary = self.path + ".tmp"
         with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            json.dump({"identities": {name: {"openedAt": entry["openedAt"], "served": sorted(entry["served"])}
+            json.dump({"identities": {name: {"openedAt": entry["openedAt"], "served": sorted(entry["served"]),
+                                             "closed": entry["closed"]}
                                       for name, entry in self.identities.items()},
                        "ready": sorted(self.ready)}, f)
             f.flush()
@@ -213,10 +241,27 @@ class ServeState:
         os.replace(temporary, self.path)
 
 
+class DeadlineReader(socket.SocketIO):
+    """Reads a socket until `deadline` (monotonic): a client sending a byte now and then cannot stretch its request."""
+
+    def readinto(self, buffer):
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        self._sock.settimeout(remaining)
+        return super().readinto(buffer)
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "dokploy-token-server"
     sys_version = ""
-    timeout = 10  # a stalled client must not hold its thread forever
+
+    def setup(self):
+        super().setup()
+        self.rfile.close()
+        reader = DeadlineReader(self.connection, "rb")
+        reader.deadline = time.monotonic() + REQUEST_DEADLINE_SECONDS
+        self.rfile = io.BufferedReader(reader)
 
     def respond(self):
         path = urlsplit(self.path).path
@@ -300,15 +345,29 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
-    request_queue_size = 64  # the default 5 drops the SYNs of workers booting together, costing them seconds
+    # The default 5 drops the SYNs of workers booting together, and a short queue those of a worker among clients
+    # being refused: each drop costs a worker 1 s or more (SYN retry).
+    request_queue_size = 1024
     daemon_threads = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.slots_lock = threading.Lock()
+        self.per_address = collections.Counter()
+
+    def take_slot(self, address):
+        with self.slots_lock:
+            if sum(self.per_address.values()) >= MAX_CONNECTIONS or self.per_address[address] >= MAX_CONNECTIONS_PER_ADDRESS:
+                return False
+            self.per_address[address] += 1
+            return True
+
+    def release_slot(self, address):
+        with self.slots_lock:
+            self.per_address -= collections.Counter([address])
 
     def process_request(self, request, client_address):
-        if not self.slots.acquire(blocking=False):
+        if not self.take_slot(client_address[0]):
             try:
                 request.sendall(f"HTTP/1.0 503 Service Unavailable\r\nRetry-After: {RETRY_AFTER_SECONDS}\r\n"
                                 "Content-Length: 0\r\n\r\n".encode())
@@ -319,14 +378,14 @@ class Server(ThreadingHTTPServer):
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self.slots.release()
+            self.release_slot(client_address[0])
             raise
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.slots.release()
+            self.release_slot(client_address[0])
 
 
 def main():
@@ -341,7 +400,7 @@ def main():
     except OSError as error:
         sys.exit(f"token-server: cannot listen on {address[0]}:{address[1]}: {error}")
     server.config, server.state = config, state
-    print(f"token-server: listening on {address[0]}:{address[1]}", file=sys.stderr, flush=True)
+    log(f"listening on {address[0]}:{address[1]}")
     server.serve_forever()
 
 
