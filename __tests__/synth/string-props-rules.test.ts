@@ -66,6 +66,7 @@ const DOKPLOY_CLUSTER: Table<DokployClusterProps> = {
   adminPassword: { hostile: "short" },
   dokployVersion: { hostile: "v0.30.2; id" },
   dokployInstallerUrl: { hostile: "http://dokploy.com/install.sh" },
+  dockerInstallerUrl: { hostile: "https://get.docker.com/$(id)" },
   ...NODE_OPTIONS,
   adminCidrs: { hostile: ["10.0.0.1/8"] },
   adminAccess: { hostile: "everyone" },
