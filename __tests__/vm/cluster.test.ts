@@ -93,10 +93,10 @@ async function waitForCloudInit(vm: Vm): Promise<string> {
   return status.stdout;
 }
 
+/** What worker-2's setup unit was doing when its power was pulled. */
+let killedDuring = "";
 /** The installer server drops this many connections first: more than one run of curl's retries. */
 const INSTALLER_FAILURES = 8;
-/** The console line of cloud-init's last stage (runcmd: the node's units are enabled and started there). */
-const CLOUD_INIT_FINAL_STAGE = /Cloud-init v\. \S+ running 'modules:final'/;
 
 beforeAll(async () => {
   cluster = await VmCluster.start();
@@ -104,12 +104,14 @@ beforeAll(async () => {
   rendered = cluster.render(2);
   cluster.lab.setState((state) => ({ ...state, installersFailFirst: INSTALLER_FAILURES }));
   const [manager, ...workers] = cluster.createMachines(rendered);
-  // The workers boot long before the manager, and worker-2 loses its power in cloud-init's last stage.
+  // The workers boot long before the manager, and worker-2 loses its power half-way through its setup (cloud-init
+  // done, the setup unit hardening the host or waiting for the token server). A power cut inside cloud-init's
+  // first minute is not survivable on this image (see docs/testing.md), so the cut comes after it.
   for (const vm of workers) vm.start();
-  await workers[1].waitForConsole(CLOUD_INIT_FINAL_STAGE, BOOT_LIMIT_MS);
+  await Promise.all(workers.map((vm) => waitForCloudInit(vm)));
+  killedDuring = (await workers[1].mustRun("systemctl is-active dokploy-worker-setup.service || true")).trim();
   await workers[1].kill();
   workers[1].start();
-  await workers[0].waitForSsh(BOOT_LIMIT_MS);
   manager.start();
 }, BOOT_LIMIT_MS);
 
@@ -120,7 +122,8 @@ afterAll(async () => {
 }, 120_000);
 
 describe("a manager and two workers boot from the rendered user_data with no manual step", () => {
-  test("cloud-init is done on every node, without errors (worker-2's power was pulled during it)", async () => {
+  test("cloud-init is done on every node, without errors (worker-2's power was pulled during its setup)", async () => {
+    expect(killedDuring).toBe("activating");
     const statuses = await Promise.all(cluster.lab.machines.map(async (vm) => [vm.name, await waitForCloudInit(vm)] as const));
     for (const [name, status] of statuses) expect({ name, status: status.match(/^status: (\S+)/m)?.[1] }).toEqual({ name, status: "done" });
   });

@@ -168,16 +168,6 @@ export class Vm {
     }
   }
 
-  /** Waits until the machine's console prints a line matching `pattern` (e.g. a cloud-init stage starting). */
-  async waitForConsole(pattern: RegExp, limitMs: number): Promise<void> {
-    const deadline = Date.now() + limitMs;
-    while (!(fs.existsSync(this.serialLog) && pattern.test(fs.readFileSync(this.serialLog, "utf8")))) {
-      if (!this.running) throw new Error(`${this.name} stopped before its console printed ${pattern}; serial log:\n${this.serialTail()}`);
-      if (Date.now() > deadline) throw new Error(`${this.name}: its console did not print ${pattern} within ${limitMs} ms; serial log:\n${this.serialTail()}`);
-      await sleep(1000);
-    }
-  }
-
   /** The end of the machine's console, for failure messages. */
   serialTail(lines = 40): string {
     if (!fs.existsSync(this.serialLog)) return "(no serial log)";
