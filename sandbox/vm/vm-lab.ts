@@ -49,12 +49,12 @@ export function chooseAccelerator(): Accelerator {
   return fs.existsSync("/dev/kvm") && /\b(vmx|svm)\b/.test(flags) && process.env.DOKPLOY_OCI_VM_ACCEL !== "tcg" ? "kvm" : "tcg";
 }
 
-/** Kills the machines and services of labs whose test process is gone, and deletes their namespaces. */
+/** Kills the machines and services of labs whose test process is gone, deletes their namespaces and folders. */
 export function sweepStaleLabs(): void {
   if (!fs.existsSync(LABS_DIR)) return;
   for (const name of fs.readdirSync(LABS_DIR)) {
     const record = path.join(LABS_DIR, name);
-    let owner: { pid: number; pids: number[] };
+    let owner: { pid: number; pids: number[]; dir?: string };
     try {
       owner = JSON.parse(fs.readFileSync(record, "utf8"));
     } catch {
@@ -64,6 +64,7 @@ export function sweepStaleLabs(): void {
     if (isAlive(owner.pid)) continue;
     for (const pid of owner.pids) if (isAlive(pid)) process.kill(pid, "SIGKILL");
     spawnSync("ip", ["netns", "delete", name.replace(/\.json$/, "")]);
+    if (owner.dir) fs.rmSync(owner.dir, { recursive: true, force: true });
     fs.rmSync(record, { force: true });
   }
 }
@@ -285,7 +286,7 @@ export class VmLab {
   remember(pid: number): void {
     this.pids.push(pid);
     const [owner, ...pids] = this.pids;
-    fs.writeFileSync(path.join(LABS_DIR, `${this.namespace}.json`), JSON.stringify({ pid: owner, pids }));
+    fs.writeFileSync(path.join(LABS_DIR, `${this.namespace}.json`), JSON.stringify({ pid: owner, pids, dir: this.dir }));
   }
 
   /** A file the installer server serves at installerUrl(name). */
