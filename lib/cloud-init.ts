@@ -14,10 +14,11 @@ import { joinLiteralAndTokens, jsonencodeWithTokens } from "./terraform-text";
 export const OCI_METADATA_LIMIT_BYTES = 32000;
 /**
  * What user_data leaves of the metadata limit for `ssh_authorized_keys`: three RSA-4096 keys (about 740 bytes each
- * with a short comment) or dozens of ed25519 ones. The real keys are checked against the room really left
- * (createNodeInstance).
+ * with a short comment, 2,222 with the newlines) or dozens of ed25519 ones. The real keys are checked against the
+ * room really left (createNodeInstance). The manager's programs fill the rest: moving them out of user_data (a host
+ * release, issue 26) is what gives room back.
  */
-export const SSH_KEYS_RESERVE_BYTES = 2400;
+export const SSH_KEYS_RESERVE_BYTES = 2250;
 /** Terraform's base64gzip compresses with Go's default level; estimates use the same. */
 const TERRAFORM_GZIP_LEVEL = 6;
 

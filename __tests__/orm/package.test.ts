@@ -37,10 +37,10 @@ describe("the ORM zip of the main stack", () => {
     expect(entries.get("README.tf")!.split("\n").filter((line) => line && !line.startsWith("#"))).toEqual([]);
   });
 
-  test("the provider block carries the region only, never credentials", async () => {
+  test("the provider block carries the region and a 30-minute retry window for capacity errors, never credentials", async () => {
     const { entries } = await packageApp();
     const providers = JSON.parse(entries.get("main.tf.json")!).provider.oci;
-    expect(providers).toEqual([{ region: "${var.region}" }]);
+    expect(providers).toEqual([{ region: "${var.region}", retry_duration_seconds: 1800 }]);
   });
 
   test("schema.yaml passes Oracle's meta schema and describes every variable", async () => {
