@@ -326,6 +326,19 @@ describe("register-workers", () => {
     expect(manager.creates()).toHaveLength(2);
   });
 
+  test("Dokploy's Traefik, left stopped by Docker after a reboot (Dokploy #4057), is started again once", async () => {
+    const manager = await makeManager({ nodes: [MANAGER_NODE, node(1)] });
+    const exited = path.join(manager.root, ".stub-state/docker/exited-containers");
+    fs.mkdirSync(path.dirname(exited), { recursive: true });
+    fs.writeFileSync(exited, "dokploy-traefik\n");
+    const loop = manager.register({ loop: true });
+    await waitFor(() => manager.fake.servers.length === 1, "the registration");
+    await morePasses(manager, 2);
+    const { output } = await loop.kill();
+    expect(fs.readFileSync(exited, "utf8")).toBe("");
+    expect(output.match(/started dokploy-traefik again/g)).toHaveLength(1);
+  });
+
   test("malformed node records are skipped and reported once each; the rest of the pass goes on", async () => {
     const ESC = "\u001b";
     const record = (id: string, hostname: unknown, addr: unknown, extra: object = {}) => ({

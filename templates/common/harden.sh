@@ -97,11 +97,7 @@ accept_in_input() {
     iptables -w -A INPUT "${rule[@]}"
   fi
   FIREWALL_CHANGED=true
-  if [[ $port == - ]]; then
-    log "iptables: INPUT accepts $protocol from $source"
-  else
-    log "iptables: INPUT accepts $protocol/$port from $source"
-  fi
+  log "iptables: INPUT accepts $protocol/$port from $source"
 }
 
 open_host_ports() {

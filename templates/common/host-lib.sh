@@ -84,6 +84,6 @@ on_exit() {
 # named as such (the pipeline's last command, tee, is not what failed).
 run_harden() {
   if ! bash "$ROOT/opt/dokploy-oci/bin/harden.sh" 9>&- 2>&1 | tee -a "$HOST_LOG_FILE"; then
-    die "hardening the host (harden.sh) failed: see its lines above"
+    die "harden.sh failed"
   fi
 }

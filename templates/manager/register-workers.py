@@ -332,6 +332,7 @@ class Reconciler:
         try:
             expected = expected_workers(self.config)
             workers = swarm_workers(self.report_node)
+            self.revive_proxy()
             now = time.monotonic()
             self.rejected = {key: until for key, until in self.rejected.items() if until > now}
             with pass_lock():
@@ -341,6 +342,13 @@ class Reconciler:
         if self.last_problem is not None:
             log("working again")
         self.last_problem = None
+
+    def revive_proxy(self):
+        # Docker gives up on a container whose overlay attach failed at boot, so Dokploy's Traefik stays down after
+        # a reboot (Dokploy #4057; seen on real machines, __tests__/vm): start it again.
+        if docker("ps", "-qf", "name=^dokploy-traefik$", "-f", "status=exited"):
+            docker("start", "dokploy-traefik")
+            log("started dokploy-traefik again (Docker left it stopped)")
 
     def reconcile(self, expected, workers):
         ready = {worker["hostname"] for worker in workers if worker["ready"] and worker["hostname"] in expected}
