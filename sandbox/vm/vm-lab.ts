@@ -97,10 +97,6 @@ export class Vm {
     return this.spec.privateIp;
   }
 
-  get pid(): number | undefined {
-    return this.process?.pid;
-  }
-
   get running(): boolean {
     return this.process !== undefined && this.process.exitCode === null && this.process.signalCode === null;
   }
