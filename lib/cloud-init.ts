@@ -1,22 +1,20 @@
 /**
- * Builds a node's cloud-config: static files from templates/ (always the shell library the host scripts source and
- * the metadata guard's units), one 0600 JSON config whose values may be Terraform tokens, and commands. The YAML
- * comes from a YAML library; the result is gzip+base64, as OCI's 32,000-byte metadata limit requires (cloud-init
- * detects gzip).
+ * Builds a node's cloud-config: static files from templates/ (the host release's loader and its unit), one 0600
+ * JSON config whose values may be Terraform tokens, and commands. The YAML comes from a YAML library; the result is
+ * gzip+base64 (cloud-init detects gzip), well inside OCI's 32,000-byte metadata limit now that the host programs
+ * travel as a release (lib/host-release.ts).
  */
 import { Fn, Token } from "cdktf";
 import { gzipSync } from "zlib";
 import { Scalar, stringify } from "yaml";
-import { readHostFile } from "./templates";
 import { joinLiteralAndTokens, jsonencodeWithTokens } from "./terraform-text";
 
 /** OCI rejects an instance whose metadata, user_data included, is larger than this. */
 export const OCI_METADATA_LIMIT_BYTES = 32000;
 /**
- * What user_data leaves of the metadata limit for `ssh_authorized_keys`: three RSA-4096 keys (about 740 bytes each
- * with a short comment, 2,222 with the newlines) or dozens of ed25519 ones. The real keys are checked against the
- * room really left (createNodeInstance). The manager's programs fill the rest: moving them out of user_data (a host
- * release, issue 26) is what gives room back.
+ * What user_data must leave of the metadata limit for `ssh_authorized_keys`: three RSA-4096 keys (about 740 bytes
+ * each with a short comment, 2,222 with the newlines) or dozens of ed25519 ones. The real keys are checked against
+ * the room really left (createNodeInstance); with the programs in the host release, that room is over 24,000 bytes.
  */
 export const SSH_KEYS_RESERVE_BYTES = 2250;
 /** Terraform's base64gzip compresses with Go's default level; estimates use the same. */
@@ -48,16 +46,6 @@ export interface CloudConfigProps {
   readonly runCommands: ReadonlyArray<ReadonlyArray<string>>;
 }
 
-/** The shell library every host script sources, written once per node (templates/common/host-lib.sh). */
-export const HOST_LIBRARY: CloudConfigFile = { path: "/opt/dokploy-oci/lib/host-lib.sh", content: readHostFile("common/host-lib.sh"), permissions: "0644" };
-
-/** What closes the metadata service to all but the host's root processes at every boot (harden.sh guard_metadata). */
-export const METADATA_GUARD_UNITS: ReadonlyArray<CloudConfigFile> = [
-  ["/etc/systemd/system/dokploy-metadata-guard.service", "common/dokploy-metadata-guard.service"],
-  ["/etc/systemd/system/docker.service.d/dokploy-metadata-guard.conf", "common/docker-metadata-guard.conf"],
-  ["/etc/systemd/system/netfilter-persistent.service.d/dokploy-containers-slice.conf", "common/netfilter-persistent-slice.conf"],
-].map(([path, template]) => ({ path, content: readHostFile(template), permissions: "0644" }));
-
 /** Stands in for the base64 of Terraform-filled file i until Terraform fills it in; base64 never contains it. */
 const placeholder = (index: number) => `DOKPLOY_OCI_FILE_${index}_B64`;
 
@@ -88,7 +76,7 @@ export class CloudConfig {
           // YAML null, which cloud-init before 24.3 crashes on.
           content: doubleQuoted(fill(index)),
         })),
-        ...[...this.props.files, HOST_LIBRARY, ...METADATA_GUARD_UNITS].map((file) => ({ path: file.path, permissions: file.permissions, owner: "root:root", content: file.content })),
+        ...this.props.files.map((file) => ({ path: file.path, permissions: file.permissions, owner: "root:root", content: file.content })),
       ],
       runcmd: this.props.runCommands.map((command) => [...command]),
     };

@@ -14,7 +14,8 @@ export const NODE_CONFIG_PATH = "/etc/dokploy-oci/node.json";
 export const TAILSCALE_KEY_FILE = "/etc/dokploy-oci/tailscale.key";
 /** The token server's state: the values it serves and who fetched them. */
 export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
-const HOST_BIN_DIR = "/opt/dokploy-oci/bin";
+/** The shell library every host script sources (the release's lib/host-lib.sh, through /opt/dokploy-oci/current). */
+export const HOST_LIBRARY_PATH = "/opt/dokploy-oci/lib/host-lib.sh";
 const SYSTEMD_UNIT_DIR = "/etc/systemd/system";
 
 /** The Docker daemon's socket, on the host and as mounted into containers. */
@@ -53,11 +54,6 @@ export function validatePort(port: number, prop: string, min = 1): void {
   if (!(Number.isInteger(port) && port >= min && port <= 65535)) {
     throw new Error(`${prop}: ${port} is not a port number (a whole number from ${min} to 65535${min > 1 ? "; the server runs without privileges" : ""})`);
   }
-}
-
-/** A program from templates/ installed under /opt/dokploy-oci/bin (root only), comments stripped for size. */
-export function hostProgram(name: string, template: string): CloudConfigFile {
-  return { path: `${HOST_BIN_DIR}/${name}`, content: readHostFile(template), permissions: "0700" };
 }
 
 /** A systemd unit from templates/, installed as /etc/systemd/system/<name>. */

@@ -7,8 +7,10 @@ import { Construct } from "constructs";
 import { CoreInstance } from "../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
 import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-oci-identity-availability-domains";
-import { CloudConfig, CloudConfigFile, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
-import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, hostProgram } from "./host-contract";
+import { CloudConfig, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
+import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, systemdUnit } from "./host-contract";
+import { IHostRelease, LOADER_PATH, RELEASE_TAG_KEY, releaseNodeConfig } from "./host-release";
+import { readHostFile } from "./templates";
 import { UBUNTU_VERSION, UBUNTU_VERSIONS, checkNumber } from "./rules";
 import { TailscaleHostConfig } from "./tailscale-node";
 
@@ -117,17 +119,17 @@ export interface NodeBootProps<T extends NodeConfigBase> {
   readonly config: () => Omit<T, keyof NodeConfigBase>;
   /** The host firewall's open ports; called when user_data is rendered, so ports opened later are in it. */
   readonly hostPorts: () => HostPort[];
-  /** The node's programs and units besides harden.sh (every node runs it). */
-  readonly files: ReadonlyArray<CloudConfigFile>;
-  /** Units enabled and started at first boot, in order; `noBlock` ones are not waited for (they run long). */
-  readonly startUnits: ReadonlyArray<{ readonly name: string; readonly noBlock?: boolean }>;
+  /** The host release the node's loader installs (its programs and units; the role picks which units start). */
+  readonly release: IHostRelease;
   /** @default - no Tailscale on this node */
   readonly tailscale?: TailscaleHostConfig;
 }
 
 /**
- * A node's cloud-config: node.json, harden.sh, the node's files and units, then Tailscale's when it is on. Every
- * node blocks its containers from the instance metadata service (harden.sh), which holds the node's credentials.
+ * A node's cloud-config: node.json and the host release's loader with the unit that runs it at every boot until
+ * the first release is installed (templates/common/loader.sh); the release brings harden.sh and the role's units,
+ * Tailscale's when node.json has a `tailscale` key. Every node blocks its containers from the instance metadata
+ * service (harden.sh), which holds the node's credentials.
  */
 export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T>): CloudConfig {
   const tailscale = props.tailscale;
@@ -137,16 +139,24 @@ export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T
       ...props.config(),
       hostPorts: props.hostPorts(),
       blockContainerMetadata: true,
+      release: releaseNodeConfig(props.release),
       ...(tailscale ? { tailscale: tailscale.config } : {}),
     }),
-    files: [hostProgram("harden.sh", "common/harden.sh"), ...props.files, ...(tailscale?.files ?? [])],
+    files: [{ path: LOADER_PATH, content: readHostFile("common/loader.sh"), permissions: "0700" }, RELEASE_INSTALL_UNIT],
     terraformFiles: tailscale ? [tailscale.keyFile] : [],
     runCommands: [
       ["systemctl", "daemon-reload"],
-      ...props.startUnits.map(({ name, noBlock }) => ["systemctl", "enable", "--now", ...(noBlock ? ["--no-block"] : []), name]),
-      ...(tailscale ? [tailscale.runCommand] : []),
+      ["systemctl", "enable", "--now", "--no-block", "dokploy-release-install.service"],
     ],
   });
+}
+
+const RELEASE_INSTALL_UNIT = systemdUnit("dokploy-release-install.service", "common/dokploy-release-install.service");
+
+/** The instance tag naming the release a node should run: Terraform updates it in place, the node's agent follows. */
+export function releaseTags(release: IHostRelease, tags: Record<string, string> | undefined): Record<string, string> {
+  if (tags !== undefined && Token.isUnresolved(tags)) return Fn.merge([tags, { [RELEASE_TAG_KEY]: release.sha256 }]) as unknown as Record<string, string>;
+  return { ...tags, [RELEASE_TAG_KEY]: release.sha256 };
 }
 
 /** The newest Canonical Ubuntu image for a shape (the shape filter picks aarch64 images for A1), one lookup per stack. */
@@ -195,6 +205,8 @@ export interface NodeInstanceProps {
   /** OpenSSH public keys for `ubuntu` (a Terraform list when they come from a variable). */
   readonly sshPublicKeys: string[];
   readonly cloudConfig: CloudConfig;
+  /** The node's host release: its tag is set on the instance, which waits for the upload. */
+  readonly release: IHostRelease;
   readonly freeformTags?: Record<string, string>;
   /** Several identical nodes from one resource (names and placement then use count.index). */
   readonly count?: TerraformCount;
@@ -241,7 +253,8 @@ export function createNodeInstance(scope: Construct, id: string, props: NodeInst
     metadata: { ssh_authorized_keys: Fn.join("\n", props.sshPublicKeys), user_data: userData },
     availabilityConfig: { recoveryAction: "RESTORE_INSTANCE" },
     preserveBootVolume: false,
-    freeformTags: props.freeformTags,
+    freeformTags: releaseTags(props.release, props.freeformTags),
+    dependsOn: [props.release.upload],
     count: props.count,
     lifecycle: {
       ignoreChanges: ["source_details[0].source_id", "metadata"],

@@ -1,11 +1,11 @@
 /**
- * Tailscale on an OCI node, host side: the node.json `tailscale` section templates/common/tailscale-up.sh reads,
- * the script itself, and the 0600 key file it expects (docs/host-contract.md, "Tailscale").
+ * Tailscale on an OCI node, host side: the node.json `tailscale` section templates/common/tailscale-up.sh (in the
+ * host release, started when the section is there) reads, and the 0600 key file it expects (docs/host-contract.md, "Tailscale").
  */
 import { Fn, IResolvable, Op, Precondition, Token } from "cdktf";
 import { CloudConfigFile } from "./cloud-init";
 import { authKeyForServers, authKeyPreconditions, validateAuthKey, validateTags, validateTailnetHostname } from "./tailscale";
-import { DEFAULT_TAILSCALE_INSTALLER_URL, TAILSCALE_KEY_FILE, hostProgram, systemdUnit } from "./host-contract";
+import { DEFAULT_TAILSCALE_INSTALLER_URL, TAILSCALE_KEY_FILE } from "./host-contract";
 import { INSTALLER_URL } from "./rules";
 
 export interface TailscaleNodeOptions {
@@ -51,15 +51,11 @@ export interface TailscaleNodeSection {
 export interface TailscaleHostConfig {
   /** The value for node.json's `tailscale` key. */
   readonly config: TailscaleNodeSection;
-  /** Literal files for the cloud-config: the join script. */
-  readonly files: CloudConfigFile[];
   /**
    * The auth key file (mode 0600). Its content is a sensitive Terraform value, so it cannot travel as a literal
    * file: write it the way node.json is written (base64 filled in by Terraform).
    */
   readonly keyFile: CloudConfigFile;
-  /** Starts the join unit without waiting (it retries until joined, at every boot until then). */
-  readonly runCommand: string[];
   /** Plan-time checks of the key, for the instance's `lifecycle.precondition`. */
   readonly preconditions: Precondition[];
 }
@@ -89,12 +85,7 @@ export function tailscaleHostConfig(options: TailscaleNodeOptions, hostname: str
       installerUrl,
       retry: { delaySeconds: 5, maxDelaySeconds: 60 },
     },
-    files: [
-      hostProgram("tailscale-up.sh", "common/tailscale-up.sh"),
-      systemdUnit("dokploy-tailscale-up.service", "common/dokploy-tailscale-up.service"),
-    ],
     keyFile: { path: TAILSCALE_KEY_FILE, content: authKeyForServers(options.authKey), permissions: "0600" },
-    runCommand: ["systemctl", "enable", "--now", "--no-block", "dokploy-tailscale-up.service"],
     preconditions:
       enabled === true ? keyChecks : keyChecks.map((check) => ({ ...check, condition: Op.or(Op.not(enabled), check.condition) })),
   };

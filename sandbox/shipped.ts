@@ -6,7 +6,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HOST_LIBRARY } from "../lib/cloud-init";
+import { HOST_LIBRARY_PATH } from "../lib/host-contract";
 import { readHostFile } from "../lib/templates";
 
 /** Path of the shipped text of `templates/<relativePath>`, executable; the same path while the text is the same. */
@@ -25,7 +25,7 @@ export function shippedScript(relativePath: string): string {
 
 /** Writes the shell library the host scripts source where cloud-init puts it, under a test's stand-in root. */
 export function installHostLibrary(root: string): void {
-  const file = path.join(root, HOST_LIBRARY.path);
+  const file = path.join(root, HOST_LIBRARY_PATH);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, HOST_LIBRARY.content, { mode: 0o644 });
+  fs.writeFileSync(file, readHostFile("common/host-lib.sh"), { mode: 0o644 });
 }

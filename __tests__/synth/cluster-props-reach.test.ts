@@ -5,6 +5,7 @@
  * sit beside a pool's other plan-time checks, never replace them.
  */
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
+import { RELEASE_TAG_KEY } from "../../lib/host-release";
 import { TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { DokployCluster, DokployClusterProps } from "../../constructs/oci/dokploy-cluster";
 
@@ -165,9 +166,11 @@ const CASES: { readonly [K in keyof Required<DokployClusterProps>]: Case } = {
     props: { freeformTags: { team: "ops" } },
     check: ({ json }) => {
       expect(Object.values<any>(json.resource.oci_core_vcn)[0].freeform_tags).toEqual({ team: "ops" });
-      expect(workers(json).freeform_tags).toEqual({ team: "ops" });
-      // The manager also carries the workers tag its reconciler reads.
-      expect(manager(json).freeform_tags).toEqual({ team: "ops", [WORKERS_TAG_KEY]: "worker:1" });
+      // Every node also carries the release tag its agent reads; the manager the workers tag its reconciler reads.
+      const release = { [RELEASE_TAG_KEY]: expect.stringMatching(/^[0-9a-f]{64}$/) };
+      expect(workers(json).freeform_tags).toEqual({ team: "ops", ...release });
+      expect(manager(json).freeform_tags).toEqual({ team: "ops", [WORKERS_TAG_KEY]: "worker:1", ...release });
+      expect(Object.values<any>(json.resource.oci_objectstorage_bucket)[0].freeform_tags).toEqual({ team: "ops" });
     },
   },
 };

@@ -9,6 +9,7 @@ import { cloudInitSchemaCheck } from "../helpers/cloud-init";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
 import { createHash } from "crypto";
 import { WORKERS_TAG_KEY, workerCredential } from "../../lib/worker-identity";
+import { RELEASE_TAG_KEY } from "../../lib/host-release";
 
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp user@laptop";
@@ -44,7 +45,8 @@ describe("DokployCluster", () => {
   test("workers do not depend on the manager instance, so both are created in parallel", () => {
     const { json } = synthCluster();
     const workers = workerPool(json);
-    expect(workers.depends_on).toBeUndefined();
+    // Only on the release's upload, which every node fetches at first boot.
+    expect(workers.depends_on).toEqual([expect.stringMatching(/^oci_objectstorage_object\./)]);
     expect(JSON.stringify(workers)).not.toMatch(/oci_core_instance\./);
     const userData: string = workers.metadata.user_data;
     expect(userData).toMatch(/"url" = "http:\/\/10\.0\.0\.10:9999"/);
@@ -71,10 +73,10 @@ describe("DokployCluster", () => {
       (c) => c.addWorkerPool("Paid", { namePrefix: "paid", count: 4, alwaysFree: false, ocpus: 2, memoryInGbs: 12 }),
     );
     const manager = Object.entries<any>(instances(json)).find(([key]) => key.includes("_Manager_"))![1];
-    expect(manager.freeform_tags).toEqual({ team: "web", [WORKERS_TAG_KEY]: "worker:2,paid:4" });
+    expect(manager.freeform_tags).toEqual({ team: "web", [WORKERS_TAG_KEY]: "worker:2,paid:4", [RELEASE_TAG_KEY]: expect.stringMatching(/^[0-9a-f]{64}$/) });
     // Terraform updates freeform tags in place (UpdateInstance takes them); only metadata and the image are ignored.
     expect(manager.lifecycle.ignore_changes).toEqual(["source_details[0].source_id", "metadata"]);
-    expect(workerPool(json).freeform_tags).toEqual({ team: "web" });
+    expect(workerPool(json).freeform_tags).toEqual({ team: "web", [RELEASE_TAG_KEY]: manager.freeform_tags[RELEASE_TAG_KEY] });
   });
 
   test("each worker's node.json holds its own credential, never the token server's secret", () => {
@@ -272,7 +274,8 @@ describe("Tailscale on the nodes", () => {
       const yaml = cloudConfig.renderYaml(() => Buffer.from("{}").toString("base64"));
       expect(cloudInitSchemaCheck(yaml)).toMatchObject({ ok: true });
       expect(yaml).toMatch(/path: \/etc\/dokploy-oci\/tailscale\.key\n\s+permissions: "0600"\n\s+owner: root:root\n\s+encoding: b64/);
-      expect(yaml).toMatch(/dokploy-tailscale-up\.service/);
+      // The release's agent starts the join unit when node.json has this section.
+      expect(cloudConfig.nodeConfig().tailscale).toMatchObject({ authKeyFile: "/etc/dokploy-oci/tailscale.key" });
     }
     const text = JSON.stringify(json);
     expect(text).toMatch(/base64encode\(sensitive\(/);

@@ -5,7 +5,8 @@ import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../../.gen/providers/oci/data-oci-core-images";
 import { ClusterNetwork } from "../../constructs/oci/cluster-network";
 import { DokployManager, DokployManagerProps, TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
-import { CloudConfig, HOST_LIBRARY, METADATA_GUARD_UNITS, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "../../lib/cloud-init";
+import { CloudConfig, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "../../lib/cloud-init";
+import { LOADER_PATH, releaseEntries } from "../../lib/host-release";
 import { ormStackJson } from "../../scripts/lib/orm-package";
 import { readHostFile, readTemplate } from "../../lib/templates";
 import { validateStack } from "../../scripts/lib/validate";
@@ -77,32 +78,31 @@ describe("DokployManager synth", () => {
 });
 
 describe("the manager's cloud-config", () => {
-  test("passes `cloud-init schema` and carries the templates byte for byte", () => {
+  test("passes `cloud-init schema` and carries node.json, the loader and its unit; the programs are in the release", () => {
     const { manager } = synthManager();
     const yaml = manager.cloudConfig.renderYaml(() => Buffer.from("{}").toString("base64"));
     const check = cloudInitSchemaCheck(yaml);
     expect(check).toMatchObject({ ok: true });
     const document = parse(yaml.replace(/^#cloud-config\n/, ""));
     const files = new Map<string, any>(document.write_files.map((file: any) => [file.path, file]));
-    expect(files.get("/opt/dokploy-oci/bin/manager-bootstrap.sh").content).toBe(readHostFile("manager/bootstrap.sh"));
-    expect(files.get("/opt/dokploy-oci/bin/token-server.py").content).toBe(readHostFile("manager/token-server.py"));
+    expect([...files.keys()]).toEqual(["/etc/dokploy-oci/node.json", LOADER_PATH, "/etc/systemd/system/dokploy-release-install.service"]);
+    expect(files.get(LOADER_PATH).content).toBe(readHostFile("common/loader.sh"));
     expect(files.get("/etc/dokploy-oci/node.json").permissions).toBe("0600");
-    expect(document.runcmd).toContainEqual(["systemctl", "enable", "--now", "--no-block", "dokploy-manager-setup.service"]);
+    expect(document.runcmd).toEqual([["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "--no-block", "dokploy-release-install.service"]]);
   });
 
-  test("every node gets the host scripts' shell library and the metadata guard's units, once each", () => {
-    const bare = new CloudConfig({ configPath: "/etc/dokploy-oci/node.json", config: {}, files: [], runCommands: [] });
-    for (const yaml of [synthManager().manager.cloudConfig.renderYaml(() => ""), bare.renderYaml(() => "")]) {
-      const paths: string[] = parse(yaml.replace(/^#cloud-config\n/, "")).write_files.map((file: any) => file.path);
-      for (const file of [HOST_LIBRARY, ...METADATA_GUARD_UNITS]) expect(paths.filter((path) => path === file.path)).toHaveLength(1);
-    }
-    expect(HOST_LIBRARY.content).toBe(readHostFile("common/host-lib.sh"));
+  test("the release carries the host library, every program and unit, and the metadata guard's units", () => {
+    const entries = new Map(releaseEntries().map((entry) => [entry.path, entry]));
+    expect(entries.get("lib/host-lib.sh")!.content).toBe(readHostFile("common/host-lib.sh"));
+    expect(entries.get("bin/manager-bootstrap.sh")).toMatchObject({ content: readHostFile("manager/bootstrap.sh"), mode: 0o700 });
+    expect(entries.get("bin/token-server.py")!.content).toBe(readHostFile("manager/token-server.py"));
     // docker.service waits for the guard and fails without it; the slice exists before the saved rules return.
-    const units = new Map(METADATA_GUARD_UNITS.map((file) => [file.path, file.content]));
-    expect(units.get("/etc/systemd/system/docker.service.d/dokploy-metadata-guard.conf")).toMatch(/^Requires=dokploy-metadata-guard\.service$/m);
-    expect(units.get("/etc/systemd/system/dokploy-metadata-guard.service")).toMatch(/^ExecStart=\/opt\/dokploy-oci\/bin\/harden\.sh --metadata-only$/m);
-    expect(units.get("/etc/systemd/system/dokploy-metadata-guard.service")).toMatch(/^Before=docker\.service$/m);
-    expect(units.get("/etc/systemd/system/netfilter-persistent.service.d/dokploy-containers-slice.conf")).toMatch(/^After=dokploy_containers\.slice$/m);
+    const unit = (name: string) => entries.get(`systemd/${name}`)!.content;
+    expect(unit("docker.service.d/dokploy-metadata-guard.conf")).toMatch(/^Requires=dokploy-metadata-guard\.service$/m);
+    expect(unit("dokploy-metadata-guard.service")).toMatch(/^ExecStart=\/opt\/dokploy-oci\/bin\/harden\.sh --metadata-only$/m);
+    expect(unit("dokploy-metadata-guard.service")).toMatch(/^Before=docker\.service$/m);
+    expect(unit("netfilter-persistent.service.d/dokploy-containers-slice.conf")).toMatch(/^After=dokploy_containers\.slice$/m);
+    expect(entries.get("roles/manager")!.content.split("\n")).toContain("dokploy-manager-setup.service --no-block");
   });
 
   test("installs the Dokploy release the real-Dokploy suite tested, unless dokployVersion says otherwise", () => {
@@ -125,7 +125,7 @@ describe("the manager's cloud-config", () => {
 
   test("SSH keys that do not fit beside user_data are refused: at synth when literal, by terraform when a variable", () => {
     const rsa = openSshPublicKey("rsa-4096", "admin@laptop");
-    const tooMany = Array.from({ length: 12 }, () => rsa);
+    const tooMany = Array.from({ length: 45 }, () => rsa);
     expect(() => synthManager({ sshPublicKeys: tooMany })).toThrow(/sshPublicKeys: \d+ bytes of keys, \d+ left: .*32000-byte metadata limit/);
     expect(() => synthManager({ sshPublicKeys: [rsa, rsa] })).not.toThrow();
 

@@ -6,6 +6,7 @@ import { requireTerraformFloor } from "../../lib/providers";
 import { TailscaleNodeOptions } from "../../lib/tailscale-node";
 import { AdminAccess, ClusterNetwork } from "./cluster-network";
 import { DokployManager, WorkerServerType } from "./dokploy-manager";
+import { HostRelease } from "./host-release";
 import { INSTALLER_URL } from "../../lib/rules";
 import { DEFAULT_WORKER_COUNT, SwarmWorkerPool, SwarmWorkerPoolProps } from "./swarm-worker-pool";
 
@@ -123,6 +124,8 @@ export type WorkerPoolOptions = Omit<SwarmWorkerPoolProps, "compartmentId" | "ne
  */
 export class DokployCluster extends Construct {
   public readonly network: ClusterNetwork;
+  /** The host release every node runs, in the cluster's releases bucket. */
+  public readonly release: HostRelease;
   public readonly manager: DokployManager;
   /** The default pool. */
   public readonly workers: SwarmWorkerPool;
@@ -168,8 +171,10 @@ export class DokployCluster extends Construct {
       namePrefix: props.namePrefix,
       freeformTags: props.freeformTags,
     });
+    this.release = new HostRelease(this, "Release", { compartmentId: props.compartmentId, namePrefix: props.namePrefix, freeformTags: props.freeformTags });
     this.manager = new DokployManager(this, "Manager", {
       ...node,
+      release: this.release,
       compartmentId: props.compartmentId,
       network: this.network,
       sshPublicKeys: props.sshPublicKeys,
@@ -208,6 +213,7 @@ export class DokployCluster extends Construct {
       compartmentId: this.props.compartmentId,
       network: this.network,
       joinSource: this.manager.tokenServer,
+      release: this.release,
       freeformTags: options.freeformTags ?? this.props.freeformTags,
       propNames,
     });

@@ -10,15 +10,15 @@ import {
   HTTP_PORT,
   ManagerNodeConfig,
   SSH_PORT,
-  hostProgram,
-  systemdUnit,
 } from "../../lib/host-contract";
+import { IHostRelease } from "../../lib/host-release";
 import { NodeOptions, createNodeInstance, nodeCloudConfig, resolveNodeOptions } from "../../lib/oci-node";
 import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKeys, planTimeChecks } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { INSTANCE_METADATA_URL, WORKERS_TAG_KEY, workersTagValue } from "../../lib/worker-identity";
 import { IClusterNetwork } from "./cluster-network";
+import { HostRelease } from "./host-release";
 import { TokenServer } from "./token-server";
 
 /** The Dokploy release the manager's scripts were tested against (__tests__/real-dokploy); the default version. */
@@ -80,7 +80,16 @@ export interface DokployManagerProps extends NodeOptions {
   readonly tailscale?: TailscaleNodeOptions;
   /** Display names start with it (`<namePrefix>-manager`). @default - "dokploy" */
   readonly namePrefix?: string;
-  /** @default - no tags (the manager always carries the `dokploy-oci-workers` tag its reconciler reads) */
+  /**
+   * The host release the manager runs (its programs and units, fetched at first boot; the instance's
+   * `dokploy-oci-release` tag names it, and a new one is installed in place when the tag changes).
+   * @default - the stack's HostRelease (one releases bucket per stack, in this compartment)
+   */
+  readonly release?: IHostRelease;
+  /**
+   * @default - no tags (the manager always carries the `dokploy-oci-workers` tag its reconciler reads and the
+   * `dokploy-oci-release` tag its release agent reads)
+   */
   readonly freeformTags?: Record<string, string>;
 }
 
@@ -157,6 +166,7 @@ export class DokployManager extends Construct {
     const tokenServer = this.tokenServer;
     const adminPassword = this.adminPassword;
     const privateIp = this.privateIp;
+    const release = props.release ?? HostRelease.of(this, props.compartmentId);
     this.cloudConfig = nodeCloudConfig<ManagerNodeConfig>({
       // Read when user_data is rendered (at synth): pools declared later are in it.
       config: () => ({
@@ -187,19 +197,7 @@ export class DokployManager extends Construct {
           drainTimeoutSeconds: DRAIN_TIMEOUT_SECONDS,
         },
       }),
-      files: [
-        hostProgram("manager-bootstrap.sh", "manager/bootstrap.sh"),
-        systemdUnit("dokploy-manager-setup.service", "manager/dokploy-manager-setup.service"),
-        ...this.tokenServer.hostFiles(),
-        hostProgram("register-workers.py", "manager/register-workers.py"),
-        systemdUnit("dokploy-register-workers.service", "manager/dokploy-register-workers.service"),
-      ],
-      startUnits: [
-        { name: "dokploy-token-server.service" },
-        // noBlock: cloud-init finishes while Dokploy installs; the unit re-runs at boot until done.
-        { name: "dokploy-manager-setup.service", noBlock: true },
-        { name: "dokploy-register-workers.service" },
-      ],
+      release,
       hostPorts: () => network.hostPortsFor("manager"),
       tailscale,
     });
@@ -214,6 +212,7 @@ export class DokployManager extends Construct {
       privateIp: this.privateIp,
       sshPublicKeys: props.sshPublicKeys,
       cloudConfig: this.cloudConfig,
+      release,
       freeformTags: this.tagsWithWorkers(props.freeformTags),
       preconditions: [
         ...(tailscale?.preconditions ?? []),

@@ -2,12 +2,14 @@ import { Fn, Op, TerraformCount, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../../.gen/providers/oci/core-instance";
 import { CloudConfig } from "../../lib/cloud-init";
-import { DEFAULT_DOCKER_INSTALLER_URL, SSH_PORT, WorkerNodeConfig, hostProgram, systemdUnit } from "../../lib/host-contract";
+import { DEFAULT_DOCKER_INSTALLER_URL, SSH_PORT, WorkerNodeConfig } from "../../lib/host-contract";
+import { IHostRelease } from "../../lib/host-release";
 import { NodeOptionNames, NodeOptions, availabilityDomainName, createNodeInstance, nodeCloudConfig, resolveNodeOptions } from "../../lib/oci-node";
 import { INSTALLER_URL, NAME_PREFIX, checkNumber, checkSshPublicKeys, planTimeChecks } from "../../lib/rules";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { MAX_POOL_WORKERS, workerCredential } from "../../lib/worker-identity";
 import { IClusterNetwork } from "./cluster-network";
+import { HostRelease } from "./host-release";
 import { IWorkerJoinSource } from "./token-server";
 
 export interface SwarmWorkerPoolProps extends NodeOptions {
@@ -59,7 +61,12 @@ export interface SwarmWorkerPoolProps extends NodeOptions {
    * @default - no Tailscale
    */
   readonly tailscale?: TailscaleNodeOptions;
-  /** @default - no tags */
+  /**
+   * The host release the workers run (see DokployManagerProps.release): give the manager's.
+   * @default - the stack's HostRelease
+   */
+  readonly release?: IHostRelease;
+  /** @default - no tags (each worker always carries the `dokploy-oci-release` tag) */
   readonly freeformTags?: Record<string, string>;
   /**
    * The prop names the user wrote when the pool is built for them (DokployCluster's `workerCount`, `ocpusPerNode`):
@@ -129,6 +136,7 @@ export class SwarmWorkerPool extends Construct {
     const count = TerraformCount.of(Token.asNumber(this.count));
     const name = Fn.format("%s-%d", [this.namePrefix, Op.add(count.index, 1)]);
     const tailscale = props.tailscale && tailscaleHostConfig(props.tailscale, name);
+    const release = props.release ?? HostRelease.of(this, props.compartmentId);
     this.cloudConfig = nodeCloudConfig<WorkerNodeConfig>({
       config: () => ({
         role: "worker",
@@ -140,12 +148,7 @@ export class SwarmWorkerPool extends Construct {
         swarm: { managerAddress: joinSource.managerAddress },
         join: { initialDelaySeconds: 1, maxDelaySeconds: joinMaxDelay, requestTimeoutSeconds: 5 },
       }),
-      files: [
-        hostProgram("worker-bootstrap.sh", "worker/bootstrap.sh"),
-        systemdUnit("dokploy-worker-setup.service", "worker/dokploy-worker-setup.service"),
-      ],
-      // noBlock: the worker waits for the manager's join command, which may take many minutes.
-      startUnits: [{ name: "dokploy-worker-setup.service", noBlock: true }],
+      release,
       hostPorts: () => network.hostPortsFor("workers"),
       tailscale,
     });
@@ -163,6 +166,7 @@ export class SwarmWorkerPool extends Construct {
       privateIp: Fn.cidrhost(network.subnetCidr, Op.add(this.firstHostNumber, count.index)),
       sshPublicKeys: props.sshPublicKeys,
       cloudConfig: this.cloudConfig,
+      release,
       freeformTags: props.freeformTags,
       preconditions: [...(tailscale?.preconditions ?? []), ...planTimeChecks([INSTALLER_URL, dockerInstallerUrl, "dockerInstallerUrl"])],
     });

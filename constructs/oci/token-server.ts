@@ -1,7 +1,6 @@
 import { Token } from "cdktf";
 import { Construct } from "constructs";
-import { CloudConfigFile } from "../../lib/cloud-init";
-import { DEFAULT_TOKEN_SERVER_PORT, TOKEN_SERVER_STATE_DIR, TokenServerHostConfig, hostProgram, systemdUnit, validatePort } from "../../lib/host-contract";
+import { DEFAULT_TOKEN_SERVER_PORT, TOKEN_SERVER_STATE_DIR, TokenServerHostConfig, validatePort } from "../../lib/host-contract";
 import { IPV4_ADDRESS, checkNumber } from "../../lib/rules";
 import { StrongSecret } from "../../lib/secret";
 import { WorkerPoolEntry, workersTagValue } from "../../lib/worker-identity";
@@ -109,13 +108,5 @@ export class TokenServer extends Construct implements IWorkerJoinSource {
       stateDir: TOKEN_SERVER_STATE_DIR,
       ttlSeconds: this.ttlInSeconds,
     };
-  }
-
-  /** The server program and its systemd unit, as they land on the manager. */
-  public hostFiles(): CloudConfigFile[] {
-    return [
-      hostProgram("token-server.py", "manager/token-server.py"),
-      systemdUnit("dokploy-token-server.service", "manager/dokploy-token-server.service"),
-    ];
   }
 }

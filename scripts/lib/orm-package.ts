@@ -1,10 +1,11 @@
 /**
  * The OCI Resource Manager package: the synthesized stack without cdktf's local backend, a .tf file (ORM wants
- * at least one), and schema.yaml for the Create Stack form. Written whole or not at all.
+ * at least one), schema.yaml for the Create Stack form, and the stack's assets (the host release) at the relative
+ * paths the stack names them by (ORM runs Terraform in the zip's root). Written whole or not at all.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { TerraformStack } from "cdktf";
+import { TerraformAsset, TerraformStack } from "cdktf";
 import * as yazl from "yazl";
 import { buildSchemaYaml, SchemaYamlOptions } from "../../lib/orm-schema";
 import { assertValidStack, ValidationOptions } from "./validate";
@@ -40,10 +41,11 @@ export function ormStackJson(synthesized: any): any {
 export async function writeOrmPackage(options: OrmPackageOptions): Promise<OrmPackage> {
   const stackJson = ormStackJson(options.synthesized);
   await assertValidStack(stackJson, options.validation);
-  const files: Array<[string, string]> = [
+  const files: Array<[string, string | Buffer]> = [
     ["main.tf.json", JSON.stringify(stackJson, null, 2) + "\n"],
     ["README.tf", README_TF],
     ["schema.yaml", buildSchemaYaml(options.stack, stackJson, options.schema)],
+    ...stackAssets(options.stack),
   ];
   fs.mkdirSync(path.dirname(options.outFile), { recursive: true });
   const partial = `${options.outFile}.partial-${process.pid}`;
@@ -56,7 +58,15 @@ export async function writeOrmPackage(options: OrmPackageOptions): Promise<OrmPa
   return { path: options.outFile, bytes: fs.statSync(options.outFile).size, entries: files.map(([name]) => name) };
 }
 
-function writeZip(file: string, entries: Array<[string, string]>): Promise<void> {
+/** Each TerraformAsset of the stack (files only) as [the path the stack names it by, its bytes]. */
+function stackAssets(stack: TerraformStack): Array<[string, Buffer]> {
+  return stack.node
+    .findAll()
+    .filter((construct): construct is TerraformAsset => construct instanceof TerraformAsset)
+    .map((asset) => [asset.path, fs.readFileSync((asset as unknown as { sourcePath: string }).sourcePath)]);
+}
+
+function writeZip(file: string, entries: Array<[string, string | Buffer]>): Promise<void> {
   return new Promise((resolve, reject) => {
     const zip = new yazl.ZipFile();
     // A fixed date keeps the zip identical for identical input.

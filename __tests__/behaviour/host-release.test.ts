@@ -1,0 +1,207 @@
+/**
+ * The host release on one node, for real: the loader as user_data carries it (templates/common/loader.sh) fetches
+ * a release built like the stack builds it from a stand-in Object Storage at a PAR path (sandbox/object-storage.ts),
+ * and the release's agent (release-agent.py) links it, starts the units, then follows the instance's release tag
+ * (a fake IMDS) through upgrades and rollbacks. The token server is the real program, started and restarted from
+ * its unit file by the stub systemctl (sandbox/release-stubs); its health is checked over HTTP.
+ */
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { FakeObjectStorage } from "../../sandbox/object-storage";
+import {
+  RELEASE_TAG_KEY,
+  currentRelease,
+  installLoader,
+  releaseEnv,
+  releaseState,
+  releaseWith,
+  runAgent,
+  runLoader,
+  unitPid,
+} from "../../sandbox/release";
+import { freePort, writeTokenServerConfig } from "../../sandbox/token-server";
+import { CHAIN_TEST_LIMIT_MS, waitFor } from "../../sandbox/wait";
+import { Running, cleanupWorkers, makeTempRoot } from "../../sandbox/worker";
+import { FakeImds } from "../harness/fake-imds";
+
+jest.setTimeout(CHAIN_TEST_LIMIT_MS);
+
+const TOKEN_SERVER = "dokploy-token-server.service";
+const A = releaseWith();
+// B: a new token server (a changed line), everything else as in A.
+const B = releaseWith({ "bin/token-server.py": (text) => text.replace(/^(import .*)$/m, "$1\nRELEASE = 'B'") });
+// C: a token server that cannot start.
+const C = releaseWith({ "bin/token-server.py": (text) => text.replace(/^(import .*)$/m, "$1\nraise SystemExit('broken release C')") });
+const D = releaseWith({ "bin/register-workers.py": (text) => text.replace(/^(import .*)$/m, "$1\nRELEASE = 'D'") });
+
+let storage: FakeObjectStorage;
+let imds: FakeImds;
+let root: string;
+let env: NodeJS.ProcessEnv;
+let tokenServerPort: number;
+
+const log = () => fs.readFileSync(path.join(root, "var/log/dokploy-manager-setup.log"), "utf8");
+const setTag = (sha: string) => (imds.freeformTags = { [RELEASE_TAG_KEY]: sha });
+const tokenServerAnswers = async (port: number) => {
+  try {
+    await fetch(`http://127.0.0.1:${port}/`);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+beforeEach(async () => {
+  storage = new FakeObjectStorage();
+  await storage.start();
+  imds = new FakeImds();
+  await imds.start();
+  for (const release of [A, B, C, D]) storage.put(release.objectName, release.bytes);
+  root = makeTempRoot("dokploy-oci-release-");
+  tokenServerPort = await freePort();
+  writeTokenServerConfig({ root, secret: randomBytes(32).toString("hex"), port: tokenServerPort });
+  installLoader(root, { sha256: A.sha256, url: storage.url, instanceMetadataUrl: imds.url, intervalSeconds: 0.2, healthSeconds: 20 });
+  env = releaseEnv(root, [TOKEN_SERVER], { DOKPLOY_OCI_RETRY_WINDOW: "20" });
+});
+
+afterEach(async () => {
+  await stopUnits();
+  await cleanupWorkers();
+  await storage.stop();
+  await imds.stop();
+});
+
+async function stopUnits(): Promise<void> {
+  const pid = root && unitPid(root, TOKEN_SERVER);
+  if (pid) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function firstBoot(): Promise<void> {
+  const exit = await runLoader(root, env).done;
+  expect(exit).toMatchObject({ code: 0 });
+}
+
+describe("first boot", () => {
+  test("the loader fetches the release node.json names, checks it, and the agent links it and starts the role's units", async () => {
+    await firstBoot();
+    expect(currentRelease(root)).toBe(A.sha256);
+    expect(fs.readlinkSync(path.join(root, "opt/dokploy-oci/bin"))).toBe("current/bin");
+    expect(fs.readlinkSync(path.join(root, "etc/systemd/system", TOKEN_SERVER))).toBe(path.join(root, "opt/dokploy-oci/current/systemd", TOKEN_SERVER));
+    expect(fs.existsSync(path.join(root, "etc/systemd/system/docker.service.d/dokploy-metadata-guard.conf"))).toBe(true);
+    const calls = fs.readFileSync(path.join(root, "stub-calls.log"), "utf8");
+    expect(calls).toContain(`systemctl enable --now ${TOKEN_SERVER}`);
+    expect(calls).toContain("systemctl enable --now --no-block dokploy-manager-setup.service");
+    expect(calls).toContain("systemctl enable --now --no-block dokploy-release-agent.service");
+    expect(releaseState(root)).toMatchObject({ current: A.sha256, switching: null, failed: [] });
+    expect(log()).toMatch(new RegExp(`release: release ${A.sha256.slice(0, 12)} verified and unpacked\n.*release: running release ${A.sha256.slice(0, 12)} \\(`));
+    await waitFor(() => unitPid(root, TOKEN_SERVER) !== undefined, "the token server's start");
+    // Only the release's object was asked for, at the PAR path.
+    expect(storage.requests).toEqual([`${new URL(storage.url).pathname}${A.objectName}`]);
+  });
+
+  test("Object Storage unreachable: the loader says so and retries; nothing is unpacked until a verified download", async () => {
+    await storage.stop();
+    const loader = runLoader(root, env);
+    await waitFor(() => fs.existsSync(path.join(root, "var/log/dokploy-manager-setup.log")) && /cannot download release/.test(log()), "the first failed download");
+    expect(currentRelease(root)).toBeUndefined();
+    expect(fs.readdirSync(path.join(root, "opt/dokploy-oci/releases")).filter((name) => !name.startsWith(".partial-"))).toEqual([]);
+    storage.failures = 1;
+    await storage.start();
+    expect((await loader.done).code).toBe(0);
+    expect(log()).toMatch(/Object Storage answered HTTP 503; retrying/);
+    expect(currentRelease(root)).toBe(A.sha256);
+    expect(fs.readdirSync(path.join(root, "opt/dokploy-oci/releases"))).toEqual([A.sha256]);
+  });
+
+  test("a download whose sha256 differs, or a release that does not exist, never runs: clear lines, then exit 1", async () => {
+    storage.tamper = true;
+    const tampered = await runLoader(root, { ...env, DOKPLOY_OCI_RETRY_WINDOW: "3" }).done;
+    expect(tampered.code).toBe(1);
+    expect(log()).toMatch(/the download's sha256 is [0-9a-f]{64}, not the one node\.json names: refused, nothing of it runs/);
+    expect(log()).toMatch(/ERROR: no verified release .* dokploy-release-install\.service tries again/);
+    storage.tamper = false;
+    storage.bucket.objects.delete(A.objectName);
+    expect((await runLoader(root, { ...env, DOKPLOY_OCI_RETRY_WINDOW: "3" }).done).code).toBe(1);
+    expect(log()).toMatch(/does not exist in the releases bucket \(HTTP 404\)/);
+    expect(currentRelease(root)).toBeUndefined();
+    expect(fs.existsSync(path.join(root, "stub-calls.log"))).toBe(false);
+    expect(fs.readdirSync(path.join(root, "opt/dokploy-oci/releases"))).toEqual([]);
+  });
+});
+
+describe("upgrades in place, from the tag", () => {
+  let agent: Running;
+
+  beforeEach(async () => {
+    await firstBoot();
+    setTag(A.sha256);
+    agent = runAgent(root, ["watch"], env);
+  });
+
+  afterEach(async () => {
+    await agent.kill();
+  });
+
+  test("A -> B restarts only the token server; a broken C is rolled back to B; a missing release changes nothing", async () => {
+    await waitFor(() => unitPid(root, TOKEN_SERVER) !== undefined, "the token server");
+    const pidA = unitPid(root, TOKEN_SERVER);
+    setTag(B.sha256);
+    await waitFor(() => releaseState(root)?.current === B.sha256, "the switch to B", CHAIN_TEST_LIMIT_MS);
+    expect(currentRelease(root)).toBe(B.sha256);
+    expect(unitPid(root, TOKEN_SERVER)).not.toBe(pidA);
+    expect(await tokenServerAnswers(tokenServerPort)).toBe(true);
+    expect(log()).toMatch(new RegExp(`switching from release ${A.sha256.slice(0, 12)} to ${B.sha256.slice(0, 12)} .*restarting: ${TOKEN_SERVER}\n`));
+    expect(fs.readFileSync(path.join(root, "stub-calls.log"), "utf8")).not.toMatch(/restart dokploy-register-workers/);
+
+    setTag(C.sha256);
+    await waitFor(() => (releaseState(root)?.failed ?? []).includes(C.sha256), "the rollback from C", CHAIN_TEST_LIMIT_MS);
+    expect(currentRelease(root)).toBe(B.sha256);
+    expect(releaseState(root)).toMatchObject({ current: B.sha256, switching: null });
+    expect(log()).toMatch(new RegExp(`ERROR: release ${C.sha256.slice(0, 12)} failed its health check \\(${TOKEN_SERVER} is not active\\); switched back to ${B.sha256.slice(0, 12)}\n`));
+    await waitFor(() => /which failed its health check here; staying on/.test(log()), "the agent staying on B");
+    expect(await tokenServerAnswers(tokenServerPort)).toBe(true);
+
+    const missing = "f".repeat(64);
+    setTag(missing);
+    await waitFor(() => /release ffffffffffff does not exist in the releases bucket \(HTTP 404\)/.test(log()), "the missing release");
+    expect(currentRelease(root)).toBe(B.sha256);
+    // Kept: the running release and the one before it.
+    expect(fs.readdirSync(path.join(root, "opt/dokploy-oci/releases")).sort()).toEqual([A.sha256, B.sha256].sort());
+  });
+
+  test("two upgrades in a row end on the last; IMDS is read, Object Storage only asked when the tag changes", async () => {
+    const before = storage.requests.length;
+    await waitFor(() => imds.authorizations.length >= 5, "five tag reads");
+    expect(storage.requests.length).toBe(before);
+    setTag(B.sha256);
+    await waitFor(() => storage.requests.length > before, "B's download");
+    setTag(D.sha256);
+    await waitFor(() => releaseState(root)?.current === D.sha256, "the switch to D", CHAIN_TEST_LIMIT_MS);
+    expect(releaseState(root)!.failed).toEqual([]);
+    expect(imds.authorizations.every((header) => header === "Bearer Oracle")).toBe(true);
+  });
+
+  test("a reboot in the middle of a switch: at the next start the agent goes back to the release it came from", async () => {
+    await agent.kill();
+    // What a power cut leaves between the switch and its check: the state says switching, current is the new one.
+    const fetched = runAgent(root, ["upgrade", B.sha256], env);
+    await waitFor(() => Boolean(releaseState(root)?.switching) && currentRelease(root) === B.sha256, "the switch to start");
+    await fetched.kill();
+    expect(currentRelease(root)).toBe(B.sha256);
+    expect((await runAgent(root, ["recover"], env).done).code).toBe(0);
+    expect(currentRelease(root)).toBe(A.sha256);
+    expect(releaseState(root)).toMatchObject({ current: A.sha256, switching: null, failed: [] });
+    expect(log()).toMatch(new RegExp(`a switch to release ${B.sha256.slice(0, 12)} was cut short; back on ${A.sha256.slice(0, 12)}`));
+    // Not a failure of B: the tag still names it, so the agent installs it again.
+    setTag(B.sha256);
+    agent = runAgent(root, ["watch"], env);
+    await waitFor(() => releaseState(root)?.current === B.sha256, "B again", CHAIN_TEST_LIMIT_MS);
+  });
+});
