@@ -268,6 +268,18 @@ export class DokployOciStack extends TerraformStack {
       title: "Dokploy on your tailnet",
       ormType: "copyableString",
     });
+    new OrmOutput(this, "host_release_sha256", {
+      value: this.cluster.release.sha256,
+      title: "Host release",
+      ormType: "copyableString",
+      description: "The release of host programs every node runs (its instances' dokploy-oci-release tag).",
+    });
+    new OrmOutput(this, "host_release_url", {
+      value: this.cluster.release.url,
+      title: "Host releases (read-only URL)",
+      ormType: "copyableString",
+      description: "Read-only access to the releases bucket: the host programs, never a secret. npm run status --release-url uses it.",
+    });
     new OrmOutput(this, "worker_nodes", { value: this.cluster.workerNodes, title: "Workers (public and private IPs)", ormType: "json" });
   }
 }

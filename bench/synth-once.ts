@@ -1,11 +1,11 @@
 /**
  * One measured run for the synthesis benchmark: synth + validate + package a cluster with N workers, then print
- * {ms, maxRssKb, zipBytes, userData} as JSON. Run in a fresh process per measurement so memory is its own.
- * Usage: ts-node bench/synth-once.ts <workers> <outdir>
+ * {ms, maxRssKb, zipBytes} as JSON. Run in a fresh process per measurement so memory is its own.
+ * Usage: node -r ./scripts/register.js bench/synth-once.ts <workers> <outdir>
  */
 import * as fs from "fs";
 import * as path from "path";
-import { App, TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { App, TerraformStack, Testing } from "cdktf";
 import { OciProvider } from "../.gen/providers/oci/provider";
 import { CLUSTER_DEFAULTS, DokployCluster } from "../constructs/oci/dokploy-cluster";
 import { writeOrmPackage } from "../scripts/lib/orm-package";
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const stack = new TerraformStack(app, "bench");
   new OciProvider(stack, "oci", { region: "eu-frankfurt-1" });
   // Past the free allowance the budget check would refuse the stack; the cost of synthesis is what is measured.
-  const cluster = new DokployCluster(stack, "Cluster", {
+  new DokployCluster(stack, "Cluster", {
     compartmentId: "ocid1.compartment.oc1..bench",
     sshPublicKeys: [KEY],
     adminEmail: "bench@example.com",
@@ -36,24 +36,8 @@ async function main(): Promise<void> {
     // Validation included: it is part of what `npm run package` costs.
   });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  // Every option on: Tailscale on every node (hardening is always on).
-  const allOptions = new TerraformStack(app, "all-options");
-  const key = new TerraformVariable(allOptions, "tailscale_auth_key", { type: "string", sensitive: true });
-  const full = new DokployCluster(allOptions, "Cluster", {
-    compartmentId: "ocid1.compartment.oc1..bench",
-    sshPublicKeys: [KEY],
-    adminEmail: "bench@example.com",
-    tailscale: { authKey: key.stringValue, tags: ["tag:dokploy"], ssh: true },
-    adminAccess: "tailnet",
-  });
-  const userData = {
-    manager: cluster.manager.cloudConfig.estimateUserDataBytes(),
-    worker: cluster.workers.cloudConfig.estimateUserDataBytes(),
-    managerAllOptions: full.manager.cloudConfig.estimateUserDataBytes(),
-    workerAllOptions: full.workers.cloudConfig.estimateUserDataBytes(),
-  };
   fs.rmSync(zip.path, { force: true });
-  console.log(JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, zipBytes: zip.bytes, userData }));
+  console.log(JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, zipBytes: zip.bytes }));
 }
 
 main().catch((error) => {

@@ -13,6 +13,8 @@ import { HOST_STUBS, Running, start } from "./worker";
 
 export const RELEASE_STUBS = path.join(__dirname, "release-stubs");
 export const STATE_FILE = "var/lib/dokploy-oci/release.json";
+/** Every node's metadata bytes as the real terraform renders them: written by real-user-data.test.ts, quoted by the bench. */
+export const METADATA_SIZES_FILE = path.join(__dirname, "..", "dist", "metadata-sizes.json");
 export { RELEASE_TAG_KEY };
 
 /** The templates' release with `changes` (archive path -> new content, or a function of the shipped one). */

@@ -1,5 +1,5 @@
 /**
- * npm run status -- <manager-ip> [--user ubuntu] [--identity ~/.ssh/id_ed25519]
+ * npm run status -- <manager-ip> [--user ubuntu] [--identity ~/.ssh/id_ed25519] [--release-url URL --release SHA256]
  * Prints the cluster's state over SSH; exits 1 when a node could not be reached or a check failed.
  */
 import { collectStatus, formatStatus } from "./lib/status";
@@ -13,7 +13,10 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const manager = args.find((arg, index) => !arg.startsWith("--") && !args[index - 1]?.startsWith("--"));
   if (!manager) {
-    console.error("usage: npm run status -- <manager public IP> [--user ubuntu] [--identity <private key>] [--dokploy-url http://127.0.0.1:3000]");
+    console.error(
+      "usage: npm run status -- <manager public IP> [--user ubuntu] [--identity <private key>] [--dokploy-url http://127.0.0.1:3000]" +
+        " [--release-url <host_release_url output>] [--release <host_release_sha256 output>]",
+    );
     process.exit(2);
   }
   const status = await collectStatus({
@@ -22,9 +25,10 @@ async function main(): Promise<void> {
     identityFile: argument(args, "--identity"),
     dokployUrl: argument(args, "--dokploy-url"),
     sshCommand: process.env.DOKPLOY_OCI_SSH,
+    release: { url: argument(args, "--release-url"), sha256: argument(args, "--release") },
   });
   process.stdout.write(formatStatus(status, manager));
-  const checks = [status.manager.cloudInit, status.manager.setup, status.tokenServer, ...status.workers.flatMap((w) => [w.cloudInit, w.setup])];
+  const checks = [status.manager.cloudInit, status.manager.setup, status.manager.release, status.tokenServer, ...status.workers.flatMap((w) => [w.cloudInit, w.setup, w.release])];
   const failed = checks.some((check) => !check.ok) || !Array.isArray(status.swarmNodes) || !Array.isArray(status.dokployServers);
   process.exit(failed ? 1 : 0);
 }

@@ -42,12 +42,13 @@ const STAND_IN_PREFIX = "standin_";
 
 /**
  * A copy of a synthesized stack where every resource and data source of a provider other than oracle/oci (and
- * Terraform's built-in terraform_data) is a variable of type any, referred to where the resource was.
+ * Terraform's built-in terraform_data), and of the oracle/oci types in `alsoReplace`, is a variable of type any,
+ * referred to where the resource was.
  */
-export function withStandIns(stackJson: any): any {
+export function withStandIns(stackJson: any, alsoReplace: ReadonlyArray<string> = []): any {
   const json = JSON.parse(JSON.stringify(stackJson));
   const replaced: Array<{ pattern: RegExp; variable: string }> = [];
-  const keep = (type: string) => type.startsWith("oci_") || type === "terraform_data";
+  const keep = (type: string) => (type.startsWith("oci_") && !alsoReplace.includes(type)) || type === "terraform_data";
   for (const [block, prefix] of [["resource", ""], ["data", "data."]] as const) {
     for (const type of Object.keys(json[block] ?? {})) {
       if (keep(type)) continue;
@@ -81,12 +82,19 @@ export interface Diagnostic {
   readonly detail?: string;
 }
 
-/** `terraform validate -json` with the real oracle/oci provider on a stack (stand-ins applied first). */
-export function validateWithRealProvider(stackJson: any): { valid: boolean; diagnostics: Diagnostic[]; stderr: string } {
+/**
+ * `terraform validate -json` with the real oracle/oci provider on a stack (stand-ins applied first), with `files`
+ * (relative path -> bytes: the stack's assets, which the provider looks for at validate time) beside it.
+ */
+export function validateWithRealProvider(stackJson: any, files: ReadonlyArray<[string, Buffer]> = []): { valid: boolean; diagnostics: Diagnostic[]; stderr: string } {
   const cliConfig = ociCliConfig();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-validate-"));
   try {
     fs.writeFileSync(path.join(dir, "main.tf.json"), JSON.stringify(withStandIns(stackJson), null, 2));
+    for (const [name, bytes] of files) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      fs.writeFileSync(path.join(dir, name), bytes);
+    }
     const env = { ...process.env, TF_CLI_CONFIG_FILE: cliConfig, CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1" };
     const run = spawnSync("terraform", ["validate", "-json", "-no-color"], { cwd: dir, env, encoding: "utf8" });
     if (!run.stdout.trim().startsWith("{")) throw new Error(`terraform validate gave no JSON (exit ${run.status}): ${run.stderr}`);

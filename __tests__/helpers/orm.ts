@@ -8,18 +8,23 @@ import { parse } from "yaml";
 export const META_SCHEMA_PATH = path.join(__dirname, "..", "..", "..", "shared", "schemas", "orm-meta-schema.json");
 
 /** Every entry of a zip, in order, as text. */
-export function readZip(file: string): Promise<Map<string, string>> {
+export async function readZip(file: string): Promise<Map<string, string>> {
+  return new Map([...(await readZipBytes(file))].map(([name, bytes]) => [name, bytes.toString("utf8")]));
+}
+
+/** Every entry of a zip, in order, as bytes. */
+export function readZipBytes(file: string): Promise<Map<string, Buffer>> {
   return new Promise((resolve, reject) => {
     yauzl.fromBuffer(fs.readFileSync(file), { lazyEntries: true }, (openError, zip) => {
       if (openError || !zip) return reject(openError);
-      const entries = new Map<string, string>();
+      const entries = new Map<string, Buffer>();
       zip.on("entry", (entry: yauzl.Entry) => {
         zip.openReadStream(entry, (streamError, stream) => {
           if (streamError || !stream) return reject(streamError);
           const chunks: Buffer[] = [];
           stream.on("data", (chunk: Buffer) => chunks.push(chunk));
           stream.on("end", () => {
-            entries.set(entry.fileName, Buffer.concat(chunks).toString("utf8"));
+            entries.set(entry.fileName, Buffer.concat(chunks));
             zip.readEntry();
           });
         });

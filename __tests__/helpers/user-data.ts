@@ -27,7 +27,7 @@ export interface RenderedMetadata {
  * stand-in resource (e.g. random_password) its attributes, keyed by resource type.
  */
 export function renderMetadata(stackJson: any, variables: Record<string, string>, standIns: Record<string, Record<string, string>>): RenderedMetadata[] {
-  const json = withStandIns(stackJson);
+  const json = withStandIns(stackJson, Object.keys(standIns).filter((type) => type.startsWith("oci_")));
   const instances: Record<string, any> = json.resource.oci_core_instance;
   // Locals are left out: they describe instances (addresses), which metadata never refers to.
   const config: any = { variable: json.variable, resource: { terraform_data: {} }, output: {} };

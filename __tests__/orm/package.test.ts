@@ -5,9 +5,11 @@ import * as path from "path";
 import { TerraformOutput, TerraformStack, Testing } from "cdktf";
 import { parse } from "yaml";
 import { writeOrmPackage } from "../../scripts/lib/orm-package";
+import { buildRelease } from "../../lib/host-release";
+import { createHash } from "crypto";
 import { OrmOutput, OrmVariable } from "../../lib/orm-schema";
 import { buildApp } from "../../main";
-import { ormSchemaErrors, readZip } from "../helpers/orm";
+import { ormSchemaErrors, readZip, readZipBytes } from "../helpers/orm";
 
 
 const SCHEMA = { title: "Test stack", description: "A stack for tests." };
@@ -27,9 +29,21 @@ async function packageApp() {
 }
 
 describe("the ORM zip of the main stack", () => {
-  test("holds exactly the stack JSON without backend, one .tf file and schema.yaml", async () => {
+  test("carries the host release at the path its object's source names (relative to the zip's root), byte for byte", async () => {
+    const { result } = await packageApp();
+    const bytes = await readZipBytes(result.path);
+    const upload = Object.values<any>(JSON.parse(bytes.get("main.tf.json")!.toString()).resource.oci_objectstorage_object)[0];
+    expect(upload.source).toMatch(/^assets\/[^/]+\/[^/]+\/[0-9a-f]{64}\.tar\.gz$/);
+    const release = bytes.get(upload.source)!;
+    expect(createHash("sha256").update(release).digest("hex")).toBe(upload.object.replace(/\.tar\.gz$/, ""));
+    expect(release.equals(buildRelease().bytes)).toBe(true);
+  });
+
+  test("holds exactly the stack JSON without backend, one .tf file, schema.yaml and the host release", async () => {
     const { result, entries } = await packageApp();
-    expect([...entries.keys()]).toEqual(["main.tf.json", "README.tf", "schema.yaml"]);
+    const stackJsonText = entries.get("main.tf.json")!;
+    const upload = Object.values<any>(JSON.parse(stackJsonText).resource.oci_objectstorage_object)[0];
+    expect([...entries.keys()]).toEqual(["main.tf.json", "README.tf", "schema.yaml", upload.source]);
     expect(result.bytes).toBe(fs.statSync(result.path).size);
     const stackJson = JSON.parse(entries.get("main.tf.json")!);
     expect(stackJson.terraform.backend).toBeUndefined();

@@ -11,26 +11,27 @@ import { FreeTierClusterStack } from "../../examples/free-tier-cluster/main";
 import { PaidWorkerPoolStack } from "../../examples/paid-worker-pool/main";
 import { TailnetAdminClusterStack } from "../../examples/tailnet-admin-cluster/main";
 import { TailscaleSidecarStack } from "../../examples/tailscale-sidecar/main";
-import { writeOrmPackage } from "../../scripts/lib/orm-package";
+import { stackAssets, writeOrmPackage } from "../../scripts/lib/orm-package";
 import { ADDONS, buildApp } from "../../main";
 import { A1_FLEX, E2_MICRO, ubuntuImageId } from "../../lib/oci-node";
 import { UBUNTU_VERSIONS } from "../../lib/rules";
 import { validateWithRealProvider, withStandIns } from "../helpers/oci-provider";
-import { readZip } from "../helpers/orm";
+import { readZipBytes } from "../helpers/orm";
 
 // Loading the 280 MB provider takes seconds to tens of seconds on a busy 2-core machine.
 jest.setTimeout(300000);
 
 const DEV_OVERRIDE_NOTICE = "Provider development overrides are in effect";
 
-function expectCleanValidate(stackJson: any): void {
-  const { valid, diagnostics } = validateWithRealProvider(stackJson);
+function expectCleanValidate(stackJson: any, files: ReadonlyArray<[string, Buffer]> = []): void {
+  const { valid, diagnostics } = validateWithRealProvider(stackJson, files);
   const unexpected = diagnostics.filter((diagnostic) => diagnostic.summary !== DEV_OVERRIDE_NOTICE);
   expect(unexpected.map((d) => `${d.severity}: ${d.summary}: ${d.detail ?? ""}`)).toEqual([]);
   expect(valid).toBe(true);
 }
 
-async function ormZipStackJson(): Promise<any> {
+/** The ORM zip's main.tf.json and every other entry of the zip (the host release), as ORM unpacks them. */
+async function ormZip(): Promise<{ json: any; files: Array<[string, Buffer]> }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orm-validate-"));
   try {
     const { stack } = buildApp(undefined, ADDONS);
@@ -40,17 +41,22 @@ async function ormZipStackJson(): Promise<any> {
       outFile: path.join(dir, "stack.zip"),
       schema: { title: "t", description: "d" },
     });
-    return JSON.parse((await readZip(result.path)).get("main.tf.json")!);
+    const entries = await readZipBytes(result.path);
+    return { json: JSON.parse(entries.get("main.tf.json")!.toString()), files: [...entries].filter(([name]) => name !== "main.tf.json") };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const synth = (make: (app: ReturnType<typeof Testing.app>) => TerraformStack) => JSON.parse(Testing.synth(make(Testing.app())));
+const ormZipStackJson = async () => (await ormZip()).json;
 
 describe("real terraform validate with oracle/oci 8.28.0", () => {
-  test("the ORM zip's main.tf.json", async () => {
-    expectCleanValidate(await ormZipStackJson());
+  test("the ORM zip's main.tf.json, with the host release where the zip puts it (the provider checks the upload's source)", async () => {
+    const { json, files } = await ormZip();
+    expect(files.map(([name]) => name)).toEqual(expect.arrayContaining([expect.stringMatching(/^assets\/.*\.tar\.gz$/)]));
+    expectCleanValidate(json, files);
+    // Without the release beside it, the provider refuses the stack: the zip must carry it.
+    expect(validateWithRealProvider(json).diagnostics.map((d) => d.summary).join("\n")).toMatch(/cannot get file information for the specified source/);
   });
 
   test("the add-ons stack (docker resources as stand-ins)", () => {
@@ -63,7 +69,8 @@ describe("real terraform validate with oracle/oci 8.28.0", () => {
     ["tailnet-admin-cluster", (app: any) => new TailnetAdminClusterStack(app, "tailnet")],
     ["tailscale-sidecar", (app: any) => new TailscaleSidecarStack(app, "sidecar")],
   ])("examples/%s", (_name, make) => {
-    expectCleanValidate(synth(make));
+    const stack = make(Testing.app());
+    expectCleanValidate(JSON.parse(Testing.synth(stack)), stackAssets(stack));
   });
 
   test("is not a rubber stamp: an unknown attribute and an output derived from a sensitive value fail", async () => {

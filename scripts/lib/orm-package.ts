@@ -59,7 +59,7 @@ export async function writeOrmPackage(options: OrmPackageOptions): Promise<OrmPa
 }
 
 /** Each TerraformAsset of the stack (files only) as [the path the stack names it by, its bytes]. */
-function stackAssets(stack: TerraformStack): Array<[string, Buffer]> {
+export function stackAssets(stack: TerraformStack): Array<[string, Buffer]> {
   return stack.node
     .findAll()
     .filter((construct): construct is TerraformAsset => construct instanceof TerraformAsset)

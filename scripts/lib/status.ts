@@ -20,6 +20,12 @@ export interface StatusOptions {
   readonly timeoutInSeconds?: number;
   /** The ssh program. @default - "ssh" */
   readonly sshCommand?: string;
+  /**
+   * The stack's outputs `host_release_url` and `host_release_sha256`, filled into the one-time command printed for a
+   * node set up before host releases existed (dokploy-oci 0.1.0).
+   * @default - placeholders
+   */
+  readonly release?: { readonly url?: string; readonly sha256?: string };
 }
 
 export interface RemoteResult {
@@ -37,11 +43,11 @@ export interface SwarmNodeStatus {
 }
 
 export interface ClusterStatus {
-  readonly manager: { readonly cloudInit: RemoteResult; readonly setup: RemoteResult };
+  readonly manager: { readonly cloudInit: RemoteResult; readonly setup: RemoteResult; readonly release: RemoteResult };
   readonly swarmNodes: SwarmNodeStatus[] | RemoteResult;
   readonly tokenServer: RemoteResult;
   readonly dokployServers: Array<{ name: string; ipAddress: string; serverType: string }> | RemoteResult;
-  readonly workers: Array<{ address: string; cloudInit: RemoteResult; setup: RemoteResult }>;
+  readonly workers: Array<{ address: string; cloudInit: RemoteResult; setup: RemoteResult; release: RemoteResult }>;
   /** Worker nodes that were not contacted because the swarm reported no usable address for them. */
   readonly skippedWorkers: Array<{ hostname: string; reason: string }>;
 }
@@ -97,11 +103,57 @@ const SERVER_ALL_PROGRAM = [
   "print(urllib.request.urlopen(request, timeout=15).read().decode())",
 ].join("\n");
 
+/** The node's host release state (release-agent.py writes it) and version, one JSON line; "none" before releases. */
+const RELEASE_PROGRAM = [
+  "import json",
+  "try:",
+  '    state = json.load(open("/var/lib/dokploy-oci/release.json"))',
+  "except FileNotFoundError:",
+  '    raise SystemExit(print("none"))',
+  "try:",
+  '    state["version"] = open("/opt/dokploy-oci/current/VERSION").read().strip()',
+  "except OSError:",
+  "    pass",
+  "print(json.dumps(state))",
+].join("\n");
+const RELEASE_COMMAND = `sudo python3 -c ${shellQuote(RELEASE_PROGRAM)}`;
+
+/**
+ * What a node's release line says: the release it runs (and what it came from, a switch under way, releases that
+ * failed their check there), or, on a node set up before host releases, the one-time command that installs them.
+ */
+export function releaseSummary(result: RemoteResult, node: string, release: StatusOptions["release"] = {}): RemoteResult {
+  if (!result.ok) return result;
+  const short = (sha: unknown) => (typeof sha === "string" ? sha.slice(0, 12) : "none");
+  if (result.output.trim() === "none") {
+    const url = release.url ?? "<host_release_url>";
+    const sha = release.sha256 ?? "<host_release_sha256>";
+    return {
+      ok: true,
+      output:
+        "none: this node was set up before host releases (dokploy-oci 0.1.0); install them once (README, \"Upgrading a running cluster\"):\n" +
+        `ssh ubuntu@${node} 'curl -fsS -o /tmp/release.tar.gz ${url}${sha}.tar.gz && echo "${sha}  /tmp/release.tar.gz" | sha256sum -c && ` +
+        `mkdir -p /tmp/release && tar -xzf /tmp/release.tar.gz -C /tmp/release && sudo python3 /tmp/release/bin/release-agent.py adopt ${sha} ${url}'`,
+    };
+  }
+  try {
+    const state = JSON.parse(result.output);
+    const parts = [`${short(state.current)} (${typeof state.version === "string" ? state.version : "?"})`];
+    if (state.previous) parts.push(`previous ${short(state.previous)}`);
+    if (state.switching) parts.push(`switching to ${short(state.switching.to)}`);
+    if (Array.isArray(state.failed) && state.failed.length) parts.push(`failed its check here: ${state.failed.map(short).join(", ")}`);
+    return { ok: true, output: parts.join("; ") };
+  } catch {
+    return { ok: false, output: `unexpected release state: ${result.output.slice(0, 200)}` };
+  }
+}
+
 export async function collectStatus(options: StatusOptions): Promise<ClusterStatus> {
   const dokployUrl = options.dokployUrl ?? DOKPLOY_LOCAL_URL;
-  const [cloudInit, setup, nodesRaw, tokenServer, serversRaw] = await Promise.all([
+  const [cloudInit, setup, release, nodesRaw, tokenServer, serversRaw] = await Promise.all([
     runRemote(options, "cloud-init status --long || true"),
     runRemote(options, "sudo tail -n 5 /var/log/dokploy-manager-setup.log"),
+    runRemote(options, RELEASE_COMMAND),
     // One JSON document: node IDs never pass through our hands, and no hostname is ever split into lines.
     runRemote(options, "sudo docker node ls -q | xargs -r sudo docker node inspect"),
     runRemote(options, "sudo cat /var/lib/dokploy-oci/token-server/server-state.json"),
@@ -115,12 +167,13 @@ export async function collectStatus(options: StatusOptions): Promise<ClusterStat
       address: node.address!,
       cloudInit: await runRemote(options, "cloud-init status --long || true", node.address),
       setup: await runRemote(options, "sudo tail -n 3 /var/log/dokploy-worker-setup.log", node.address),
+      release: releaseSummary(await runRemote(options, RELEASE_COMMAND, node.address), node.address!, options.release),
     })),
   );
   const skippedWorkers = workerNodes
     .filter((node) => !reachable.includes(node))
     .map((node) => ({ hostname: node.hostname, reason: `the swarm reports no IPv4 address for it (${JSON.stringify(node.address ?? null)})` }));
-  return { manager: { cloudInit, setup }, swarmNodes, tokenServer, dokployServers: parseServers(serversRaw), workers, skippedWorkers };
+  return { manager: { cloudInit, setup, release: releaseSummary(release, options.manager, options.release) }, swarmNodes, tokenServer, dokployServers: parseServers(serversRaw), workers, skippedWorkers };
 }
 
 const text = (value: unknown, fallback = "?") => (typeof value === "string" ? value : fallback);
@@ -174,6 +227,7 @@ export function formatStatus(status: ClusterStatus, manager: string): string {
   section(`manager ${manager}`);
   result("cloud-init", status.manager.cloudInit);
   result("setup log", status.manager.setup);
+  result("host release", status.manager.release);
   section("swarm nodes");
   if (Array.isArray(status.swarmNodes)) {
     for (const node of status.swarmNodes) {
@@ -191,6 +245,7 @@ export function formatStatus(status: ClusterStatus, manager: string): string {
     section(`worker ${worker.address}`);
     result("cloud-init", worker.cloudInit);
     result("setup log", worker.setup);
+    result("host release", worker.release);
   }
   for (const skipped of status.skippedWorkers) {
     section(`worker ${skipped.hostname}`);

@@ -3,7 +3,7 @@
  * resources and data sources against their provider schema, and every string as a Terraform template whose
  * references must resolve to something the stack declares.
  */
-import { getExpressionAst } from "@cdktf/hcl2json";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { packageRoot } from "../../lib/templates";
@@ -224,22 +224,62 @@ async function checkReferences(stack: any): Promise<string[]> {
   const problems: string[] = [];
   const strings: Array<[string, string]> = [];
   collectStrings(stack, "", strings);
+  const cache = referenceCache();
   for (const [where, text] of strings) {
     if (!isTemplate(text)) continue;
-    let ast: any;
-    try {
-      ast = await getExpressionAst("main.tf.json", toHeredoc(text));
-    } catch (error) {
-      problems.push(`${where}: not a valid Terraform template: ${(error as Error).message.split(";")[0]}`);
-      continue;
+    let found = cache.get(text);
+    if (!found) {
+      try {
+        found = references(await (await hcl2json()).getExpressionAst("main.tf.json", toHeredoc(text)), new Set());
+      } catch (error) {
+        problems.push(`${where}: not a valid Terraform template: ${(error as Error).message.split(";")[0]}`);
+        continue;
+      }
+      cache.set(text, found);
     }
-    for (const reference of references(ast, new Set())) {
+    for (const reference of found) {
       if (!resolves(reference, declared)) {
         problems.push(`${where}: "\${${reference.join(".")}}" refers to nothing the stack declares (escape a literal \${ as $\${)`);
       }
     }
   }
+  cache.save();
   return problems;
+}
+
+/** Loaded on first use: the parser is a Go WebAssembly module that takes about a second to start. */
+const hcl2json = () => import("@cdktf/hcl2json");
+
+/**
+ * The references of each template text parsed before, kept in dist/ by the sha256 of the parser's version and the
+ * text: a stack whose strings did not change validates without starting the parser. Only parses that succeeded
+ * are kept, so every invalid template is reported on every run.
+ */
+function referenceCache() {
+  const file = path.join(packageRoot(), "dist", ".transpiled", "template-references.json");
+  const version = JSON.parse(fs.readFileSync(require.resolve("@cdktf/hcl2json/package.json"), "utf8")).version;
+  const key = (text: string) => createHash("sha256").update(`${version}\0${text}`).digest("hex");
+  let entries: Record<string, string[][]> = {};
+  try {
+    entries = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch {
+    // none yet, or unreadable: parse everything
+  }
+  let changed = false;
+  return {
+    get: (text: string): string[][] | undefined => entries[key(text)],
+    set: (text: string, found: string[][]) => {
+      entries[key(text)] = found;
+      changed = true;
+    },
+    save: () => {
+      if (!changed) return;
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const partial = `${file}.${process.pid}`;
+      fs.writeFileSync(partial, JSON.stringify(entries));
+      fs.renameSync(partial, file);
+    },
+  };
 }
 
 interface DeclaredNames {

@@ -243,6 +243,14 @@ def health_problem(units):
     return None
 
 
+def agent_problem(sha):
+    """None when the release's own agent starts (it replaces this one once the switch is kept); else why."""
+    run = subprocess.run([sys.executable, f"{release_dir(sha)}/bin/release-agent.py", "selftest"], capture_output=True, text=True, timeout=60)
+    if run.returncode != 0 or run.stdout.strip() != "ok":
+        return f"its release agent does not start ({((run.stderr or run.stdout).strip().splitlines() or ['no output'])[-1]})"
+    return None
+
+
 def restart(units):
     for unit in units:
         if unit != SELF_UNIT:
@@ -278,7 +286,7 @@ def upgrade(sha):
         restart(active)
         for unit, flags in added:
             systemctl("enable", "--now", *flags, unit)
-        problem = healthy(active + [u for u, _ in added])
+        problem = (agent_problem(sha) if SELF_UNIT in units else None) or healthy(active + [u for u, _ in added])
     except Failed as error:
         problem = str(error)
     if problem is None:
@@ -292,6 +300,7 @@ def upgrade(sha):
     restart(active)
     log(f"ERROR: release {short(sha)} failed its health check ({problem}); switched back to {short(old)}")
     write_state({**state, "switching": None, "failed": sorted(set(state["failed"]) | {sha})})
+    prune(keep={old, state["previous"]})
     again = healthy(active)
     if again is not None:
         log(f"ERROR: release {short(old)} is not healthy either after the switch back ({again})")
@@ -377,6 +386,8 @@ def main(args):
     command = args[0] if args else ""
     if command == "watch" and len(args) == 1:
         return watch()
+    if command == "selftest" and len(args) == 1:
+        return print("ok")
     if command == "recover" and len(args) == 1:
         with locked():
             return recover()
