@@ -5,11 +5,14 @@
  * object is 404 `ObjectNotFound`; a wrong token, a listing, a write or another method is 404
  * `NotAuthorizedOrNotFound`, as OCI answers what a PAR does not allow. Faults for tests: `down` (connections
  * refused), `failures` (the next N requests answer 503), `tamper` (objects served with one byte changed).
- * `objectStorageHandler` is the same answering logic for a server of one's own (the VM lab's HTTPS listener).
+ * `objectStorageHandler` is the same answering logic for a server of one's own (the labs' listeners, which serve a
+ * bucket kept in a directory: `writeDirectoryBucket`, `directoryBucket`).
  */
 import { randomBytes } from "crypto";
+import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
+import * as path from "path";
 
 export interface ObjectStorageBucket {
   readonly namespace: string;
@@ -23,6 +26,21 @@ export interface ObjectStorageBucket {
 /** A bucket with a random token, as OCI makes one for each PAR. */
 export function newBucket(namespace = "axaxnpcrorw5", bucket = "dokploy-releases-1a2b3c4d"): ObjectStorageBucket {
   return { namespace, bucket, token: randomBytes(48).toString("base64url"), objects: new Map() };
+}
+
+/** Keeps `bucket` in `dir` (its identity in bucket.json, each object a file under objects/) for another process. */
+export function writeDirectoryBucket(dir: string, bucket: ObjectStorageBucket): void {
+  const { objects, ...identity } = bucket;
+  fs.mkdirSync(path.join(dir, "objects"), { recursive: true });
+  for (const [name, bytes] of objects) fs.writeFileSync(path.join(dir, "objects", name), bytes);
+  fs.writeFileSync(path.join(dir, "bucket.json"), JSON.stringify(identity));
+}
+
+/** The bucket kept in `dir`, as it is now (read at each call). */
+export function directoryBucket(dir: string): ObjectStorageBucket {
+  const objects = path.join(dir, "objects");
+  const files = new Map(fs.readdirSync(objects).map((name) => [name, fs.readFileSync(path.join(objects, name))]));
+  return { ...JSON.parse(fs.readFileSync(path.join(dir, "bucket.json"), "utf8")), objects: files };
 }
 
 /** The PAR's path prefix, to which object names are appended (the `access_uri` Terraform reads). */

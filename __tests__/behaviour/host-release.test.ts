@@ -22,7 +22,9 @@ import {
 } from "../../sandbox/release";
 import { freePort, writeTokenServerConfig } from "../../sandbox/token-server";
 import { CHAIN_TEST_LIMIT_MS, waitFor } from "../../sandbox/wait";
-import { Running, cleanupWorkers, makeTempRoot } from "../../sandbox/worker";
+import { Running, cleanupWorkers, makeTempRoot, start } from "../../sandbox/worker";
+import { shippedScript } from "../../sandbox/shipped";
+import { readHostFile } from "../../lib/templates";
 import { FakeImds } from "../harness/fake-imds";
 
 jest.setTimeout(CHAIN_TEST_LIMIT_MS);
@@ -203,5 +205,40 @@ describe("upgrades in place, from the tag", () => {
     setTag(B.sha256);
     agent = runAgent(root, ["watch"], env);
     await waitFor(() => releaseState(root)?.current === B.sha256, "B again", CHAIN_TEST_LIMIT_MS);
+  });
+});
+
+describe("a node set up by dokploy-oci 0.1.0 (programs and units from user_data, no release)", () => {
+  test("the one-time adopt installs the release beside the old programs, restarts the running units, starts the agent", async () => {
+    // The 0.1.0 layout: programs in /opt/dokploy-oci/bin, units as plain files, node.json without `release`.
+    const config = JSON.parse(fs.readFileSync(path.join(root, "etc/dokploy-oci/node.json"), "utf8"));
+    delete config.release;
+    fs.writeFileSync(path.join(root, "etc/dokploy-oci/node.json"), JSON.stringify(config), { mode: 0o600 });
+    fs.mkdirSync(path.join(root, "opt/dokploy-oci/bin"), { recursive: true });
+    fs.copyFileSync(shippedScript("manager/token-server.py"), path.join(root, "opt/dokploy-oci/bin/token-server.py"));
+    fs.mkdirSync(path.join(root, "etc/systemd/system"), { recursive: true });
+    fs.writeFileSync(path.join(root, "etc/systemd/system", TOKEN_SERVER), readHostFile("manager/dokploy-token-server.service"));
+    expect((await start("systemctl", ["start", TOKEN_SERVER], env).done).code).toBe(0);
+    await waitFor(() => unitPid(root, TOKEN_SERVER) !== undefined, "the old token server");
+    const oldPid = unitPid(root, TOKEN_SERVER);
+
+    // What the README's command does: the verified release's own agent, run once.
+    const unpacked = makeTempRoot("dokploy-oci-adopt-");
+    fs.writeFileSync(path.join(unpacked, "release.tar.gz"), A.bytes);
+    expect((await start("tar", ["-xzf", path.join(unpacked, "release.tar.gz"), "-C", unpacked], env).done).code).toBe(0);
+    const adopt = await start("python3", [path.join(unpacked, "bin/release-agent.py"), "adopt", A.sha256, storage.url], env).done;
+    expect(adopt.output).not.toMatch(/Traceback|ERROR/);
+    expect(adopt).toMatchObject({ code: 0 });
+    expect(currentRelease(root)).toBe(A.sha256);
+    expect(fs.readlinkSync(path.join(root, "opt/dokploy-oci/bin"))).toBe("current/bin");
+    expect(fs.existsSync(path.join(root, "opt/dokploy-oci/bin.before-release/token-server.py"))).toBe(true);
+    expect(fs.lstatSync(path.join(root, "etc/systemd/system", TOKEN_SERVER)).isSymbolicLink()).toBe(true);
+    expect(unitPid(root, TOKEN_SERVER)).not.toBe(oldPid);
+    expect(await tokenServerAnswers(tokenServerPort)).toBe(true);
+    expect(fs.readFileSync(path.join(root, "stub-calls.log"), "utf8")).toContain("systemctl enable --now --no-block dokploy-release-agent.service");
+    expect(releaseState(root)).toMatchObject({ current: A.sha256, switching: null });
+    expect(log()).toMatch(new RegExp(`adopted release ${A.sha256.slice(0, 12)} \\(.*\\); restarted: ${TOKEN_SERVER}`));
+    // Later upgrades fetch from the URL it was given (node.json has none).
+    expect(JSON.parse(fs.readFileSync(path.join(root, "var/lib/dokploy-oci/release-source.json"), "utf8"))).toEqual({ url: storage.url });
   });
 });

@@ -85,6 +85,23 @@ describe("npm run status", () => {
     expect(dokploy.calls.filter((call) => call.proc === "server.all")).toHaveLength(1);
   });
 
+  test("each node's host release; a node set up before releases (0.1.0) gets the one-time command, filled in", async () => {
+    const sha = (c: string) => c.repeat(64);
+    const state = { current: sha("b"), previous: sha("a"), switching: null, failed: [sha("c")], updatedAt: "2026-12-01T00:00:00Z" };
+    fs.mkdirSync(path.join(hosts, "203.0.113.10/var/lib/dokploy-oci"), { recursive: true });
+    fs.writeFileSync(path.join(hosts, "203.0.113.10/var/lib/dokploy-oci/release.json"), JSON.stringify(state));
+    fs.mkdirSync(path.join(hosts, "203.0.113.10/opt/dokploy-oci/current"), { recursive: true });
+    fs.writeFileSync(path.join(hosts, "203.0.113.10/opt/dokploy-oci/current/VERSION"), "0.2.0\n");
+    const url = "https://objectstorage.eu-frankfurt-1.oraclecloud.com/p/tok/n/ns/b/dokploy-releases-1a2b3c4d/o/";
+    const status = await collectStatus({ ...options(), release: { url, sha256: sha("b") } });
+    expect(status.manager.release).toEqual({ ok: true, output: `bbbbbbbbbbbb (0.2.0); previous aaaaaaaaaaaa; failed its check here: cccccccccccc` });
+    const worker = status.workers.find((node) => node.address === "10.0.0.11")!;
+    expect(worker.release.output).toMatch(/^none: this node was set up before host releases/);
+    expect(worker.release.output).toContain(`curl -fsS -o /tmp/release.tar.gz ${url}${sha("b")}.tar.gz && echo "${sha("b")}  /tmp/release.tar.gz" | sha256sum -c`);
+    expect(worker.release.output).toContain(`sudo python3 /tmp/release/bin/release-agent.py adopt ${sha("b")} ${url}'`);
+    expect(formatStatus(status, MANAGER)).toMatch(/setup log: .*\nhost release: bbbbbbbbbbbb \(0\.2\.0\)/);
+  });
+
   test("an unreachable worker is named clearly and does not hide the rest", async () => {
     const status = await collectStatus(options("10.0.0.12"));
     const down = status.workers.find((worker) => worker.address === "10.0.0.12")!;

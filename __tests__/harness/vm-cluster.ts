@@ -10,6 +10,9 @@ import * as path from "path";
 import { TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { DokployCluster } from "../../constructs/oci/dokploy-cluster";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
+import { buildRelease } from "../../lib/host-release";
+import { accessUri, newBucket, writeDirectoryBucket } from "../../sandbox/object-storage";
+import { LAB_SERVER_IP } from "../../sandbox/vm/lab-state";
 import { Vm, VmLab } from "../../sandbox/vm/vm-lab";
 import { RenderedMetadata, renderMetadata } from "../helpers/user-data";
 import { FakeDokploy } from "./fake-dokploy";
@@ -18,7 +21,13 @@ const INSTALLERS = path.join(__dirname, "..", "..", "sandbox", "vm", "installers
 export const DOKPLOY_INSTALLER = "dokploy-install.sh";
 export const DOCKER_INSTALLER = "docker-install.sh";
 export const ADMIN_EMAIL = "admin@example.com";
-const STAND_INS = { random_password: { result: "Zq8x3Lr5Vt2Nw7Kp4Hs9Jm6Bc1Df0GgA" } };
+/** The releases bucket as the lab's HTTPS server serves it (sandbox/vm/lab-services.ts), at OCI's PAR path. */
+const RELEASES = newBucket();
+const STAND_INS = {
+  random_password: { result: "Zq8x3Lr5Vt2Nw7Kp4Hs9Jm6Bc1Df0GgA" },
+  random_id: { hex: "1a2b3c4d" },
+  oci_objectstorage_preauthrequest: { access_uri: accessUri(RELEASES), full_path: `https://${LAB_SERVER_IP}${accessUri(RELEASES)}` },
+};
 const MANAGER_MEMORY_IN_MB = 2048;
 const WORKER_MEMORY_IN_MB = 1536;
 
@@ -48,6 +57,9 @@ export class VmCluster {
     try {
       lab = await VmLab.start(Number(new URL(fake.url).port));
       for (const name of [DOKPLOY_INSTALLER, DOCKER_INSTALLER]) lab.publish(name, fs.readFileSync(path.join(INSTALLERS, name), "utf8"));
+      // What the stack uploads: the host release every node's loader fetches.
+      const release = buildRelease();
+      writeDirectoryBucket(path.join(lab.dir, "releases"), { ...RELEASES, objects: new Map([[release.objectName, release.bytes]]) });
       return new VmCluster(fake, lab, labStack(lab));
     } catch (error) {
       await lab?.teardown();

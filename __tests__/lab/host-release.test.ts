@@ -17,8 +17,8 @@ import * as path from "path";
 import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
 import { LOADER_PATH, RELEASE_TAG_KEY } from "../../lib/host-release";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
-import { LAB_CLOUD_OBJECTS, LAB_CLOUD_STATE, LabCloudState } from "../../sandbox/lab-cloud";
-import { accessUri, newBucket } from "../../sandbox/object-storage";
+import { LAB_CLOUD_TAGS, LabCloudTags } from "../../sandbox/lab-cloud";
+import { accessUri, newBucket, writeDirectoryBucket } from "../../sandbox/object-storage";
 import { RELEASE_STUBS, currentRelease, installLoader, releaseState, releaseWith, unitPid } from "../../sandbox/release";
 import { writeTokenServerConfig } from "../../sandbox/token-server";
 import { PUBLIC_KEY, REGISTER_WORKERS, Running, makeTempRoot, makeWorker, start } from "../../sandbox/worker";
@@ -41,10 +41,10 @@ let cluster: LabCluster;
 let cloudDir: string;
 const roots: string[] = [];
 
-function writeCloud(tags: Record<string, Record<string, string>>): void {
-  const file = path.join(cloudDir, LAB_CLOUD_STATE);
-  const state: LabCloudState = JSON.parse(fs.readFileSync(file, "utf8"));
-  fs.writeFileSync(`${file}.new`, JSON.stringify({ ...state, instances: { ...state.instances, ...tags } }));
+function writeCloud(tags: LabCloudTags): void {
+  const file = path.join(cloudDir, LAB_CLOUD_TAGS);
+  const now: LabCloudTags = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
+  fs.writeFileSync(`${file}.new`, JSON.stringify({ ...now, ...tags }));
   fs.renameSync(`${file}.new`, file);
 }
 
@@ -76,10 +76,8 @@ test("A -> B by the tag on every node; a broken C rolls back to B everywhere whi
   const cloudUrl = `http://${manager.address}:${CLOUD_PORT}`;
   const bucket = newBucket();
   cloudDir = makeTempRoot("dokploy-oci-lab-cloud-");
-  fs.mkdirSync(path.join(cloudDir, LAB_CLOUD_OBJECTS));
-  for (const release of [A, B, C]) fs.writeFileSync(path.join(cloudDir, LAB_CLOUD_OBJECTS, release.objectName), release.bytes);
-  const { objects: _objects, ...bucketState } = bucket;
-  fs.writeFileSync(path.join(cloudDir, LAB_CLOUD_STATE), JSON.stringify({ instances: {}, bucket: bucketState }));
+  for (const release of [A, B, C]) bucket.objects.set(release.objectName, release.bytes);
+  writeDirectoryBucket(cloudDir, bucket);
   const tagsFor = (release: string, address: string) => ({ [address]: { [RELEASE_TAG_KEY]: release } });
   writeCloud({ ...tagsFor(A.sha256, manager.address), ...tagsFor(A.sha256, workerNodes[0].address) });
   const cloud = cluster.startOnManager(["node", "-r", path.join(__dirname, "../../scripts/register.js"), path.join(__dirname, "../../sandbox/lab-cloud.ts"), cloudDir, manager.address, String(CLOUD_PORT)]);

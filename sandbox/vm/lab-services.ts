@@ -5,7 +5,8 @@
  *     reconciler use it: `Authorization: Bearer Oracle` required (401 without), GET /opc/v2/instance/ (the instance
  *     document of the machine asking, chosen by its address) and /opc/v2/vnics/; a machine the lab does not know
  *     gets 404, as another tenancy's address would get nothing;
- *   - LAB_SERVER_IP:443, HTTPS with the lab CA's certificate, serving the files of <dir>/www (the installers);
+ *   - LAB_SERVER_IP:443, HTTPS with the lab CA's certificate, serving the files of <dir>/www (the installers) and,
+ *     under /p/, the releases bucket kept in <dir>/releases as a pre-authenticated request does (../object-storage.ts);
  *   - LAB_SERVER_IP:3000, a TCP forward to a Unix socket (the fake Dokploy, which lives in the test's process).
  * <dir>/state.json is read at every request, so the test changes tags and faults by rewriting it (LabState);
  * every request is appended to <dir>/requests.jsonl. Prints "ready" once every listener is up.
@@ -18,6 +19,7 @@ import * as https from "https";
 import * as net from "net";
 import * as path from "path";
 import { IMDS_ADDRESS, LAB_SERVER_IP, LabState } from "./lab-state";
+import { directoryBucket, objectStorageHandler } from "../object-storage";
 
 const [dir, imageDir, dokploySocket] = process.argv.slice(2);
 const statePath = path.join(dir, "state.json");
@@ -54,6 +56,10 @@ const files = https.createServer(
   { key: fs.readFileSync(path.join(imageDir, "server.key")), cert: fs.readFileSync(path.join(imageDir, "server.crt")) },
   (request, response) => {
     const from = clientAddress(request);
+    if (request.url?.startsWith("/p/")) {
+      response.on("finish", () => record("releases", from, request.url ?? "", response.statusCode));
+      return objectStorageHandler(directoryBucket(path.join(dir, "releases")))(request, response);
+    }
     const name = path.basename(request.url ?? "");
     const file = path.join(www, name);
     // Down: the connection is dropped, as an unreachable mirror's would be.

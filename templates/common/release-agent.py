@@ -63,6 +63,7 @@ LOG_FILE = f"{ROOT}/var/log/dokploy-{ROLE}-setup.log"
 def log(message):
     line = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + " release: " + message
     print(line, flush=True)
+    os.makedirs(os.path.dirname(LOG_FILE), exist_ok=True)
     with open(os.open(LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as f:
         f.write(line + "\n")
 
