@@ -77,6 +77,8 @@ export interface NodeConfigBase {
   readonly hostPorts: HostPort[];
   /** harden.sh rejects containers' traffic to 169.254.169.254 when true. */
   readonly blockContainerMetadata: boolean;
+  /** docker-cleanup.sh removes stopped containers, dangling images and build cache older than this. */
+  readonly dockerCleanup: { readonly pruneAfterHours: number };
   readonly tailscale?: unknown;
 }
 

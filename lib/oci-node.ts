@@ -8,7 +8,7 @@ import { CoreInstance } from "../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
 import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-oci-identity-availability-domains";
 import { CloudConfig, CloudConfigFile, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
-import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, hostProgram } from "./host-contract";
+import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, hostProgram, systemdUnit } from "./host-contract";
 import { UBUNTU_VERSION, UBUNTU_VERSIONS, checkNumber } from "./rules";
 import { TailscaleHostConfig } from "./tailscale-node";
 
@@ -39,6 +39,12 @@ export interface NodeOptions {
    * @default - the domain at availabilityDomainIndex
    */
   readonly availabilityDomain?: string;
+  /**
+   * Age after which the node's daily cleanup removes stopped containers no swarm service owns, dangling images no
+   * container uses, and build cache (a full boot volume stops the node). Tagged images are never removed.
+   * @default - 24
+   */
+  readonly dockerPruneAfterHours?: number;
 }
 
 /** The defaults: 1 manager + 1 worker at this size is exactly an Always Free tenancy's 2 OCPUs / 12 GB / 200 GB. */
@@ -49,6 +55,7 @@ export const NODE_DEFAULTS = {
   bootVolumeSizeInGbs: 100,
   ubuntuVersion: UBUNTU_VERSIONS[0],
   availabilityDomainIndex: 0,
+  dockerPruneAfterHours: 24,
 } as const;
 
 /** NodeOptions with every default applied. */
@@ -59,6 +66,7 @@ export interface ResolvedNodeOptions extends NodeOptions {
   readonly bootVolumeSizeInGbs: number;
   readonly ubuntuVersion: string;
   readonly availabilityDomainIndex: number;
+  readonly dockerPruneAfterHours: number;
   /** Checks of values only Terraform knows (a form's Ubuntu release), for the instance. */
   readonly planTimeChecks: ReadonlyArray<Precondition>;
 }
@@ -79,6 +87,7 @@ export function resolveNodeOptions(options: NodeOptions, names: NodeOptionNames 
     bootVolumeSizeInGbs: options.bootVolumeSizeInGbs ?? NODE_DEFAULTS.bootVolumeSizeInGbs,
     ubuntuVersion: options.ubuntuVersion ?? NODE_DEFAULTS.ubuntuVersion,
     availabilityDomainIndex: options.availabilityDomainIndex ?? NODE_DEFAULTS.availabilityDomainIndex,
+    dockerPruneAfterHours: options.dockerPruneAfterHours ?? NODE_DEFAULTS.dockerPruneAfterHours,
     planTimeChecks: [],
   };
   const name = (key: keyof NodeOptions) => names[key] ?? key;
@@ -86,6 +95,7 @@ export function resolveNodeOptions(options: NodeOptions, names: NodeOptionNames 
   UBUNTU_VERSION.check(resolved.ubuntuVersion, name("ubuntuVersion"));
   // Regions have 1 or 3 availability domains.
   checkNumber(resolved.availabilityDomainIndex, name("availabilityDomainIndex"), { min: 0, max: 2, integer: true });
+  checkNumber(resolved.dockerPruneAfterHours, name("dockerPruneAfterHours"), { min: 1, max: 8760, integer: true, unit: "hours" });
   const ubuntuCheck = UBUNTU_VERSION.planTimeCheck(resolved.ubuntuVersion, name("ubuntuVersion"));
   return { ...resolved, planTimeChecks: ubuntuCheck ? [ubuntuCheck] : [] };
 }
@@ -121,13 +131,24 @@ export interface NodeBootProps<T extends NodeConfigBase> {
   readonly files: ReadonlyArray<CloudConfigFile>;
   /** Units enabled and started at first boot, in order; `noBlock` ones are not waited for (they run long). */
   readonly startUnits: ReadonlyArray<{ readonly name: string; readonly noBlock?: boolean }>;
+  /** The node's cleanup threshold (ResolvedNodeOptions.dockerPruneAfterHours). */
+  readonly dockerPruneAfterHours: number;
   /** @default - no Tailscale on this node */
   readonly tailscale?: TailscaleHostConfig;
 }
 
+/** What every node runs besides harden.sh: the daily Docker cleanup. */
+const COMMON_FILES = [
+  hostProgram("docker-cleanup.sh", "common/docker-cleanup.sh"),
+  systemdUnit("dokploy-docker-cleanup.service", "common/dokploy-docker-cleanup.service"),
+  systemdUnit("dokploy-docker-cleanup.timer", "common/dokploy-docker-cleanup.timer"),
+];
+const COMMON_TIMERS = ["dokploy-docker-cleanup.timer"];
+
 /**
- * A node's cloud-config: node.json, harden.sh, the node's files and units, then Tailscale's when it is on. Every
- * node blocks its containers from the instance metadata service (harden.sh), which holds the node's credentials.
+ * A node's cloud-config: node.json, harden.sh and the Docker cleanup, the node's files and units, then Tailscale's
+ * when it is on. Every node blocks its containers from the instance metadata service (harden.sh), which holds the
+ * node's credentials.
  */
 export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T>): CloudConfig {
   const tailscale = props.tailscale;
@@ -137,12 +158,14 @@ export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T
       ...props.config(),
       hostPorts: props.hostPorts(),
       blockContainerMetadata: true,
+      dockerCleanup: { pruneAfterHours: props.dockerPruneAfterHours },
       ...(tailscale ? { tailscale: tailscale.config } : {}),
     }),
-    files: [hostProgram("harden.sh", "common/harden.sh"), ...props.files, ...(tailscale?.files ?? [])],
+    files: [hostProgram("harden.sh", "common/harden.sh"), ...COMMON_FILES, ...props.files, ...(tailscale?.files ?? [])],
     terraformFiles: tailscale ? [tailscale.keyFile] : [],
     runCommands: [
       ["systemctl", "daemon-reload"],
+      ...COMMON_TIMERS.map((timer) => ["systemctl", "enable", "--now", timer]),
       ...props.startUnits.map(({ name, noBlock }) => ["systemctl", "enable", "--now", ...(noBlock ? ["--no-block"] : []), name]),
       ...(tailscale ? [tailscale.runCommand] : []),
     ],

@@ -35,6 +35,7 @@ export function managerNodeConfig(options: ManagerConfigOptions): ManagerTestCon
     privateIp: options.privateIp,
     hostPorts: options.hostPorts ?? [{ protocol: "tcp", port: 2377, sources: ["10.0.0.0/24"] }],
     blockContainerMetadata: true,
+    dockerCleanup: { pruneAfterHours: 24 },
     swarm: { defaultAddrPool: "10.20.0.0/16", defaultAddrPoolMaskLength: 24 },
     dokploy: {
       version: options.version ?? "latest",

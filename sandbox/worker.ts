@@ -189,6 +189,7 @@ export function makeWorker(options: WorkerOptions): Worker {
     name,
     hostPorts: [{ protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] }],
     blockContainerMetadata: true,
+    dockerCleanup: { pruneAfterHours: 24 },
     docker: { installerUrl: options.installerUrl ?? "http://127.0.0.1:9/get-docker.sh" },
     tokenServer: {
       url: options.tokenServerUrl,

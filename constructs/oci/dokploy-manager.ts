@@ -159,6 +159,7 @@ export class DokployManager extends Construct {
     const privateIp = this.privateIp;
     this.cloudConfig = nodeCloudConfig<ManagerNodeConfig>({
       // Read when user_data is rendered (at synth): pools declared later are in it.
+      dockerPruneAfterHours: node.dockerPruneAfterHours,
       config: () => ({
         role: "manager",
         privateIp,

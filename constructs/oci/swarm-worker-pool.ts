@@ -130,6 +130,7 @@ export class SwarmWorkerPool extends Construct {
     const name = Fn.format("%s-%d", [this.namePrefix, Op.add(count.index, 1)]);
     const tailscale = props.tailscale && tailscaleHostConfig(props.tailscale, name);
     this.cloudConfig = nodeCloudConfig<WorkerNodeConfig>({
+      dockerPruneAfterHours: node.dockerPruneAfterHours,
       config: () => ({
         role: "worker",
         name,
