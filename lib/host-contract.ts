@@ -14,6 +14,8 @@ export const NODE_CONFIG_PATH = "/etc/dokploy-oci/node.json";
 export const TAILSCALE_KEY_FILE = "/etc/dokploy-oci/tailscale.key";
 /** The token server's state: the values it serves and who fetched them. */
 export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
+/** The usage sampler's samples and summary (usage.json, read by npm run status). */
+export const USAGE_STATE_DIR = "/var/lib/dokploy-oci/usage";
 const HOST_BIN_DIR = "/opt/dokploy-oci/bin";
 const SYSTEMD_UNIT_DIR = "/etc/systemd/system";
 
@@ -79,6 +81,15 @@ export interface NodeConfigBase {
   readonly blockContainerMetadata: boolean;
   /** docker-cleanup.sh removes stopped containers, dangling images and build cache older than this. */
   readonly dockerCleanup: { readonly pruneAfterHours: number };
+  /** usage-sampler.py: one sample every sampleSeconds, kept for windowDays, idle under idleThresholdPercent. */
+  readonly usage: {
+    readonly stateDir: string;
+    readonly sampleSeconds: number;
+    readonly windowDays: number;
+    readonly idleThresholdPercent: number;
+    /** IMDS v2 instance document: the shape's networkingBandwidthInGbps. */
+    readonly instanceMetadataUrl: string;
+  };
   readonly tailscale?: unknown;
 }
 

@@ -8,9 +8,11 @@ import { CoreInstance } from "../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
 import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-oci-identity-availability-domains";
 import { CloudConfig, CloudConfigFile, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
-import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, hostProgram, systemdUnit } from "./host-contract";
+import { ORACLE_IDLE_RULE } from "./free-tier";
+import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, USAGE_STATE_DIR, hostProgram, systemdUnit } from "./host-contract";
 import { UBUNTU_VERSION, UBUNTU_VERSIONS, checkNumber } from "./rules";
 import { TailscaleHostConfig } from "./tailscale-node";
+import { INSTANCE_METADATA_URL } from "./worker-identity";
 
 export const A1_FLEX = "VM.Standard.A1.Flex";
 export const E2_MICRO = "VM.Standard.E2.1.Micro";
@@ -137,16 +139,20 @@ export interface NodeBootProps<T extends NodeConfigBase> {
   readonly tailscale?: TailscaleHostConfig;
 }
 
-/** What every node runs besides harden.sh: the daily Docker cleanup. */
+/** What every node runs besides harden.sh: the daily Docker cleanup and the usage sampler. */
 const COMMON_FILES = [
   hostProgram("docker-cleanup.sh", "common/docker-cleanup.sh"),
   systemdUnit("dokploy-docker-cleanup.service", "common/dokploy-docker-cleanup.service"),
   systemdUnit("dokploy-docker-cleanup.timer", "common/dokploy-docker-cleanup.timer"),
+  hostProgram("usage-sampler.py", "common/usage-sampler.py"),
+  systemdUnit("dokploy-usage-sampler.service", "common/dokploy-usage-sampler.service"),
 ];
-const COMMON_TIMERS = ["dokploy-docker-cleanup.timer"];
+const COMMON_UNITS = ["dokploy-docker-cleanup.timer", "dokploy-usage-sampler.service"];
+/** How often the usage sampler records a sample. */
+export const USAGE_SAMPLE_SECONDS = 60;
 
 /**
- * A node's cloud-config: node.json, harden.sh and the Docker cleanup, the node's files and units, then Tailscale's
+ * A node's cloud-config: node.json, harden.sh, the Docker cleanup and the usage sampler, the node's files and units, then Tailscale's
  * when it is on. Every node blocks its containers from the instance metadata service (harden.sh), which holds the
  * node's credentials.
  */
@@ -159,13 +165,20 @@ export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T
       hostPorts: props.hostPorts(),
       blockContainerMetadata: true,
       dockerCleanup: { pruneAfterHours: props.dockerPruneAfterHours },
+      usage: {
+        stateDir: USAGE_STATE_DIR,
+        sampleSeconds: USAGE_SAMPLE_SECONDS,
+        windowDays: ORACLE_IDLE_RULE.windowDays,
+        idleThresholdPercent: ORACLE_IDLE_RULE.thresholdPercent,
+        instanceMetadataUrl: INSTANCE_METADATA_URL,
+      },
       ...(tailscale ? { tailscale: tailscale.config } : {}),
     }),
     files: [hostProgram("harden.sh", "common/harden.sh"), ...COMMON_FILES, ...props.files, ...(tailscale?.files ?? [])],
     terraformFiles: tailscale ? [tailscale.keyFile] : [],
     runCommands: [
       ["systemctl", "daemon-reload"],
-      ...COMMON_TIMERS.map((timer) => ["systemctl", "enable", "--now", timer]),
+      ...COMMON_UNITS.map((unit) => ["systemctl", "enable", "--now", unit]),
       ...props.startUnits.map(({ name, noBlock }) => ["systemctl", "enable", "--now", ...(noBlock ? ["--no-block"] : []), name]),
       ...(tailscale ? [tailscale.runCommand] : []),
     ],
