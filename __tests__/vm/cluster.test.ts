@@ -194,7 +194,7 @@ function nsgTcpPorts(nsgName: string): number[] {
 }
 
 describe("npm run status on the real cluster", () => {
-  test("reports every node reached, cloud-init done, three Ready nodes and both workers in Dokploy, and exits 0", async () => {
+  test("reports every node reached, cloud-init done, three Ready nodes, both workers in Dokploy, each node's disk and usage, and exits 0", async () => {
     const status = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO, "scripts", "status.ts"), cluster.manager.ip], {
         cwd: REPO,
@@ -208,6 +208,9 @@ describe("npm run status on the real cluster", () => {
     expect(status.output).not.toMatch(/unreachable/);
     expect(status.output.match(/status: done/g)).toHaveLength(3);
     for (const name of ["manager", "worker-1", "worker-2"]) expect(status.output).toContain(name);
+    // Each node's sampler has run for minutes by now, on the machine's own /proc and the shape's bandwidth.
+    expect(status.output.match(/^disk: [\d.]+ of [\d.]+ GB used/gm)).toHaveLength(3);
+    expect(status.output.match(/^usage \(95th percentile, [\d.]+ of 7 days\): CPU [\d.]+ %, memory [\d.]+ %, network [\d.]+ %$/gm)).toHaveLength(3);
     expect(status.code).toBe(0);
   });
 });
