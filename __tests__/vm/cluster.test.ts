@@ -126,6 +126,11 @@ describe("a manager and two workers boot from the rendered user_data with no man
     expect(killedDuring).toBe("activating");
     const statuses = await Promise.all(cluster.lab.machines.map(async (vm) => [vm.name, await waitForCloudInit(vm)] as const));
     for (const [name, status] of statuses) expect({ name, status: status.match(/^status: (\S+)/m)?.[1] }).toEqual({ name, status: "done" });
+    // Every node's own upkeep runs under systemd: the daily cleanup's timer waits, the usage sampler samples.
+    const upkeep = await Promise.all(
+      cluster.lab.machines.map(async (vm) => [vm.name, (await vm.mustRun("systemctl is-active dokploy-docker-cleanup.timer dokploy-usage-sampler.service")).trim()] as const),
+    );
+    for (const [name, states] of upkeep) expect({ name, states }).toEqual({ name, states: "active\nactive" });
   });
 
   test("the swarm has three Ready nodes and each worker is registered in Dokploy exactly once", async () => {
