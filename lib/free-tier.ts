@@ -27,6 +27,12 @@ export const FREE_ALLOWANCES: Readonly<Record<TenancyKind, Required<FreeTierBudg
   "pay-as-you-go": { ocpus: 4, memoryInGbs: 24, bootVolumeInGbs: 200 },
 };
 
+/**
+ * Oracle stops an Always Free instance whose CPU, network and memory use are all under thresholdPercent at the 95th
+ * percentile over windowDays (research/oci.md); Pay As You Go tenancies are exempt.
+ */
+export const ORACLE_IDLE_RULE = { windowDays: 7, thresholdPercent: 20, percentile: 95 } as const;
+
 const TENANCY_TITLES: Readonly<Record<TenancyKind, string>> = { "always-free": "Always Free", "pay-as-you-go": "Pay As You Go" };
 
 /** Throws, naming the prop, unless `kind` is a tenancy kind (a Terraform value is checked by its variable's validation). */

@@ -16,6 +16,8 @@ export const TAILSCALE_KEY_FILE = "/etc/dokploy-oci/tailscale.key";
 export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
 /** The shell library every host script sources (the release's lib/host-lib.sh, through /opt/dokploy-oci/current). */
 export const HOST_LIBRARY_PATH = "/opt/dokploy-oci/lib/host-lib.sh";
+/** The usage sampler's samples and summary (usage.json, read by npm run status). */
+export const USAGE_STATE_DIR = "/var/lib/dokploy-oci/usage";
 const SYSTEMD_UNIT_DIR = "/etc/systemd/system";
 
 /** The Docker daemon's socket, on the host and as mounted into containers. */
@@ -73,6 +75,17 @@ export interface NodeConfigBase {
   readonly hostPorts: HostPort[];
   /** harden.sh rejects containers' traffic to 169.254.169.254 when true. */
   readonly blockContainerMetadata: boolean;
+  /** docker-cleanup.sh removes stopped containers, dangling images and build cache older than this. */
+  readonly dockerCleanup: { readonly pruneAfterHours: number };
+  /** usage-sampler.py: one sample every sampleSeconds, kept for windowDays, idle under idleThresholdPercent. */
+  readonly usage: {
+    readonly stateDir: string;
+    readonly sampleSeconds: number;
+    readonly windowDays: number;
+    readonly idleThresholdPercent: number;
+    /** IMDS v2 instance document: the shape's networkingBandwidthInGbps. */
+    readonly instanceMetadataUrl: string;
+  };
   readonly tailscale?: unknown;
 }
 

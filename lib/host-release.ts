@@ -25,10 +25,13 @@ export const RELEASE_MAX_BYTES = 8 * 1024 * 1024;
 /** How often the agent reads the release tag from the instance metadata service. */
 export const RELEASE_CHECK_INTERVAL_SECONDS = 30;
 
+/** Every node's own upkeep: the daily Docker cleanup and the usage sampler (Oracle's idle rule). */
+const NODE_UPKEEP_UNITS = ["dokploy-docker-cleanup.timer", "dokploy-usage-sampler.service"] as const;
+
 /** What a role starts at first boot, in order; `--no-block` units run long (setup waits for other nodes). */
 export const ROLE_UNITS = {
-  manager: ["dokploy-token-server.service", "dokploy-manager-setup.service --no-block", "dokploy-register-workers.service", "dokploy-release-agent.service --no-block"],
-  worker: ["dokploy-worker-setup.service --no-block", "dokploy-release-agent.service --no-block"],
+  manager: ["dokploy-token-server.service", "dokploy-manager-setup.service --no-block", "dokploy-register-workers.service", ...NODE_UPKEEP_UNITS, "dokploy-release-agent.service --no-block"],
+  worker: ["dokploy-worker-setup.service --no-block", ...NODE_UPKEEP_UNITS, "dokploy-release-agent.service --no-block"],
 } as const;
 
 /** archive path -> template (programs 0700, everything else 0644). */
@@ -40,6 +43,8 @@ const RELEASE_FILES: ReadonlyArray<readonly [string, string]> = [
   ["bin/token-server.py", "manager/token-server.py"],
   ["bin/register-workers.py", "manager/register-workers.py"],
   ["bin/worker-bootstrap.sh", "worker/bootstrap.sh"],
+  ["bin/docker-cleanup.sh", "common/docker-cleanup.sh"],
+  ["bin/usage-sampler.py", "common/usage-sampler.py"],
   ["lib/host-lib.sh", "common/host-lib.sh"],
   ["systemd/dokploy-metadata-guard.service", "common/dokploy-metadata-guard.service"],
   ["systemd/docker.service.d/dokploy-metadata-guard.conf", "common/docker-metadata-guard.conf"],
@@ -50,6 +55,9 @@ const RELEASE_FILES: ReadonlyArray<readonly [string, string]> = [
   ["systemd/dokploy-token-server.service", "manager/dokploy-token-server.service"],
   ["systemd/dokploy-register-workers.service", "manager/dokploy-register-workers.service"],
   ["systemd/dokploy-worker-setup.service", "worker/dokploy-worker-setup.service"],
+  ["systemd/dokploy-docker-cleanup.service", "common/dokploy-docker-cleanup.service"],
+  ["systemd/dokploy-docker-cleanup.timer", "common/dokploy-docker-cleanup.timer"],
+  ["systemd/dokploy-usage-sampler.service", "common/dokploy-usage-sampler.service"],
 ];
 
 export interface ReleaseEntry {

@@ -8,11 +8,13 @@ import { CoreInstance } from "../.gen/providers/oci/core-instance";
 import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
 import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-oci-identity-availability-domains";
 import { CloudConfig, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
-import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, systemdUnit } from "./host-contract";
+import { ORACLE_IDLE_RULE } from "./free-tier";
+import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, USAGE_STATE_DIR, systemdUnit } from "./host-contract";
 import { IHostRelease, LOADER_PATH, RELEASE_TAG_KEY, releaseNodeConfig } from "./host-release";
 import { readHostFile } from "./templates";
 import { UBUNTU_VERSION, UBUNTU_VERSIONS, checkNumber } from "./rules";
 import { TailscaleHostConfig } from "./tailscale-node";
+import { INSTANCE_METADATA_URL } from "./worker-identity";
 
 export const A1_FLEX = "VM.Standard.A1.Flex";
 export const E2_MICRO = "VM.Standard.E2.1.Micro";
@@ -41,6 +43,12 @@ export interface NodeOptions {
    * @default - the domain at availabilityDomainIndex
    */
   readonly availabilityDomain?: string;
+  /**
+   * Age after which the node's daily cleanup removes stopped containers no swarm service owns, dangling images no
+   * container uses, and build cache (a full boot volume stops the node). Tagged images are never removed.
+   * @default - 24
+   */
+  readonly dockerPruneAfterHours?: number;
 }
 
 /** The defaults: 1 manager + 1 worker at this size is exactly an Always Free tenancy's 2 OCPUs / 12 GB / 200 GB. */
@@ -51,6 +59,7 @@ export const NODE_DEFAULTS = {
   bootVolumeSizeInGbs: 100,
   ubuntuVersion: UBUNTU_VERSIONS[0],
   availabilityDomainIndex: 0,
+  dockerPruneAfterHours: 24,
 } as const;
 
 /** NodeOptions with every default applied. */
@@ -61,6 +70,7 @@ export interface ResolvedNodeOptions extends NodeOptions {
   readonly bootVolumeSizeInGbs: number;
   readonly ubuntuVersion: string;
   readonly availabilityDomainIndex: number;
+  readonly dockerPruneAfterHours: number;
   /** Checks of values only Terraform knows (a form's Ubuntu release), for the instance. */
   readonly planTimeChecks: ReadonlyArray<Precondition>;
 }
@@ -81,6 +91,7 @@ export function resolveNodeOptions(options: NodeOptions, names: NodeOptionNames 
     bootVolumeSizeInGbs: options.bootVolumeSizeInGbs ?? NODE_DEFAULTS.bootVolumeSizeInGbs,
     ubuntuVersion: options.ubuntuVersion ?? NODE_DEFAULTS.ubuntuVersion,
     availabilityDomainIndex: options.availabilityDomainIndex ?? NODE_DEFAULTS.availabilityDomainIndex,
+    dockerPruneAfterHours: options.dockerPruneAfterHours ?? NODE_DEFAULTS.dockerPruneAfterHours,
     planTimeChecks: [],
   };
   const name = (key: keyof NodeOptions) => names[key] ?? key;
@@ -88,6 +99,7 @@ export function resolveNodeOptions(options: NodeOptions, names: NodeOptionNames 
   UBUNTU_VERSION.check(resolved.ubuntuVersion, name("ubuntuVersion"));
   // Regions have 1 or 3 availability domains.
   checkNumber(resolved.availabilityDomainIndex, name("availabilityDomainIndex"), { min: 0, max: 2, integer: true });
+  checkNumber(resolved.dockerPruneAfterHours, name("dockerPruneAfterHours"), { min: 1, max: 8760, integer: true, unit: "hours" });
   const ubuntuCheck = UBUNTU_VERSION.planTimeCheck(resolved.ubuntuVersion, name("ubuntuVersion"));
   return { ...resolved, planTimeChecks: ubuntuCheck ? [ubuntuCheck] : [] };
 }
@@ -121,9 +133,14 @@ export interface NodeBootProps<T extends NodeConfigBase> {
   readonly hostPorts: () => HostPort[];
   /** The host release the node's loader installs (its programs and units; the role picks which units start). */
   readonly release: IHostRelease;
+  /** The node's cleanup threshold (ResolvedNodeOptions.dockerPruneAfterHours). */
+  readonly dockerPruneAfterHours: number;
   /** @default - no Tailscale on this node */
   readonly tailscale?: TailscaleHostConfig;
 }
+
+/** How often the usage sampler records a sample. */
+export const USAGE_SAMPLE_SECONDS = 60;
 
 /**
  * A node's cloud-config: node.json and the host release's loader with the unit that runs it at every boot until
@@ -140,6 +157,14 @@ export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T
       hostPorts: props.hostPorts(),
       blockContainerMetadata: true,
       release: releaseNodeConfig(props.release),
+      dockerCleanup: { pruneAfterHours: props.dockerPruneAfterHours },
+      usage: {
+        stateDir: USAGE_STATE_DIR,
+        sampleSeconds: USAGE_SAMPLE_SECONDS,
+        windowDays: ORACLE_IDLE_RULE.windowDays,
+        idleThresholdPercent: ORACLE_IDLE_RULE.thresholdPercent,
+        instanceMetadataUrl: INSTANCE_METADATA_URL,
+      },
       ...(tailscale ? { tailscale: tailscale.config } : {}),
     }),
     files: [{ path: LOADER_PATH, content: readHostFile("common/loader.sh"), permissions: "0700" }, RELEASE_INSTALL_UNIT],

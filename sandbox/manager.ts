@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { DEFAULT_TOKEN_SERVER_PORT, HostPort, ManagerNodeConfig, NODE_CONFIG_PATH, TokenServerHostConfig } from "../lib/host-contract";
 import { installHostLibrary, shippedScript } from "./shipped";
-import { HARDEN } from "./worker";
+import { HARDEN, SANDBOX_USAGE } from "./worker";
 
 export const MANAGER_BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
 
@@ -35,6 +35,8 @@ export function managerNodeConfig(options: ManagerConfigOptions): ManagerTestCon
     privateIp: options.privateIp,
     hostPorts: options.hostPorts ?? [{ protocol: "tcp", port: 2377, sources: ["10.0.0.0/24"] }],
     blockContainerMetadata: true,
+    dockerCleanup: { pruneAfterHours: 24 },
+    usage: SANDBOX_USAGE,
     swarm: { defaultAddrPool: "10.20.0.0/16", defaultAddrPoolMaskLength: 24 },
     dokploy: {
       version: options.version ?? "latest",

@@ -10,6 +10,7 @@
 import { installHostLibrary, shippedScript } from "./shipped";
 import { WORKERS_TAG_KEY } from "../lib/worker-identity";
 import { TOKEN_SERVER_STATE_DIR, workerCredential } from "./token-server";
+import { USAGE_STATE_DIR } from "../lib/host-contract";
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -27,6 +28,15 @@ export const WORKER_LOG = "var/log/dokploy-worker-setup.log";
 export const WORKER_MARKER = "opt/dokploy-worker-setup-complete";
 export const AUTHORIZED_KEYS = "root/.ssh/authorized_keys";
 /** The swarm manager address in every join command the tests publish. */
+/** node.json's `usage` in the sandbox (no sampler runs there; the key is part of every node's config). */
+export const SANDBOX_USAGE = {
+  stateDir: USAGE_STATE_DIR,
+  sampleSeconds: 60,
+  windowDays: 7,
+  idleThresholdPercent: 20,
+  instanceMetadataUrl: "http://127.0.0.1:9/opc/v2/instance/",
+};
+
 export const MANAGER_IP = "10.0.0.10";
 export const WORKER_TOKEN = "SWMTKN-1-49nj1cmql0jkz5s954yi3oex3nedyz0fb0xx14ie39trti4wxv-8vxv8rssmk743ojnwacrr2e7c";
 export const JOIN_COMMAND = `docker swarm join --token ${WORKER_TOKEN} ${MANAGER_IP}:2377\n`;
@@ -189,6 +199,8 @@ export function makeWorker(options: WorkerOptions): Worker {
     name,
     hostPorts: [{ protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] }],
     blockContainerMetadata: true,
+    dockerCleanup: { pruneAfterHours: 24 },
+    usage: SANDBOX_USAGE,
     docker: { installerUrl: options.installerUrl ?? "http://127.0.0.1:9/get-docker.sh" },
     tokenServer: {
       url: options.tokenServerUrl,

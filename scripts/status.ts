@@ -1,8 +1,9 @@
 /**
  * npm run status -- <manager-ip> [--user ubuntu] [--identity ~/.ssh/id_ed25519] [--release-url URL --release SHA256]
- * Prints the cluster's state over SSH; exits 1 when a node could not be reached or a check failed.
+ * Prints the cluster's state over SSH; exits 1 when a node could not be reached, a check failed or a disk is nearly
+ * full. An idle node (Oracle's reclamation rule) is a warning, not a failure.
  */
-import { collectStatus, formatStatus } from "./lib/status";
+import { collectStatus, formatStatus, statusFailed } from "./lib/status";
 
 function argument(args: string[], name: string): string | undefined {
   const index = args.indexOf(name);
@@ -28,9 +29,7 @@ async function main(): Promise<void> {
     release: { url: argument(args, "--release-url"), sha256: argument(args, "--release") },
   });
   process.stdout.write(formatStatus(status, manager));
-  const checks = [status.manager.cloudInit, status.manager.setup, status.manager.release, status.tokenServer, ...status.workers.flatMap((w) => [w.cloudInit, w.setup, w.release])];
-  const failed = checks.some((check) => !check.ok) || !Array.isArray(status.swarmNodes) || !Array.isArray(status.dokployServers);
-  process.exit(failed ? 1 : 0);
+  process.exit(statusFailed(status) ? 1 : 0);
 }
 
 main();

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
-import { collectStatus, formatStatus, printable } from "../../scripts/lib/status";
+import { collectStatus, formatStatus, printable, statusFailed } from "../../scripts/lib/status";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { WAIT_LIMIT_MS } from "../../sandbox/wait";
 
@@ -22,6 +22,16 @@ function inspected(id: string, hostname: unknown, state: string, addr: unknown, 
   };
 }
 const ROOT = path.join(__dirname, "..", "..");
+const USAGE_FILE = "var/lib/dokploy-oci/usage/usage.json";
+/** What `df -P -B1 /` prints for a 100 GB boot volume with `used` bytes in use. */
+const df = (used: number) =>
+  `Filesystem      1-blocks        Used    Available Capacity Mounted on\n/dev/sda1   100000000000 ${used} ${100000000000 - used} ${Math.round(used / 1e9)}% /\n`;
+/** usage.json as the usage sampler writes it. */
+const usageSummary = (p95: [number, number, number | null], idle: boolean, coveredDays = 2.5) =>
+  JSON.stringify({
+    updatedAt: 1764000000, windowDays: 7, coveredDays, samples: Math.round(coveredDays * 1440), idle, idleThresholdPercent: 20,
+    networkBandwidthGbps: 1, p95: { cpuPercent: p95[0], memoryPercent: p95[1], networkPercent: p95[2] },
+  });
 
 describe("npm run status", () => {
   let hosts: string;
@@ -45,13 +55,20 @@ describe("npm run status", () => {
       "var/log/dokploy-manager-setup.log": "2026-11-23T10:00:00Z Dokploy manager ready\n",
       "var/lib/dokploy-oci/token-server/server-state.json": '{"startedAt": 1, "fetched": {"10.0.0.11": ["token", "key"]}}\n',
       "opt/dokploy-credentials.json": JSON.stringify({ api_key: apiKey }),
+      [USAGE_FILE]: usageSummary([35.2, 41, 0.4], false),
+      df: df(12_000_000_000),
       "nodes.json": JSON.stringify([
         inspected("m1", "manager", "ready", "10.0.0.10", "manager"),
         inspected("w1", "worker-1", "ready", "10.0.0.11"),
         inspected("w2", "worker-2", "down", "10.0.0.12"),
       ]),
     });
-    host("10.0.0.11", { "cloud-init-status": "status: done\n", "var/log/dokploy-worker-setup.log": "2026-11-23T10:01:00Z worker ready\n" });
+    host("10.0.0.11", {
+      "cloud-init-status": "status: done\n",
+      "var/log/dokploy-worker-setup.log": "2026-11-23T10:01:00Z worker ready\n",
+      [USAGE_FILE]: usageSummary([2, 11.5, 0.1], true, 7),
+      df: df(40_000_000_000),
+    });
   });
 
   afterEach(async () => {
@@ -100,6 +117,41 @@ describe("npm run status", () => {
     expect(worker.release.output).toContain(`curl -fsS -o /tmp/release.tar.gz ${url}${sha("b")}.tar.gz && echo "${sha("b")}  /tmp/release.tar.gz" | sha256sum -c`);
     expect(worker.release.output).toContain(`sudo python3 /tmp/release/bin/release-agent.py adopt ${sha("b")} ${url}'`);
     expect(formatStatus(status, MANAGER)).toMatch(/setup log: .*\nhost release: bbbbbbbbbbbb \(0\.2\.0\)/);
+  });
+
+  describe("each node's disk and Oracle's idle rule", () => {
+    test("are reported per node; an idle node is a warning that says what to do, not a failure", async () => {
+      const status = await collectStatus(options());
+      expect(status.manager.resources).toEqual({
+        usage: expect.objectContaining({ idle: false, coveredDays: 2.5 }),
+        disk: { sizeBytes: 100_000_000_000, usedBytes: 12_000_000_000, availableBytes: 88_000_000_000 },
+      });
+      const report = formatStatus(status, MANAGER);
+      expect(report).toContain("disk: 12.0 of 100.0 GB used (12 %), 88.0 GB free\nusage (95th percentile, 2.5 of 7 days): CPU 35.2 %, memory 41.0 %, network 0.4 %\n");
+      expect(report).toMatch(
+        /== worker 10\.0\.0\.11\n[\s\S]*?\ndisk: 40\.0 of 100\.0 GB used \(40 %\), 60\.0 GB free\nusage \(95th percentile, 7\.0 of 7 days\): CPU 2\.0 %, memory 11\.5 %, network 0\.1 %\nWARNING idle by Oracle's rule \(CPU, memory and network all under 20 %\): Oracle stops an Always Free instance that stays so for 7 days\. Place work on this node, or upgrade the tenancy to Pay As You Go \(exempt\)\./,
+      );
+      expect(report.match(/WARNING idle/g)).toHaveLength(1);
+      // Only the unreachable 10.0.0.12 fails this report; the idle worker does not.
+      const withoutDown = { ...status, workers: status.workers.filter((worker) => worker.address !== "10.0.0.12") };
+      expect(statusFailed(withoutDown)).toBe(false);
+    });
+
+    test("a disk at 90 % or more, and a node without a sample yet or with an unreadable answer", async () => {
+      fs.writeFileSync(path.join(hosts, "10.0.0.11", "df"), df(90_000_000_000));
+      fs.rmSync(path.join(hosts, MANAGER, USAGE_FILE));
+      const status = await collectStatus(options());
+      const report = formatStatus(status, MANAGER);
+      expect(report).toContain("disk: FAILED 90.0 of 100.0 GB used (90 %), 10.0 GB free: at 90 % or more; Docker stops when the disk is full");
+      expect(report).toContain("usage: no sample yet (the usage sampler records one a minute)");
+      const withoutDown = { ...status, workers: status.workers.filter((worker) => worker.address !== "10.0.0.12") };
+      expect(statusFailed(withoutDown)).toBe(true);
+      fs.writeFileSync(path.join(hosts, "10.0.0.11", "df"), df(89_000_000_000));
+      fs.writeFileSync(path.join(hosts, MANAGER, USAGE_FILE), "<html>");
+      const garbled = await collectStatus(options());
+      expect(garbled.manager.resources).toEqual({ ok: false, output: expect.stringMatching(/^unexpected answer about usage and disk: <html>/) });
+      expect(statusFailed({ ...garbled, workers: garbled.workers.filter((worker) => worker.address !== "10.0.0.12") })).toBe(true);
+    });
   });
 
   test("an unreachable worker is named clearly and does not hide the rest", async () => {

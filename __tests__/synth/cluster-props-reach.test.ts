@@ -93,6 +93,13 @@ const CASES: { readonly [K in keyof Required<DokployClusterProps>]: Case } = {
     props: { ubuntuVersion: "22.04" },
     check: ({ json }) => expect(Object.values<any>(json.data.oci_core_images).map((images) => images.operating_system_version)).toEqual(["22.04"]),
   },
+  dockerPruneAfterHours: {
+    props: { dockerPruneAfterHours: 72 },
+    check: (s) => {
+      expect(managerConfig(s).dockerCleanup).toEqual({ pruneAfterHours: 72 });
+      expect(s.cluster.workers.cloudConfig.nodeConfig().dockerCleanup).toEqual({ pruneAfterHours: 72 });
+    },
+  },
   imageId: {
     props: { imageId: "ocid1.image.oc1..custom" },
     check: ({ json }) => nodes(json).forEach((node) => expect(node.source_details.source_id).toBe("ocid1.image.oc1..custom")),

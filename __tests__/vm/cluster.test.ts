@@ -126,6 +126,11 @@ describe("a manager and two workers boot from the rendered user_data with no man
     expect(killedDuring).toBe("activating");
     const statuses = await Promise.all(cluster.lab.machines.map(async (vm) => [vm.name, await waitForCloudInit(vm)] as const));
     for (const [name, status] of statuses) expect({ name, status: status.match(/^status: (\S+)/m)?.[1] }).toEqual({ name, status: "done" });
+    // Every node's own upkeep runs under systemd: the daily cleanup's timer waits, the usage sampler samples.
+    const upkeep = await Promise.all(
+      cluster.lab.machines.map(async (vm) => [vm.name, (await vm.mustRun("systemctl is-active dokploy-docker-cleanup.timer dokploy-usage-sampler.service")).trim()] as const),
+    );
+    for (const [name, states] of upkeep) expect({ name, states }).toEqual({ name, states: "active\nactive" });
   });
 
   test("the swarm has three Ready nodes and each worker is registered in Dokploy exactly once", async () => {
@@ -194,7 +199,7 @@ function nsgTcpPorts(nsgName: string): number[] {
 }
 
 describe("npm run status on the real cluster", () => {
-  test("reports every node reached, cloud-init done, three Ready nodes and both workers in Dokploy, and exits 0", async () => {
+  test("reports every node reached, cloud-init done, three Ready nodes, both workers in Dokploy, each node's disk and usage, and exits 0", async () => {
     const status = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO, "scripts", "status.ts"), cluster.manager.ip], {
         cwd: REPO,
@@ -208,6 +213,9 @@ describe("npm run status on the real cluster", () => {
     expect(status.output).not.toMatch(/unreachable/);
     expect(status.output.match(/status: done/g)).toHaveLength(3);
     for (const name of ["manager", "worker-1", "worker-2"]) expect(status.output).toContain(name);
+    // Each node's sampler has run for minutes by now, on the machine's own /proc and the shape's bandwidth.
+    expect(status.output.match(/^disk: [\d.]+ of [\d.]+ GB used/gm)).toHaveLength(3);
+    expect(status.output.match(/^usage \(95th percentile, [\d.]+ of 7 days\): CPU [\d.]+ %, memory [\d.]+ %, network [\d.]+ %$/gm)).toHaveLength(3);
     expect(status.code).toBe(0);
   });
 });

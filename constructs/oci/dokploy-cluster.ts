@@ -63,6 +63,12 @@ export interface DokployClusterProps {
    * @default - the domain at availabilityDomainIndex
    */
   readonly availabilityDomain?: string;
+  /**
+   * Every node's daily cleanup removes stopped containers no swarm service owns, dangling images no container uses
+   * and build cache older than this (tagged images are never removed): 1 to 8760 hours.
+   * @default - 24
+   */
+  readonly dockerPruneAfterHours?: number;
   /** The VCN's address range. @default - 10.0.0.0/16 */
   readonly vcnCidr?: string;
   /** The nodes' subnet, inside vcnCidr. @default - 10.0.0.0/24 */
@@ -156,6 +162,7 @@ export class DokployCluster extends Construct {
         imageId: props.imageId,
         availabilityDomainIndex: props.availabilityDomainIndex,
         availabilityDomain: props.availabilityDomain,
+        dockerPruneAfterHours: props.dockerPruneAfterHours,
       },
       NODE_PROP_NAMES,
     );

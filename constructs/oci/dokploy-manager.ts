@@ -169,6 +169,7 @@ export class DokployManager extends Construct {
     const release = props.release ?? HostRelease.of(this, props.compartmentId);
     this.cloudConfig = nodeCloudConfig<ManagerNodeConfig>({
       // Read when user_data is rendered (at synth): pools declared later are in it.
+      dockerPruneAfterHours: node.dockerPruneAfterHours,
       config: () => ({
         role: "manager",
         privateIp,

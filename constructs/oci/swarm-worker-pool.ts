@@ -138,6 +138,7 @@ export class SwarmWorkerPool extends Construct {
     const tailscale = props.tailscale && tailscaleHostConfig(props.tailscale, name);
     const release = props.release ?? HostRelease.of(this, props.compartmentId);
     this.cloudConfig = nodeCloudConfig<WorkerNodeConfig>({
+      dockerPruneAfterHours: node.dockerPruneAfterHours,
       config: () => ({
         role: "worker",
         name,

@@ -49,7 +49,7 @@ export function imdsInstance(spec: InstanceSpec): ImdsInstance {
       canonicalRegionName: "eu-frankfurt-1",
       ociAdName: "eu-frankfurt-1-ad-1",
       shape: "VM.Standard.A1.Flex",
-      shapeConfig: { ocpus: 1, memoryInGBs: 6 },
+      shapeConfig: { ocpus: 1, memoryInGBs: 6, networkingBandwidthInGbps: 1, maxVnicAttachments: 2 },
       state: "Running",
       timeCreated: Date.now(),
       freeformTags: spec.freeformTags,

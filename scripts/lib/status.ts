@@ -3,7 +3,8 @@
  * the manager as a jump host): cloud-init status, setup progress, swarm nodes, the token server's state, and the
  * servers Dokploy knows. The Dokploy API key is read and used on the manager only; it never crosses the wire.
  */
-import { DOKPLOY_LOCAL_URL, TRPC_NULL_INPUT } from "../../lib/host-contract";
+import { ORACLE_IDLE_RULE } from "../../lib/free-tier";
+import { DOKPLOY_LOCAL_URL, TRPC_NULL_INPUT, USAGE_STATE_DIR } from "../../lib/host-contract";
 import { spawn } from "child_process";
 import * as net from "net";
 
@@ -42,12 +43,30 @@ export interface SwarmNodeStatus {
   readonly address?: string;
 }
 
+/** usage.json as the node's usage sampler writes it (templates/common/usage-sampler.py). */
+export interface NodeUsage {
+  readonly coveredDays: number;
+  readonly windowDays: number;
+  readonly samples: number;
+  readonly p95: { readonly cpuPercent: number | null; readonly memoryPercent: number | null; readonly networkPercent: number | null };
+  readonly idle: boolean;
+}
+
+/** A node's use of its resources: Oracle's idle rule (null before the sampler's first sample) and its boot disk. */
+export interface NodeResources {
+  readonly usage: NodeUsage | null;
+  readonly disk: { readonly sizeBytes: number; readonly usedBytes: number; readonly availableBytes: number };
+}
+
+/** A boot volume this full is a failed check: a full disk stops Docker, and with it the node. */
+export const DISK_FULL_PERCENT = 90;
+
 export interface ClusterStatus {
-  readonly manager: { readonly cloudInit: RemoteResult; readonly setup: RemoteResult; readonly release: RemoteResult };
+  readonly manager: { readonly cloudInit: RemoteResult; readonly setup: RemoteResult; readonly release: RemoteResult; readonly resources: NodeResources | RemoteResult };
   readonly swarmNodes: SwarmNodeStatus[] | RemoteResult;
   readonly tokenServer: RemoteResult;
   readonly dokployServers: Array<{ name: string; ipAddress: string; serverType: string }> | RemoteResult;
-  readonly workers: Array<{ address: string; cloudInit: RemoteResult; setup: RemoteResult; release: RemoteResult }>;
+  readonly workers: Array<{ address: string; cloudInit: RemoteResult; setup: RemoteResult; release: RemoteResult; resources: NodeResources | RemoteResult }>;
   /** Worker nodes that were not contacted because the swarm reported no usable address for them. */
   readonly skippedWorkers: Array<{ hostname: string; reason: string }>;
 }
@@ -150,10 +169,11 @@ export function releaseSummary(result: RemoteResult, node: string, release: Stat
 
 export async function collectStatus(options: StatusOptions): Promise<ClusterStatus> {
   const dokployUrl = options.dokployUrl ?? DOKPLOY_LOCAL_URL;
-  const [cloudInit, setup, release, nodesRaw, tokenServer, serversRaw] = await Promise.all([
+  const [cloudInit, setup, release, resourcesRaw, nodesRaw, tokenServer, serversRaw] = await Promise.all([
     runRemote(options, "cloud-init status --long || true"),
     runRemote(options, "sudo tail -n 5 /var/log/dokploy-manager-setup.log"),
     runRemote(options, RELEASE_COMMAND),
+    runRemote(options, RESOURCES_COMMAND),
     // One JSON document: node IDs never pass through our hands, and no hostname is ever split into lines.
     runRemote(options, "sudo docker node ls -q | xargs -r sudo docker node inspect"),
     runRemote(options, "sudo cat /var/lib/dokploy-oci/token-server/server-state.json"),
@@ -168,12 +188,80 @@ export async function collectStatus(options: StatusOptions): Promise<ClusterStat
       cloudInit: await runRemote(options, "cloud-init status --long || true", node.address),
       setup: await runRemote(options, "sudo tail -n 3 /var/log/dokploy-worker-setup.log", node.address),
       release: releaseSummary(await runRemote(options, RELEASE_COMMAND, node.address), node.address!, options.release),
+      resources: parseResources(await runRemote(options, RESOURCES_COMMAND, node.address)),
     })),
   );
   const skippedWorkers = workerNodes
     .filter((node) => !reachable.includes(node))
     .map((node) => ({ hostname: node.hostname, reason: `the swarm reports no IPv4 address for it (${JSON.stringify(node.address ?? null)})` }));
-  return { manager: { cloudInit, setup, release: releaseSummary(release, options.manager, options.release) }, swarmNodes, tokenServer, dokployServers: parseServers(serversRaw), workers, skippedWorkers };
+  return { manager: { cloudInit, setup, release: releaseSummary(release, options.manager, options.release), resources: parseResources(resourcesRaw) }, swarmNodes, tokenServer, dokployServers: parseServers(serversRaw), workers, skippedWorkers };
+}
+
+/** usage.json (or "null" before the sampler wrote it), then the boot disk in bytes as POSIX df prints it (2 lines). */
+const RESOURCES_COMMAND = `sudo cat ${USAGE_STATE_DIR}/usage.json 2>/dev/null || echo null; echo; df -P -B1 /`;
+
+function parseResources(result: RemoteResult): NodeResources | RemoteResult {
+  if (!result.ok) return result;
+  const lines = result.output.split("\n").filter((line) => line.trim() !== "");
+  const disk = (lines[lines.length - 1] ?? "").trim().split(/\s+/).slice(1, 4).map(Number);
+  try {
+    const usage = JSON.parse(lines.slice(0, -2).join("\n")) as NodeUsage | null;
+    if (disk.length !== 3 || disk.some((value) => !Number.isFinite(value))) throw new Error("no df row");
+    if (usage !== null && (typeof usage.idle !== "boolean" || typeof usage.p95 !== "object")) throw new Error("not a usage summary");
+    return { usage, disk: { sizeBytes: disk[0], usedBytes: disk[1], availableBytes: disk[2] } };
+  } catch {
+    return { ok: false, output: `unexpected answer about usage and disk: ${result.output.slice(0, 200)}` };
+  }
+}
+
+/**
+ * Whether the report holds a failure (the CLI then exits 1): a node not reached or a check that failed, a disk at
+ * DISK_FULL_PERCENT or more. An idle node is only a warning: it is working as deployed.
+ */
+export function statusFailed(status: ClusterStatus): boolean {
+  const checks = [
+    status.manager.cloudInit,
+    status.manager.setup,
+    status.manager.release,
+    status.tokenServer,
+    ...status.workers.flatMap((w) => [w.cloudInit, w.setup, w.release]),
+  ];
+  const resources = [status.manager.resources, ...status.workers.map((worker) => worker.resources)];
+  return (
+    checks.some((check) => !check.ok) ||
+    resources.some((node) => !("disk" in node) || diskFull(node)) ||
+    !Array.isArray(status.swarmNodes) ||
+    !Array.isArray(status.dokployServers)
+  );
+}
+
+/** A node whose boot disk is at or over DISK_FULL_PERCENT. */
+function diskFull(resources: NodeResources | RemoteResult): boolean {
+  return "disk" in resources && resources.disk.usedBytes >= (resources.disk.sizeBytes * DISK_FULL_PERCENT) / 100;
+}
+
+function resourceLines(resources: NodeResources | RemoteResult): string[] {
+  if (!("disk" in resources)) return [`usage and disk: FAILED ${printable(resources.output)}`];
+  const gb = (bytes: number) => (bytes / 1e9).toFixed(1);
+  const { disk, usage } = resources;
+  const usedPercent = Math.round((100 * disk.usedBytes) / disk.sizeBytes);
+  const lines = [
+    `disk: ${diskFull(resources) ? "FAILED " : ""}${gb(disk.usedBytes)} of ${gb(disk.sizeBytes)} GB used (${usedPercent} %), ${gb(disk.availableBytes)} GB free` +
+      (diskFull(resources) ? `: at ${DISK_FULL_PERCENT} % or more; Docker stops when the disk is full` : ""),
+  ];
+  if (usage === null) return [...lines, "usage: no sample yet (the usage sampler records one a minute)"];
+  const figure = (value: number | null) => (typeof value === "number" ? `${value.toFixed(1)} %` : "unknown");
+  lines.push(
+    `usage (95th percentile, ${Number(usage.coveredDays).toFixed(1)} of ${Number(usage.windowDays)} days): CPU ${figure(usage.p95.cpuPercent)}, ` +
+      `memory ${figure(usage.p95.memoryPercent)}, network ${figure(usage.p95.networkPercent)}`,
+  );
+  if (usage.idle) {
+    lines.push(
+      `WARNING idle by Oracle's rule (CPU, memory and network all under ${ORACLE_IDLE_RULE.thresholdPercent} %): Oracle stops an Always Free ` +
+        `instance that stays so for ${ORACLE_IDLE_RULE.windowDays} days. Place work on this node, or upgrade the tenancy to Pay As You Go (exempt).`,
+    );
+  }
+  return lines;
 }
 
 const text = (value: unknown, fallback = "?") => (typeof value === "string" ? value : fallback);
@@ -228,6 +316,7 @@ export function formatStatus(status: ClusterStatus, manager: string): string {
   result("cloud-init", status.manager.cloudInit);
   result("setup log", status.manager.setup);
   result("host release", status.manager.release);
+  lines.push(...resourceLines(status.manager.resources));
   section("swarm nodes");
   if (Array.isArray(status.swarmNodes)) {
     for (const node of status.swarmNodes) {
@@ -246,6 +335,7 @@ export function formatStatus(status: ClusterStatus, manager: string): string {
     result("cloud-init", worker.cloudInit);
     result("setup log", worker.setup);
     result("host release", worker.release);
+    lines.push(...resourceLines(worker.resources));
   }
   for (const skipped of status.skippedWorkers) {
     section(`worker ${skipped.hostname}`);
