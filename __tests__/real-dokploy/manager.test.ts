@@ -417,6 +417,12 @@ describe("a create whose answer is lost after the real Dokploy committed it: not
     expect(host.log()).toMatch(/user\.createApiKey: no answer \(.*\) \(Dokploy may have created it: looked for first\); attempt 1\/\d+/);
     expect(host.log()).toMatch(/deleted API key \S+ named 'dokploy-oci': an interrupted create made it and its secret was never saved/);
     expect(get("server.all", saved.api_key).status).toBe(200);
+    // The answer the bootstrap (and the fake) read the keys from: the membership row, its user, the user's keys.
+    expect(get("user.get", saved.api_key).body[0].result.data.json).toMatchObject({
+      organizationId: saved.organization_id,
+      role: "owner",
+      user: { email: ADMIN.email, apiKeys: [expect.objectContaining({ id: saved.api_key_id, name: "dokploy-oci", enabled: true })] },
+    });
   });
 
   test("user.createApiKey lost on every attempt: the run stops; the next run deletes the orphan and saves one key", async () => {
