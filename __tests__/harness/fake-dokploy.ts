@@ -267,6 +267,18 @@ export class FakeDokploy {
       auth: true,
       run: (_input, caller) => this.organizations.filter((org) => org.ownerId === caller!.userId),
     },
+    // The caller's membership row with its user and the user's API keys (no secrets), as the real query answers.
+    "user.get": {
+      type: "query",
+      auth: true,
+      run: (_input, caller) => {
+        const user = this.users.find((candidate) => candidate.id === caller!.userId)!;
+        const apiKeys = this.apiKeys
+          .filter((apiKey) => apiKey.userId === user.id)
+          .map((apiKey) => ({ id: apiKey.id, name: apiKey.name, prefix: apiKey.prefix ?? null, enabled: true, expiresAt: null }));
+        return { organizationId: caller!.organizationId, userId: user.id, role: "owner", user: { id: user.id, email: user.email, apiKeys } };
+      },
+    },
     "user.createApiKey": { type: "mutation", auth: true, run: (input, caller) => this.createApiKey(input, caller!) },
     "user.deleteApiKey": { type: "mutation", auth: true, run: (input, caller) => this.deleteApiKey(input, caller!) },
     "sshKey.create": { type: "mutation", auth: true, run: (input) => this.createSshKey(input) },

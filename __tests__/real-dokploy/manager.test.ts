@@ -85,7 +85,8 @@ interface Host {
   setTag(value: string): void;
 }
 
-function makeHost(): Host {
+/** A manager host; `dokployUrl` is where its programs reach Dokploy (a proxy in front of it, say). */
+function makeHost(dokployUrl = dokploy.url): Host {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "real-dokploy-manager-"));
   roots.push(root);
   const host: Host = {
@@ -112,7 +113,7 @@ function makeHost(): Host {
     root,
     managerNodeConfig({
       privateIp: MANAGER_IP,
-      dokployUrl: dokploy.url,
+      dokployUrl,
       version: dokploy.version,
       // curl reads file:// too; the namespace has no route to an HTTP server outside it.
       installerUrl: `file://${path.join(HOST_STUBS, "installer/install.sh")}`,
@@ -131,7 +132,7 @@ function makeHost(): Host {
     username: "root",
     sshPort: 22,
     intervalSeconds: 0.2,
-    dokployUrl: dokploy.url,
+    dokployUrl,
     enableDockerCleanup: true,
     instanceMetadataUrl: `file://${host.path("instance.json")}`,
   });
@@ -159,6 +160,25 @@ async function freshCluster(): Promise<Host> {
   const host = makeHost();
   await expectSuccess(host.bootstrap(), host);
   return host;
+}
+
+const LOSE_ANSWER_PROXY = path.join(__dirname, "lose-answer-proxy.py");
+
+/**
+ * A proxy in the namespace, in front of Dokploy, that lets Dokploy act on the first `times` requests starting with
+ * `match` ("POST /api/trpc/sshKey.create") and then drops their answers; `lost()` lists the request lines it dropped.
+ */
+async function losingAnswers(match: string, times: number, port = 3001) {
+  const record = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "lost-answers-")), "lost.log");
+  roots.push(path.dirname(record));
+  const [command, ...args] = dokploy.inNamespace(["python3", LOSE_ANSWER_PROXY, String(port), "3000", match, String(times), record]);
+  const proxy = start(command, args, process.env);
+  await waitFor(() => proxy.output().includes("proxying"), "the lose-answer proxy to listen");
+  return {
+    url: `http://127.0.0.1:${port}`,
+    lost: () => (fs.existsSync(record) ? fs.readFileSync(record, "utf8").trim().split("\n") : []),
+    stop: () => proxy.kill(),
+  };
 }
 
 const get = (procedure: string, apiKey: string) => dokploy.request("GET", `/api/trpc/${procedure}?batch=1&input=${NULL_INPUT}`, { apiKey });
@@ -375,5 +395,79 @@ describe(`manager programs against the real Dokploy`, () => {
     expect(host.log().slice(log.length)).toContain(`created by this script as a replacement) is rejected with HTTP 401; not replacing it again`);
     expect(count("apikey")).toBe(0);
     expect(fs.existsSync(host.path(MARKER))).toBe(false);
+  });
+});
+
+describe("a create whose answer is lost after the real Dokploy committed it: nothing twice, nothing orphaned", () => {
+  async function bootstrapThrough(match: string, times: number) {
+    dokploy.reset();
+    await dokploy.publicIpLookup(true);
+    const proxy = await losingAnswers(match, times);
+    const host = makeHost(proxy.url);
+    return { host, proxy, run: host.bootstrap() };
+  }
+
+  test("user.createApiKey: the key whose secret was lost is deleted, one key is saved and works", async () => {
+    const { host, proxy, run } = await bootstrapThrough("POST /api/trpc/user.createApiKey", 1);
+    await expectSuccess(run, host);
+    expect(proxy.lost()).toEqual([expect.stringMatching(/^POST \/api\/trpc\/user\.createApiKey\?batch=1 HTTP/)]);
+    expect(counts()).toEqual({ users: 1, organizations: 1, apiKeys: 1, sshKeys: 1, servers: 0 });
+    const saved = host.credentials();
+    expect(dokploy.sql("SELECT id FROM apikey")).toBe(saved.api_key_id);
+    expect(host.log()).toMatch(/user\.createApiKey: no answer \(.*\) \(Dokploy may have created it: looked for first\); attempt 1\/\d+/);
+    expect(host.log()).toMatch(/deleted API key \S+ named 'dokploy-oci': an interrupted create made it and its secret was never saved/);
+    expect(get("server.all", saved.api_key).status).toBe(200);
+    // The answer the bootstrap (and the fake) read the keys from: the membership row, its user, the user's keys.
+    expect(get("user.get", saved.api_key).body[0].result.data.json).toMatchObject({
+      organizationId: saved.organization_id,
+      role: "owner",
+      user: { email: ADMIN.email, apiKeys: [expect.objectContaining({ id: saved.api_key_id, name: "dokploy-oci", enabled: true })] },
+    });
+  });
+
+  test("user.createApiKey lost on every attempt: the run stops; the next run deletes the orphan and saves one key", async () => {
+    const { host, proxy, run } = await bootstrapThrough("POST /api/trpc/user.createApiKey", 1000);
+    const stopped = await run.done;
+    expect(stopped.code).not.toBe(0);
+    expect(host.log()).toMatch(/user\.createApiKey: no answer .*; gave up after \d+ attempts/);
+    // Every attempt's key was committed and the next attempt deleted the one before: the last one is left.
+    expect(count("apikey")).toBe(1);
+    const orphan = dokploy.sql("SELECT id FROM apikey");
+    expect(fs.existsSync(host.path(CREDENTIALS)) && host.credentials().api_key).toBeFalsy();
+
+    // Dokploy's answers arrive again (a proxy that loses none, on the same port).
+    await proxy.stop();
+    await losingAnswers("POST /api/trpc/user.createApiKey", 0);
+    await expectSuccess(host.bootstrap(), host);
+    expect(counts()).toEqual({ users: 1, organizations: 1, apiKeys: 1, sshKeys: 1, servers: 0 });
+    expect(dokploy.sql("SELECT id FROM apikey")).toBe(host.credentials().api_key_id);
+    expect(host.log()).toContain(`deleted API key ${orphan} named 'dokploy-oci'`);
+  });
+
+  test("sshKey.create: the key Dokploy made is found and used, not created again", async () => {
+    const { host, proxy, run } = await bootstrapThrough("POST /api/trpc/sshKey.create", 1);
+    await expectSuccess(run, host);
+    expect(proxy.lost()).toHaveLength(1);
+    expect(counts()).toEqual({ users: 1, organizations: 1, apiKeys: 1, sshKeys: 1, servers: 0 });
+    expect(host.log()).toContain("SSH key 'dokploy-oci-workers' is in Dokploy after all (the create's answer was lost): using it");
+    expect(host.credentials().ssh_key_id).toBe(dokploy.sql('SELECT "sshKeyId" FROM "ssh-key"'));
+  });
+
+  test("server.create (the reconciler): the next pass finds the server and registers nothing twice", async () => {
+    const host = await freshCluster();
+    const proxy = await losingAnswers("POST /api/trpc/server.create", 1, 3002);
+    writeRegistrationConfig(host.root, {
+      serverType: "deploy", username: "root", sshPort: 22, intervalSeconds: 0.2, dokployUrl: proxy.url, enableDockerCleanup: true,
+      instanceMetadataUrl: `file://${host.path("instance.json")}`,
+    });
+    host.setTag("worker:1");
+    const first = await host.register([MANAGER_NODE, worker(1)]).done;
+    expect(proxy.lost()).toHaveLength(1);
+    expect(first.output).toMatch(/server\.create for worker-1 \(10\.0\.0\.11\): no answer/);
+    expect(count("server")).toBe(1);
+    const second = await host.register([MANAGER_NODE, worker(1)]).done;
+    expect(second.code).toBe(0);
+    expect(second.output).not.toContain("registered worker-1");
+    expect(count("server")).toBe(1);
   });
 });

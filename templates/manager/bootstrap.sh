@@ -258,6 +258,25 @@ trpc_mutation() {
   expect_success "$1"
 }
 
+# create_in_dokploy PROCEDURE INPUT FIND: a create that is never sent twice blindly. An attempt whose answer is lost
+# (no answer, a 5xx) may have been committed, so before the next attempt FIND looks for what it made and returns 0
+# when it adopted it (the caller then reads it as after a create).
+create_in_dokploy() {
+  CREATE_SENT=""
+  retry "$API_ATTEMPTS" "$1" create_attempt "$@"
+}
+
+create_attempt() {
+  if [[ -n $CREATE_SENT ]] && "$3"; then return 0; fi
+  CREATE_SENT=1
+  send_request POST "/api/trpc/$1?batch=1" "$(printf '{"0":{"json":%s}}' "$2")" session
+  if [[ $RESPONSE_STATUS == 000 || $RESPONSE_STATUS == 5?? ]]; then
+    RETRY_NOTE="$(describe_answer) (Dokploy may have created it: looked for first)"
+    return 1
+  fi
+  expect_success "$1"
+}
+
 # Prints the sign-up or sign-in body, built from node.json so the password never passes through the shell.
 auth_body() {
   python3 - "$CONFIG_FILE" "$1" <<'EOF'
@@ -376,12 +395,36 @@ create_api_key() {
   local input
   input=$(python3 -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "metadata": {"organizationId": sys.argv[2]}, "rateLimitEnabled": False}))' \
     "$API_KEY_NAME" "$ORGANIZATION_ID")
-  trpc_mutation user.createApiKey "$input"
+  KEEP_API_KEY_ID=$(json_get "$CREDENTIALS_FILE" api_key_id 2>/dev/null || true)
+  delete_orphan_api_keys || true
+  create_in_dokploy user.createApiKey "$input" delete_orphan_api_keys
   python3 -c '
 import json, sys
 created = json.load(open(sys.argv[1]))[0]["result"]["data"]["json"]
 print(json.dumps({"api_key": created["key"], "api_key_id": created["id"], "organization_id": sys.argv[2]}))
 ' "$RESPONSE_FILE" "$ORGANIZATION_ID" | update_credentials
+}
+
+# Deletes the admin's API keys named $API_KEY_NAME except the saved one ($KEEP_API_KEY_ID): a create whose answer was
+# lost, or a run stopped before saving it, leaves a key whose secret nobody has. Returns 1: a key is never adopted.
+delete_orphan_api_keys() {
+  local id
+  trpc_query user.get
+  for id in $(python3 - "$RESPONSE_FILE" "$API_KEY_NAME" "$KEEP_API_KEY_ID" <<'EOF'
+import json
+import re
+import sys
+
+user = json.load(open(sys.argv[1]))[0]["result"]["data"]["json"]["user"]
+for key in user["apiKeys"]:
+    if key["name"] == sys.argv[2] and key["id"] != sys.argv[3] and re.fullmatch(r"[A-Za-z0-9_-]+", key["id"]):
+        print(key["id"])
+EOF
+  ); do
+    trpc_mutation user.deleteApiKey "{\"apiKeyId\": \"$id\"}"
+    log "deleted API key $id named '$API_KEY_NAME': an interrupted create made it and its secret was never saved"
+  done
+  return 1
 }
 
 # Writes the saved API key as a curl header file (0600): the key never reaches a command line.
@@ -461,6 +504,13 @@ for row in json.load(open(sys.argv[1]))[0]["result"]["data"]["json"]:
 EOF
 }
 
+# After a lost sshKey.create answer: the key it made, if Dokploy lists it, is ours (the name is this cluster's).
+ssh_key_listed() {
+  trpc_query sshKey.all
+  [[ -n $(registered_ssh_key) ]] || return 1
+  log "SSH key '$SSH_KEY_NAME' is in Dokploy after all (the create's answer was lost): using it"
+}
+
 step_ssh_key() {
   local registered input
   ensure_ssh_key
@@ -484,7 +534,7 @@ print(json.dumps({
 EOF
     )
     # sshKey.create answers nothing: the id comes from listing the keys again.
-    trpc_mutation sshKey.create "$input"
+    create_in_dokploy sshKey.create "$input" ssh_key_listed
     trpc_query sshKey.all
     registered=$(registered_ssh_key)
     [[ -n $registered ]] || die "sshKey.create succeeded but sshKey.all lists no key named '$SSH_KEY_NAME'"
