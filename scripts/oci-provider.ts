@@ -16,6 +16,8 @@ export const OCI_RESOURCES = [
   "oci_core_network_security_group",
   "oci_core_network_security_group_security_rule",
   "oci_core_instance",
+  "oci_objectstorage_bucket",
+  "oci_identity_customer_secret_key",
 ];
 
 export const OCI_DATA_SOURCES = [
@@ -23,4 +25,6 @@ export const OCI_DATA_SOURCES = [
   "oci_core_images",
   "oci_core_vnic_attachments",
   "oci_core_vnic",
+  "oci_objectstorage_namespace",
+  "oci_identity_customer_secret_keys",
 ];

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     sshCommand: process.env.DOKPLOY_OCI_SSH,
   });
   process.stdout.write(formatStatus(status, manager));
-  const checks = [status.manager.cloudInit, status.manager.setup, status.tokenServer, ...status.workers.flatMap((w) => [w.cloudInit, w.setup])];
+  const checks = [status.manager.cloudInit, status.manager.setup, status.tokenServer, status.backups, ...status.workers.flatMap((w) => [w.cloudInit, w.setup])];
   const failed = checks.some((check) => !check.ok) || !Array.isArray(status.swarmNodes) || !Array.isArray(status.dokployServers);
   process.exit(failed ? 1 : 0);
 }

@@ -24,6 +24,9 @@ MARKER=$ROOT/opt/dokploy-manager-setup-complete
 # Holds the id of the API key this script created to replace a rejected one (see check_api_key).
 KEY_REPLACED_FILE=$STATE_ROOT/api-key-replaced
 LOG_FILE=$ROOT/var/log/dokploy-manager-setup.log
+BACKUPS=$ROOT/opt/dokploy-oci/bin/backups.py
+# backups.py restore's exit status when the bucket holds no backup.
+NOTHING_TO_RESTORE=3
 
 # Answers without auth once Dokploy serves its API (a publicProcedure of the settings router).
 HEALTH_PATH='/api/trpc/settings.health?batch=1&input=%7B%220%22%3A%7B%22json%22%3Anull%7D%7D'
@@ -294,7 +297,7 @@ sign_in() {
 
 api_steps_pending() {
   local step
-  for step in admin api-key ssh-key; do
+  for step in admin api-key restore ssh-key; do
     [[ -e $STEPS_DIR/$step.done ]] || return 0
   done
   return 1
@@ -522,6 +525,42 @@ print(json.dumps({"ssh_key_id": credentials["ssh_key_id"], "public_key": credent
   log "SSH key id and public key published for the token server"
 }
 
+# true when node.json asks for backups with a restore at the first boot.
+restore_wanted() {
+  python3 - "$CONFIG_FILE" <<'EOF'
+import json
+import sys
+
+backups = json.load(open(sys.argv[1])).get("backups") or {}
+sys.exit(0 if backups.get("enabled") is True and backups.get("restoreAtFirstBoot") is True else 1)
+EOF
+}
+
+# A new manager brings Dokploy back from the newest backup (backups.py checks it first). The restored database has
+# the old manager's users and keys: the session and the API key made above are gone with it, so the admin signs in
+# again (node.json's password: a password changed in Dokploy since then stops the run here) and a new key is made.
+step_restore() {
+  local status=0
+  if ! restore_wanted; then
+    log "no restore at first boot (backups off, or restoreAtFirstBoot false)"
+    return 0
+  fi
+  python3 "$BACKUPS" restore 2>&1 | log_lines "" || status=${PIPESTATUS[0]}
+  if ((status == NOTHING_TO_RESTORE)); then
+    log "the backup bucket holds no backup: starting with an empty Dokploy"
+    return 0
+  fi
+  ((status == 0)) || die "restoring the newest backup failed (see above); nothing was changed if it was refused"
+  sign_in
+  find_organization
+  create_api_key
+  log "Dokploy restored from the newest backup; API key '$API_KEY_NAME' created in it (id $(json_get "$CREDENTIALS_FILE" api_key_id))"
+}
+
+step_backups() {
+  python3 "$BACKUPS" configure 2>&1 | log_lines "" || die "configuring Dokploy's backups failed (see above)"
+}
+
 main() {
   log_setup "$LOG_FILE"
   mkdir -p "$STEPS_DIR"
@@ -546,6 +585,8 @@ main() {
     run_step admin step_admin
     sign_in
     run_step api-key step_api_key
+    # Before the SSH key: a restored Dokploy already holds the key its workers trust.
+    run_step restore step_restore
     run_step ssh-key step_ssh_key
   fi
   # On every run, not as a step: a saved key may have been rate-limited since (see check_api_key).
@@ -554,6 +595,7 @@ main() {
   rm -f "$COOKIE_JAR"
   run_step credentials step_credentials
   run_step publish-credentials step_publish_credentials
+  run_step backups step_backups
   touch "$MARKER"
   log "Dokploy manager ready"
 }
