@@ -199,7 +199,8 @@ export class DokployManager extends Construct {
         systemdUnit("dokploy-manager-setup.service", "manager/dokploy-manager-setup.service"),
         ...this.tokenServer.hostFiles(),
         hostProgram("register-workers.py", "manager/register-workers.py"),
-        hostProgram("backups.py", "manager/backups.py"),
+        // Only where it runs: the manager's user_data is near OCI's 32,000-byte limit.
+        ...(props.backups ? [hostProgram("backups.py", "manager/backups.py")] : []),
         systemdUnit("dokploy-register-workers.service", "manager/dokploy-register-workers.service"),
       ],
       startUnits: [

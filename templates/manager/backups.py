@@ -44,7 +44,7 @@ BACKUP_PREFIX = "/"
 BACKUP_FILE_START = "webserver-backup-"
 # A backup, a listing or a restore runs pg_dump, zip and rclone inside Dokploy: minutes, not the reconciler's 10 s.
 LONG_REQUEST_SECONDS = 1800
-# What restoreWebServerBackup logs last when it succeeded (v0.30.2).
+# What restoreWebServerBackup logs when it succeeded (v0.30.2), before its cleanup line.
 RESTORED = "Restore completed successfully!"
 # pg_dump -Fc files start with this.
 CUSTOM_DUMP_MAGIC = b"PGDMP"
@@ -282,7 +282,7 @@ def restore_with_logs(dokploy, destination_id, key):
                 "databaseId": "", "databaseType": "web-server", "backupType": "database", "databaseName": "dokploy",
                 "backupFile": key, "destinationId": destination_id}}}}
         connection.sendall(websocket_frame(json.dumps(request)))
-        last = None
+        last, completed = None, False
         for text in websocket_messages(stream):
             message = json.loads(text) if text.startswith("{") else {}
             if "error" in message:
@@ -291,9 +291,11 @@ def restore_with_logs(dokploy, destination_id, key):
             if result.get("type") == "data":
                 last = str((result.get("data") or {}).get("json", ""))
                 log(f"Dokploy: {reconciler.one_line(last)}")
+                # Its cleanup logs a line after this one; an error after it would start with "Error:".
+                completed = (completed or last == RESTORED) and not last.startswith("Error:")
             elif result.get("type") == "stopped":
                 break
-    if last != RESTORED:
+    if not completed:
         raise Failed(f"Dokploy's restore did not finish: {reconciler.one_line(last)}")
 
 

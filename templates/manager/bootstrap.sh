@@ -525,14 +525,14 @@ print(json.dumps({"ssh_key_id": credentials["ssh_key_id"], "public_key": credent
   log "SSH key id and public key published for the token server"
 }
 
-# true when node.json asks for backups with a restore at the first boot.
-restore_wanted() {
-  python3 - "$CONFIG_FILE" <<'EOF'
+# backups_wanted [KEY]: true when node.json's backups are on (and KEY, e.g. restoreAtFirstBoot, is true).
+backups_wanted() {
+  python3 - "$CONFIG_FILE" "${1:-enabled}" <<'EOF'
 import json
 import sys
 
 backups = json.load(open(sys.argv[1])).get("backups") or {}
-sys.exit(0 if backups.get("enabled") is True and backups.get("restoreAtFirstBoot") is True else 1)
+sys.exit(0 if backups.get("enabled") is True and backups.get(sys.argv[2]) is True else 1)
 EOF
 }
 
@@ -541,7 +541,7 @@ EOF
 # again (node.json's password: a password changed in Dokploy since then stops the run here) and a new key is made.
 step_restore() {
   local status=0
-  if ! restore_wanted; then
+  if ! backups_wanted restoreAtFirstBoot; then
     log "no restore at first boot (backups off, or restoreAtFirstBoot false)"
     return 0
   fi
@@ -558,6 +558,10 @@ step_restore() {
 }
 
 step_backups() {
+  if ! backups_wanted; then
+    log "backups are off: Dokploy's state is only on this manager's boot volume"
+    return 0
+  fi
   python3 "$BACKUPS" configure 2>&1 | log_lines "" || die "configuring Dokploy's backups failed (see above)"
 }
 
