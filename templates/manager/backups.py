@@ -71,6 +71,7 @@ def load_config(path):
         values = {key: section[key] for key in ("bucket", "endpoint", "region", "accessKey", "secretKey", "schedule",
                                                 "keepLatestCount", "destinationName")}
         values["dokploy_url"] = str(config["dokploy"]["url"]).rstrip("/")
+        values["restoreAtFirstBoot"] = section.get("restoreAtFirstBoot") is True
     except (OSError, ValueError, KeyError, TypeError) as error:
         sys.exit(f"backups: invalid backups config in {path}: {error!r}")
     if not isinstance(values["keepLatestCount"], int) or values["keepLatestCount"] < 1:
@@ -316,6 +317,9 @@ def run_now(config, _arguments):
 
 
 def restore(config, arguments):
+    if arguments.first_boot and not config["restoreAtFirstBoot"]:
+        log("no restore at first boot (backups.restoreAtFirstBoot is false)")
+        return NOTHING_TO_RESTORE
     dokploy = reconciler.Dokploy(config["dokploy_url"], dokploy_client(config).api_key, LONG_REQUEST_SECONDS)
     destination_id = ensure_destination(dokploy, config)
     files = backup_files(dokploy, destination_id)
@@ -350,12 +354,14 @@ COMMANDS = {"configure": configure, "run": run_now, "restore": restore, "status"
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("--first-boot", action="store_true",
+                        help="restore: only with backups.restoreAtFirstBoot; backups off or that false exit 3 too")
     parser.add_argument("--config", default=CONFIG_FILE)
     arguments = parser.parse_args()
     config = load_config(arguments.config)
     if config is None:
         log("backups are off (node.json: no backups, or backups.enabled is false)")
-        return 0
+        return NOTHING_TO_RESTORE if arguments.first_boot else 0
     try:
         return COMMANDS[arguments.command](config, arguments) or 0
     except Failed as error:

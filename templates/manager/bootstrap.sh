@@ -25,8 +25,6 @@ MARKER=$ROOT/opt/dokploy-manager-setup-complete
 KEY_REPLACED_FILE=$STATE_ROOT/api-key-replaced
 LOG_FILE=$ROOT/var/log/dokploy-manager-setup.log
 BACKUPS=$ROOT/opt/dokploy-oci/bin/backups.py
-# backups.py restore's exit status when the bucket holds no backup.
-NOTHING_TO_RESTORE=3
 
 # Answers without auth once Dokploy serves its API (a publicProcedure of the settings router).
 HEALTH_PATH='/api/trpc/settings.health?batch=1&input=%7B%220%22%3A%7B%22json%22%3Anull%7D%7D'
@@ -525,44 +523,23 @@ print(json.dumps({"ssh_key_id": credentials["ssh_key_id"], "public_key": credent
   log "SSH key id and public key published for the token server"
 }
 
-# backups_wanted [KEY]: true when node.json's backups are on (and KEY, e.g. restoreAtFirstBoot, is true).
-backups_wanted() {
-  python3 - "$CONFIG_FILE" "${1:-enabled}" <<'EOF'
-import json
-import sys
-
-backups = json.load(open(sys.argv[1])).get("backups") or {}
-sys.exit(0 if backups.get("enabled") is True and backups.get(sys.argv[2]) is True else 1)
-EOF
-}
-
-# A new manager brings Dokploy back from the newest backup (backups.py checks it first). The restored database has
-# the old manager's users and keys: the session and the API key made above are gone with it, so the admin signs in
-# again (node.json's password: a password changed in Dokploy since then stops the run here) and a new key is made.
+# A new manager brings Dokploy back from the newest backup (backups.py checks it first; exit 3: nothing restored).
+# The restored database has the old manager's users and keys: sign in again (node.json's password: one changed in
+# Dokploy since stops the run here) and make a new API key in it.
 step_restore() {
   local status=0
-  if ! backups_wanted restoreAtFirstBoot; then
-    log "no restore at first boot (backups off, or restoreAtFirstBoot false)"
-    return 0
-  fi
-  python3 "$BACKUPS" restore 2>&1 | log_lines "" || status=${PIPESTATUS[0]}
-  if ((status == NOTHING_TO_RESTORE)); then
-    log "the backup bucket holds no backup: starting with an empty Dokploy"
-    return 0
-  fi
-  ((status == 0)) || die "restoring the newest backup failed (see above); nothing was changed if it was refused"
+  [[ -e $BACKUPS ]] || return 0
+  python3 "$BACKUPS" restore --first-boot 2>&1 | log_lines "" || status=${PIPESTATUS[0]}
+  ((status == 3)) && return 0
+  ((status == 0)) || die "restore failed"
   sign_in
   find_organization
   create_api_key
-  log "Dokploy restored from the newest backup; API key '$API_KEY_NAME' created in it (id $(json_get "$CREDENTIALS_FILE" api_key_id))"
+  log "restored; new API key"
 }
 
 step_backups() {
-  if ! backups_wanted; then
-    log "backups are off: Dokploy's state is only on this manager's boot volume"
-    return 0
-  fi
-  python3 "$BACKUPS" configure 2>&1 | log_lines "" || die "configuring Dokploy's backups failed (see above)"
+  [[ ! -e $BACKUPS ]] || python3 "$BACKUPS" configure 2>&1 | log_lines "" || die "backups failed"
 }
 
 main() {
