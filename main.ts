@@ -17,7 +17,8 @@ import { TESTED_DOKPLOY_VERSION } from "./constructs/oci/dokploy-manager";
 import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { CIDR_PATTERN, cidrListCondition } from "./lib/cidr";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
-import { DOKPLOY_VERSION, EMAIL, UBUNTU_VERSIONS, sshKeyListCondition } from "./lib/rules";
+import { BACKUP_SCHEDULE, DOKPLOY_VERSION, EMAIL, UBUNTU_VERSIONS, sshKeyListCondition } from "./lib/rules";
+import { BACKUP_KEEP_LATEST_RANGE, DEFAULT_BACKUP_KEEP_LATEST, DEFAULT_BACKUP_SCHEDULE } from "./constructs/oci/backup-bucket";
 import { NODE_DEFAULTS, addPreconditions, availabilityDomainName } from "./lib/oci-node";
 import { CAPACITY_RETRY_DURATION_SECONDS, requireTerraformFloor } from "./lib/providers";
 import { StrongSecret } from "./lib/secret";
@@ -37,6 +38,7 @@ export class DokployOciStack extends TerraformStack {
   constructor(scope: Construct, id: string) {
     super(scope, id);
     new OrmVariable(this, "tenancy_ocid", { type: "string", title: "Tenancy", group: "Hidden", visible: false, description: "Filled in by Resource Manager." });
+    const currentUser = new OrmVariable(this, "current_user_ocid", { type: "string", title: "Current user", group: "Hidden", visible: false, description: "Filled in by Resource Manager." });
     const region = new OrmVariable(this, "region", {
       type: "string",
       title: "Region",
@@ -208,6 +210,42 @@ export class DokployOciStack extends TerraformStack {
       enum: ["internet", "tailnet"],
       description: "tailnet: SSH and the dashboard are closed to the internet (Admin CIDRs are ignored); reach them over Tailscale.",
     });
+    const backupsEnabled = new OrmVariable(this, "backups_enabled", {
+      type: "bool",
+      default: true,
+      title: "Back up Dokploy",
+      group: "Backups",
+      description:
+        "Dokploy's database and configuration go to a private bucket <name>-backups, with a Customer Secret Key of your user (OCI allows two per user). " +
+        "Off: no bucket, no key, and a lost manager loses every project, domain, certificate and registered server in Dokploy.",
+    });
+    const backupSchedule = new OrmVariable(this, "backup_schedule", {
+      type: "string",
+      default: DEFAULT_BACKUP_SCHEDULE,
+      title: "Backup schedule",
+      group: "Backups",
+      description: "Cron, in UTC: minute hour day month weekday. The default backs up daily at 03:00.",
+      pattern: BACKUP_SCHEDULE.pattern,
+      patternMessage: BACKUP_SCHEDULE.allowed,
+      maxLength: BACKUP_SCHEDULE.maxLength,
+    });
+    const backupKeep = new OrmVariable(this, "backup_keep_latest", {
+      type: "number",
+      default: DEFAULT_BACKUP_KEEP_LATEST,
+      title: "Backups kept",
+      group: "Backups",
+      ormType: "integer",
+      minimum: BACKUP_KEEP_LATEST_RANGE.min,
+      maximum: BACKUP_KEEP_LATEST_RANGE.max,
+      description: "Dokploy deletes older ones after each backup. A small cluster's backup is a few MB: the default stays far inside Always Free's 20 GB of Object Storage.",
+    });
+    const restoreAtFirstBoot = new OrmVariable(this, "restore_latest_backup", {
+      type: "bool",
+      default: true,
+      title: "Restore the latest backup at first boot",
+      group: "Backups",
+      description: "A new manager (one Oracle reclaimed, or one you replaced) brings Dokploy back from the newest backup in the bucket; with none, it starts empty.",
+    });
     // cdktf 0.21 renders a falsy literal in an operator as `undefined`, so compare with 1, not 0. Whether a key
     // was given is no secret, and a value derived from the sensitive key would make every output that depends on
     // it sensitive too (Terraform 1.10+ carries sensitivity through conditionals).
@@ -240,6 +278,14 @@ export class DokployOciStack extends TerraformStack {
       memoryInGbsPerNode: memory.numberValue,
       bootVolumeSizeInGbsPerNode: bootVolume.numberValue,
       ubuntuVersion: ubuntuVersion.stringValue,
+      backups: {
+        enabled: backupsEnabled.booleanValue,
+        region: region.stringValue,
+        userId: currentUser.stringValue,
+        schedule: backupSchedule.stringValue,
+        keepLatestCount: backupKeep.numberValue,
+        restoreAtFirstBoot: restoreAtFirstBoot.booleanValue,
+      },
     });
     const manager = this.cluster.manager;
     addPreconditions(manager.instance, {

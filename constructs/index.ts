@@ -5,6 +5,7 @@
  */
 
 // OCI: the cluster and its parts.
+export * from "./oci/backup-bucket";
 export * from "./oci/cluster-network";
 export * from "./oci/dokploy-cluster";
 export * from "./oci/dokploy-manager";

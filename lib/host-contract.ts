@@ -106,6 +106,7 @@ export interface ManagerNodeConfig extends NodeConfigBase {
     readonly wait: { readonly stepSeconds: number; readonly maxDelaySeconds: number; readonly maxAttempts: number };
   };
   readonly tokenServer: TokenServerHostConfig;
+  readonly backups?: BackupsHostConfig;
   readonly registration: {
     readonly serverType: string;
     readonly username: string;
@@ -119,6 +120,26 @@ export interface ManagerNodeConfig extends NodeConfigBase {
     /** How long a retired worker's tasks get to move before its node is removed anyway. */
     readonly drainTimeoutSeconds: number;
   };
+}
+
+/** node.json's `backups` on the manager (manager/backups.py, manager/bootstrap.sh); absent: no backups. */
+export interface BackupsHostConfig {
+  /** false: the program configures nothing (a form that switched backups off). */
+  readonly enabled: boolean;
+  /** The name of Dokploy's S3 destination for the bucket. */
+  readonly destinationName: string;
+  readonly bucket: string;
+  /** Path-style S3 endpoint: https://<namespace>.compat.objectstorage.<region>.oraclecloud.com */
+  readonly endpoint: string;
+  readonly region: string;
+  /** The Customer Secret Key's access key and (secret) key. */
+  readonly accessKey: string;
+  readonly secretKey: string;
+  /** Cron, UTC. */
+  readonly schedule: string;
+  readonly keepLatestCount: number;
+  /** The bootstrap restores the newest backup before it configures the schedule, once, at the first boot. */
+  readonly restoreAtFirstBoot: boolean;
 }
 
 /** node.json's `tokenServer` on the manager (token-server.py, manager/bootstrap.sh). */

@@ -42,6 +42,7 @@ const RELEASE_FILES: ReadonlyArray<readonly [string, string]> = [
   ["bin/manager-bootstrap.sh", "manager/bootstrap.sh"],
   ["bin/token-server.py", "manager/token-server.py"],
   ["bin/register-workers.py", "manager/register-workers.py"],
+  ["bin/backups.py", "manager/backups.py"],
   ["bin/worker-bootstrap.sh", "worker/bootstrap.sh"],
   ["bin/docker-cleanup.sh", "common/docker-cleanup.sh"],
   ["bin/usage-sampler.py", "common/usage-sampler.py"],

@@ -122,6 +122,18 @@ export const IMAGE_REFERENCE = new TextRule(
   'an image reference such as "tailscale/tailscale:v1.102.5" or "registry.example.com:5000/ops/app@sha256:<digest>"',
 );
 
+/**
+ * A cron expression of five fields (minute hour day month weekday) for Dokploy's backup schedule (node-schedule):
+ * digits, `*`, `/`, `,` and `-` only.
+ */
+export const BACKUP_SCHEDULE = new TextRule("^[0-9*/,-]+( [0-9*/,-]+){4}$", 'a cron expression of five fields such as "0 3 * * *" (daily at 03:00 UTC)', 100);
+
+/** An OCI region identifier as the S3 endpoint names it: "eu-frankfurt-1", "us-ashburn-1". */
+export const OCI_REGION = new TextRule("^[a-z]{2,4}(-[a-z0-9]+){1,3}-[0-9]{1,2}$", 'a region identifier such as "eu-frankfurt-1"');
+
+/** A user's OCID: ocid1.user.<realm>.[region].<unique id>. */
+export const OCI_USER_ID = new TextRule("^ocid1\\.user\\.[a-z0-9]+\\.[a-z0-9-]*\\.[a-z0-9]{1,255}$", 'a user OCID such as "ocid1.user.oc1..aaaa…"');
+
 /** Limits for a number prop; `integer` asks for a whole number. */
 export interface NumberRange {
   readonly min: number;

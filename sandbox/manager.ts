@@ -9,6 +9,9 @@ import { installHostLibrary, shippedScript } from "./shipped";
 import { HARDEN, SANDBOX_USAGE } from "./worker";
 
 export const MANAGER_BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
+/** Beside the reconciler, whose Dokploy client it loads. */
+export const MANAGER_BACKUPS = "opt/dokploy-oci/bin/backups.py";
+const MANAGER_RECONCILER = "opt/dokploy-oci/bin/register-workers.py";
 
 /** What a test chooses; every other key is what the constructs write. */
 export interface ManagerConfigOptions {
@@ -55,7 +58,10 @@ export function managerNodeConfig(options: ManagerConfigOptions): ManagerTestCon
   };
 }
 
-/** Writes `config` as the node.json under `root` (0600) and installs the manager bootstrap, harden.sh and the library. */
+/**
+ * Writes `config` as the node.json under `root` (0600) and installs the manager bootstrap, the backups program and
+ * the reconciler it loads, harden.sh and the library.
+ */
 export function installManager(root: string, config: object): void {
   const at = (hostPath: string) => path.join(root, hostPath);
   fs.mkdirSync(path.dirname(at(NODE_CONFIG_PATH)), { recursive: true });
@@ -63,5 +69,7 @@ export function installManager(root: string, config: object): void {
   fs.mkdirSync(path.dirname(at(MANAGER_BOOTSTRAP)), { recursive: true });
   fs.copyFileSync(shippedScript("manager/bootstrap.sh"), at(MANAGER_BOOTSTRAP));
   fs.copyFileSync(shippedScript("common/harden.sh"), at(HARDEN));
+  fs.copyFileSync(shippedScript("manager/backups.py"), at(MANAGER_BACKUPS));
+  fs.copyFileSync(shippedScript("manager/register-workers.py"), at(MANAGER_RECONCILER));
   installHostLibrary(root);
 }

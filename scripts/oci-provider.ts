@@ -19,6 +19,7 @@ export const OCI_RESOURCES = [
   "oci_objectstorage_bucket",
   "oci_objectstorage_object",
   "oci_objectstorage_preauthrequest",
+  "oci_identity_customer_secret_key",
 ];
 
 export const OCI_DATA_SOURCES = [
@@ -27,4 +28,5 @@ export const OCI_DATA_SOURCES = [
   "oci_core_vnic_attachments",
   "oci_core_vnic",
   "oci_objectstorage_namespace",
+  "oci_identity_customer_secret_keys",
 ];

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
-import { collectStatus, formatStatus, printable, statusFailed } from "../../scripts/lib/status";
+import { collectStatus, formatStatus, parseBackups, printable, statusFailed } from "../../scripts/lib/status";
 import { FakeDokploy } from "../harness/fake-dokploy";
 import { WAIT_LIMIT_MS } from "../../sandbox/wait";
 
@@ -241,5 +241,27 @@ describe("npm run status", () => {
       expect(printable("a\nb")).toBe("a\\u{a}b");
       expect(printable("\u202eevil\u009b\u007f")).toBe("\\u{202e}evil\\u{9b}\\u{7f}");
     });
+  });
+});
+
+describe("the backups line of npm run status (backups.py status's answer)", () => {
+  const answer = (lastRun: object | null) =>
+    JSON.stringify({ schedule: "0 3 * * *", keepLatestCount: 7, lastRun, latestFile: { path: "b/webserver-backup-x.zip", name: "webserver-backup-x.zip", size: 52311 }, files: 3 });
+
+  test("a backup that went through: time, size and result, a passed check", () => {
+    expect(parseBackups({ ok: true, output: answer({ status: "done", createdAt: "2026-12-06T03:00:01.000Z" }) })).toEqual({
+      ok: true,
+      output: "last backup: done at 2026-12-06T03:00:01.000Z\nnewest file: webserver-backup-x.zip, 52311 bytes (3 kept of 7)\nschedule: 0 3 * * * (UTC)",
+    });
+  });
+
+  test("a failed backup is a failed check; backups off and older managers are not", () => {
+    expect(parseBackups({ ok: true, output: answer({ status: "error", createdAt: "2026-12-06T03:00:01.000Z" }) }).ok).toBe(false);
+    expect(parseBackups({ ok: true, output: "2026-12-06T03:00:01Z backups: backups are off (node.json: no backups, or backups.enabled is false)" })).toEqual({
+      ok: true,
+      output: "backups are off (node.json: no backups, or backups.enabled is false)",
+    });
+    expect(parseBackups({ ok: false, output: "unreachable" })).toEqual({ ok: false, output: "unreachable" });
+    expect(parseBackups({ ok: true, output: "Traceback (most recent call last)" }).ok).toBe(false);
   });
 });

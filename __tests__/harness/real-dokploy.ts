@@ -24,6 +24,8 @@ const PREPARE = "bash __tests__/real-dokploy/prepare.sh";
 const CACHE = process.env.DOKPLOY_OCI_CACHE ?? "/var/cache/dokploy-oci";
 const MANIFEST = path.join(CACHE, "real-dokploy.json");
 const PUBLIC_IP_DNS = path.join(REPO, "__tests__/real-dokploy/public-ip-dns.py");
+/** Dokploy's `docker` here: its web-server backup and restore run the real pg_dump / pg_restore (see the stub). */
+const DOCKER_STUB_DIR = path.join(REPO, "__tests__/harness/dokploy-docker-stub");
 /** The first server public-ip asks (myip.opendns.com A); it is put on the namespace's loopback. */
 const PUBLIC_IP_RESOLVER = "208.67.222.222";
 /** What the responder answers: TEST-NET-1, never routed. */
@@ -76,6 +78,13 @@ export interface RealDokploy {
   sql(query: string): string;
   /** Empties Dokploy: a fresh copy of the migrated database (Dokploy reconnects by itself). */
   reset(): void;
+  /**
+   * Dokploy's BASE_PATH (/etc/dokploy in production; `<app>/.docker` in development, here a link to a directory of
+   * this run): what its web-server backup copies besides the database.
+   */
+  readonly basePath: string;
+  /** The `docker` invocations Dokploy made (the stub's log), one a line. */
+  dockerCalls(): string[];
   /** true: sign-up's public-IP lookup is answered at once; false: it waits out its timeouts, as with no internet. */
   publicIpLookup(answered: boolean): Promise<void>;
   serverLog(): string;
@@ -112,12 +121,12 @@ function must(argv: string[], options: Parameters<typeof run>[1] = {}): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function tail(file: string, lines = 40): string {
+export function tail(file: string, lines = 40): string {
   return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n").slice(-lines).join("\n") : "(no log)";
 }
 
 /** Starts a long-running program in its own process group, output to `log`. */
-function startProgram(argv: string[], log: string, options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess {
+export function startProgram(argv: string[], log: string, options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess {
   const out = fs.openSync(log, "a");
   const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", out, out], env: options.env, cwd: options.cwd });
   fs.closeSync(out);
@@ -125,7 +134,7 @@ function startProgram(argv: string[], log: string, options: { env?: NodeJS.Proce
 }
 
 /** Signals the group, waits for the leader's exit, then kills what is left. */
-async function stopProgram(child: ChildProcess | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+export async function stopProgram(child: ChildProcess | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (!child || child.pid === undefined) return;
   const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const group = (sig: NodeJS.Signals) => {
@@ -168,6 +177,14 @@ async function holdMachineLock(): Promise<() => Promise<void>> {
   };
 }
 
+function linkTarget(file: string): string | undefined {
+  try {
+    return fs.readlinkSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startRealDokploy(): Promise<RealDokploy> {
   const manifest = readManifest();
   if (process.getuid?.() !== 0) throw new Error("the real Dokploy suite needs root (it creates a network namespace)");
@@ -177,6 +194,9 @@ export async function startRealDokploy(): Promise<RealDokploy> {
   const pgData = path.join(work, "pgdata");
   const socketDir = path.join(work, "socket");
   const secretsDir = path.join(work, "secrets");
+  const basePath = path.join(work, "dokploy-base");
+  const basePathLink = path.join(manifest.appDir, ".docker");
+  const containerRoot = path.join(work, "postgres-container");
   const logs = { postgres: path.join(work, "postgres.log"), migrate: path.join(work, "migrate.log"), dokploy: path.join(work, "dokploy.log"), dns: path.join(work, "dns.log") };
   fs.mkdirSync(secretsDir, { mode: 0o700 });
   let postgres: ChildProcess | undefined;
@@ -195,6 +215,7 @@ export async function startRealDokploy(): Promise<RealDokploy> {
     await stopProgram(dokploy);
     await stopProgram(postgres, "SIGINT");
     if (namespaceCreated) run(["ip", "netns", "delete", namespace]);
+    if (linkTarget(basePathLink) === basePath) fs.rmSync(basePathLink);
     fs.rmSync(work, { recursive: true, force: true });
     await releaseLock();
   };
@@ -220,14 +241,27 @@ export async function startRealDokploy(): Promise<RealDokploy> {
     }
     psql("postgres", `CREATE DATABASE ${TEMPLATE_DATABASE}`);
 
+    // The machine lock makes this run the only one using the prepared app directory: a link left by a crashed run
+    // is replaced.
+    fs.mkdirSync(basePath, { mode: 0o700 });
+    fs.mkdirSync(path.join(containerRoot, "tmp"), { recursive: true, mode: 0o700 });
+    fs.rmSync(basePathLink, { recursive: true, force: true });
+    fs.symlinkSync(basePath, basePathLink);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      PATH: `${path.dirname(manifest.node)}:${process.env.PATH}`,
+      PATH: `${DOCKER_STUB_DIR}:${path.dirname(manifest.node)}:${process.env.PATH}`,
+      STUB_PG_BIN: manifest.postgresBin,
+      STUB_PG_SOCKET: socketDir,
+      STUB_PG_PORT: String(POSTGRES_PORT),
+      STUB_CONTAINER_ROOT: containerRoot,
       NODE_ENV: "development",
       PORT: String(DOKPLOY_PORT),
       NEXT_TELEMETRY_DISABLED: "1",
       BETTER_AUTH_SECRET: randomBytes(32).toString("hex"),
     };
+    // rclone 1.60 (Debian 12) refuses every S3 remote when AWS_CA_BUNDLE is set ("LoadCustomCABundleError");
+    // a manager's Dokploy container has none, and the suite's S3 server is plain http on loopback.
+    delete env.AWS_CA_BUNDLE;
     const tsx = path.join(manifest.appDir, "node_modules/.bin/tsx");
     // Dokploy's migration.ts logs a failure and still exits 0: its last line says which.
     const migrated = run(inNamespace([tsx, "migration.ts"]), { cwd: manifest.appDir, env: { ...env, DATABASE_URL: databaseUrl(TEMPLATE_DATABASE) }, timeoutMs: 600_000 });
@@ -296,6 +330,8 @@ export async function startRealDokploy(): Promise<RealDokploy> {
         if (dns.exitCode !== null || Date.now() > deadline) throw new Error(`the public-IP DNS responder did not start:\n${tail(logs.dns)}`);
       }
     },
+    basePath,
+    dockerCalls: () => (fs.existsSync(path.join(work, "docker-calls.log")) ? fs.readFileSync(path.join(work, "docker-calls.log"), "utf8").trim().split("\n") : []),
     serverLog: () => fs.readFileSync(logs.dokploy, "utf8"),
     stop,
   };

@@ -30,14 +30,15 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
-import { TOKEN_SERVER_STATE_DIR } from "../../lib/host-contract";
+import { BackupsHostConfig, NODE_CONFIG_PATH, TOKEN_SERVER_STATE_DIR } from "../../lib/host-contract";
 import { EMAIL } from "../../lib/rules";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { ACCEPTED_EMAILS } from "../helpers/email-addresses";
 import { NULL_INPUT, RealDokploy, START_LIMIT_MS, startRealDokploy } from "../harness/real-dokploy";
+import { S3Server, startS3Server } from "../harness/s3-server";
 import { cleanupWorkers, HOST_STUBS, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../../sandbox/worker";
 import { waitFor } from "../../sandbox/wait";
-import { installManager, MANAGER_BOOTSTRAP, managerNodeConfig } from "../../sandbox/manager";
+import { installManager, MANAGER_BACKUPS, MANAGER_BOOTSTRAP, managerNodeConfig } from "../../sandbox/manager";
 
 // Dokploy's first start compiles its API (about a minute idle, more on a busy machine); one test waits out the
 // real slow sign-up (about 2.5 minutes).
@@ -51,7 +52,7 @@ const MARKER = "opt/dokploy-manager-setup-complete";
 const STEPS = "var/lib/dokploy-oci/manager-steps";
 const SETUP_LOG = "var/log/dokploy-manager-setup.log";
 /** bootstrap.sh's steps, in order. */
-const STEP_NAMES = ["harden", "install-dokploy", "publish-join-token", "admin", "api-key", "ssh-key", "credentials", "publish-credentials"];
+const STEP_NAMES = ["harden", "install-dokploy", "publish-join-token", "admin", "api-key", "restore", "ssh-key", "credentials", "publish-credentials", "backups"];
 const ADMIN = { email: "admin@example.com", password: `Pa"ss\\w0rd $HOME 'x'`, name: "Admin" };
 const MANAGER_IP = "10.0.0.10";
 const MANAGER_PUBLIC_IP = "203.0.113.10";
@@ -469,5 +470,155 @@ describe("a create whose answer is lost after the real Dokploy committed it: not
     expect(second.code).toBe(0);
     expect(second.output).not.toContain("registered worker-1");
     expect(count("server")).toBe(1);
+  });
+});
+
+/**
+ * Dokploy's web-server backup and restore, run by Dokploy's own code (pg_dump, zip, rclone; the dump and the
+ * restore are the real PostgreSQL's, reached through the docker stub in harness/dokploy-docker-stub) against an S3
+ * server on the namespace's loopback (harness/s3-server.ts), driven by templates/manager/backups.py.
+ */
+describe("backups to a loopback S3 bucket and restore, through the real Dokploy", () => {
+  const BUCKET = "dokploy-oci-backups";
+  const KEYS = { accessKey: "ocid1credential.test-access-key", secretKey: "test-secret-Kx9/+q=" };
+  let s3: S3Server;
+
+  beforeAll(async () => {
+    s3 = await startS3Server(dokploy.inNamespace, BUCKET, KEYS);
+  });
+  afterAll(async () => {
+    await s3?.destroy();
+  });
+
+  const backupsConfig = (keys = KEYS): BackupsHostConfig => ({
+    enabled: true,
+    restoreAtFirstBoot: true,
+    destinationName: "dokploy-oci",
+    bucket: BUCKET,
+    endpoint: s3.endpoint,
+    region: "eu-frankfurt-1",
+    accessKey: keys.accessKey,
+    secretKey: keys.secretKey,
+    schedule: "0 3 * * *",
+    keepLatestCount: 2,
+  });
+  const withBackups = (host: Host, keys = KEYS) => {
+    const file = host.path(NODE_CONFIG_PATH);
+    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, "utf8")), backups: backupsConfig(keys) }), { mode: 0o600 });
+  };
+  const backups = async (host: Host, ...args: string[]) => {
+    const exit = await start("ip", ["netns", "exec", dokploy.namespace, "python3", host.path(MANAGER_BACKUPS), ...args], hostEnv(host.root)).done;
+    expect(exit.output).not.toContain(KEYS.secretKey);
+    // Dokploy's errors repeat its rclone command line: the program hides the credentials in it.
+    expect(exit.output).not.toMatch(/--s3-(access-key-id|secret-access-key)=(?!\(hidden\))/);
+    expect(exit.output).not.toContain(host.credentials().api_key);
+    return exit;
+  };
+  const zips = () => s3.objects().filter((object) => object.key.endsWith(".zip"));
+  const projects = () => dokploy.sql("SELECT name FROM project ORDER BY name");
+  const servers = () => dokploy.sql("SELECT name FROM server ORDER BY name");
+  const backupRuns = () => dokploy.sql(`SELECT status FROM deployment WHERE "backupId" IS NOT NULL ORDER BY "createdAt"`);
+
+  test("configure once, back up, keep the latest 2, wipe, restore into a fresh Dokploy: projects, servers and files come back", async () => {
+    const host = await freshCluster();
+    withBackups(host);
+    // The bucket is still empty: a restore says so (the bootstrap then goes on with an empty Dokploy).
+    const empty = await backups(host, "restore");
+    expect([empty.code, empty.output]).toEqual([3, expect.stringContaining(`no Dokploy backup (webserver-backup-*.zip) in bucket ${BUCKET}: nothing to restore`)]);
+
+    for (let run = 0; run < 2; run++) expect((await backups(host, "configure")).code).toBe(0);
+    expect(dokploy.sql("SELECT name, bucket, endpoint, region FROM destination")).toBe(`dokploy-oci|${BUCKET}|${s3.endpoint}|eu-frankfurt-1`);
+    expect(dokploy.sql(`SELECT "databaseType", schedule, "keepLatestCount", enabled FROM backup`)).toBe("web-server|0 3 * * *|2|t");
+
+    // What a cluster has: projects, registered servers, files under /etc/dokploy.
+    const apiKey = host.credentials().api_key;
+    for (const name of ["shop", "blog"]) {
+      expect(dokploy.request("POST", "/api/trpc/project.create?batch=1", { apiKey, body: { 0: { json: { name, description: "" } } } }).status).toBe(200);
+    }
+    expect((await host.register([MANAGER_NODE, worker(1), worker(2)]).done).code).toBe(0);
+    fs.mkdirSync(path.join(dokploy.basePath, "traefik/dynamic"), { recursive: true });
+    fs.writeFileSync(path.join(dokploy.basePath, "traefik/dynamic/shop.yml"), "http: {}\n");
+
+    for (let run = 1; run <= 3; run++) {
+      const started = Date.now();
+      const backup = await backups(host, "run");
+      if (backup.code !== 0) throw new Error(`backups.py run failed:\n${backup.output}\n${dokploy.serverLog().slice(-3000)}`);
+      process.stdout.write(`real Dokploy backup ${run}: ${Date.now() - started} ms, ${zips().map((zip) => zip.size).join(", ")} bytes\n`);
+    }
+    // Dokploy's retention kept the latest two.
+    expect(zips()).toHaveLength(2);
+    expect(backupRuns()).toBe("done\ndone\ndone");
+    expect(dokploy.dockerCalls()).toContain("exec dokploy-postgres-stub pg_dump -v -Fc -U dokploy -d dokploy -f /tmp/database.sql");
+    const status = JSON.parse((await backups(host, "status")).output);
+    expect(status).toMatchObject({ schedule: "0 3 * * *", keepLatestCount: 2, files: 2, lastRun: { status: "done" }, latestFile: { size: zips()[1].size } });
+
+    // The manager is lost: an empty Dokploy and /etc/dokploy on a new one, whose first boot restores the newest
+    // backup (restoreAtFirstBoot), makes a new API key in the restored Dokploy and configures the schedule again.
+    dokploy.reset();
+    fs.rmSync(dokploy.basePath, { recursive: true, force: true });
+    fs.mkdirSync(dokploy.basePath);
+    const replacement = makeHost();
+    withBackups(replacement);
+    const started = Date.now();
+    await expectSuccess(replacement.bootstrap(), replacement);
+    process.stdout.write(`real Dokploy first boot with restore: ${Date.now() - started} ms\n`);
+    const log = replacement.log();
+    expect(log).toContain(`restoring ${zips()[1].key} with Dokploy's restore`);
+    expect(log).toContain("Dokploy: Restore completed successfully!");
+    expect(log).toContain("restored; new API key");
+    expect(log).toContain("SSH key 'dokploy-oci-workers' already registered in Dokploy; not creating another");
+    expect(log).not.toContain(KEYS.secretKey);
+    expect([projects(), servers()]).toEqual(["blog\nshop", "worker-1\nworker-2"]);
+    expect(fs.readFileSync(path.join(dokploy.basePath, "traefik/dynamic/shop.yml"), "utf8")).toBe("http: {}\n");
+    // The workers keep trusting the restored key: the manager publishes the old manager's public key.
+    expect(replacement.credentials().ssh_public_key).toBe(host.credentials().ssh_public_key);
+    expect(get("server.all", replacement.credentials().api_key).status).toBe(200);
+    expect((await replacement.register([MANAGER_NODE, worker(1), worker(2), worker(3)]).done).output).toContain("registered worker-3");
+    expect(Number(dokploy.sql("SELECT count(*) FROM backup"))).toBe(1);
+    expect(Number(dokploy.sql("SELECT count(*) FROM destination"))).toBe(1);
+  });
+
+  test("faults: revoked key and unreachable bucket fail the backup visibly and break nothing; a corrupt backup is refused before anything is overwritten", async () => {
+    const host = await freshCluster();
+    withBackups(host);
+    expect((await backups(host, "configure")).code).toBe(0);
+    expect((await backups(host, "run")).code).toBe(0);
+    const apiKey = host.credentials().api_key;
+    expect(dokploy.request("POST", "/api/trpc/project.create?batch=1", { apiKey, body: { 0: { json: { name: "kept", description: "" } } } }).status).toBe(200);
+    const before = zips();
+
+    // The key deleted in OCI: its access key is unknown and S3 answers 403 InvalidAccessKeyId to rclone.
+    await s3.restart({ accessKey: "ocid1credential.another-key", secretKey: KEYS.secretKey });
+    const revoked = await backups(host, "run");
+    expect(revoked.code).toBe(1);
+    expect(revoked.output).toContain("run failed: backup.manualBackupWebServer");
+    // Unreachable: nothing listens any more.
+    await s3.stop();
+    const unreachable = await backups(host, "run");
+    expect(unreachable.code).toBe(1);
+    expect(backupRuns()).toBe("done\nerror\nerror");
+    expect(get("project.all", apiKey).status).toBe(200);
+    await s3.restart(KEYS);
+    expect(JSON.parse((await backups(host, "status")).output).lastRun.status).toBe("error");
+    expect(zips()).toEqual(before);
+
+    // Newer backups that are damaged: each is refused after its download, before Dokploy's restore runs.
+    const folder = path.dirname(before[0].key);
+    const cut = path.join(host.root, "tmp/cut.zip");
+    fs.writeFileSync(cut, Buffer.from("PK\u0003\u0004 cut short"));
+    s3.put(`${folder}/webserver-backup-2999-01-01T00-00-00-000Z.zip`, cut);
+    const notDump = path.join(host.root, "tmp/not-a-dump");
+    fs.mkdirSync(path.join(notDump, "filesystem"), { recursive: true });
+    fs.writeFileSync(path.join(notDump, "database.sql"), "SELECT 1;\n");
+    fs.writeFileSync(path.join(notDump, "filesystem/x"), "x\n");
+    expect(spawnSync("zip", ["-qr", "../not-a-dump.zip", "database.sql", "filesystem"], { cwd: notDump }).status).toBe(0);
+    const callsBefore = dokploy.dockerCalls().length;
+    let refused = await backups(host, "restore");
+    expect([refused.code, refused.output]).toEqual([1, expect.stringContaining(`${folder}/webserver-backup-2999-01-01T00-00-00-000Z.zip is not a whole zip file`)]);
+    s3.put(`${folder}/webserver-backup-3000-01-01T00-00-00-000Z.zip`, path.join(host.root, "tmp/not-a-dump.zip"));
+    refused = await backups(host, "restore");
+    expect([refused.code, refused.output]).toEqual([1, expect.stringContaining("database.sql is not a pg_dump custom-format dump; nothing was restored")]);
+    expect(dokploy.dockerCalls().slice(callsBefore)).toEqual([]);
+    expect(projects()).toBe("kept");
   });
 });

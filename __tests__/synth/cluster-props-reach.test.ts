@@ -169,6 +169,16 @@ const CASES: { readonly [K in keyof Required<DokployClusterProps>]: Case } = {
       expect(Object.values<any>(json.resource.oci_core_vcn)[0].display_name).toBe("acme-vcn");
     },
   },
+  backups: {
+    props: { backups: { region: "eu-frankfurt-1", userId: "ocid1.user.oc1..aaaareach", schedule: "30 4 * * 0", keepLatestCount: 3, restoreAtFirstBoot: false } },
+    check: (s) => {
+      const bucket = Object.values<any>(s.json.resource.oci_objectstorage_bucket)[0];
+      expect([bucket.name, bucket.access_type]).toEqual(["dokploy-backups", "NoPublicAccess"]);
+      expect(Object.values<any>(s.json.resource.oci_identity_customer_secret_key)[0].user_id).toBe("ocid1.user.oc1..aaaareach");
+      expect(managerConfig(s).backups).toMatchObject({ bucket: "dokploy-backups", region: "eu-frankfurt-1", schedule: "30 4 * * 0", keepLatestCount: 3, restoreAtFirstBoot: false, enabled: true });
+      expect(managerConfig(s).backups!.endpoint).toMatch(/^https:\/\/\$\{one\(data\.oci_objectstorage_namespace\.\S+\[\*\]\.namespace\)\}\.compat\.objectstorage\.eu-frankfurt-1\.oraclecloud\.com$/);
+    },
+  },
   freeformTags: {
     props: { freeformTags: { team: "ops" } },
     check: ({ json }) => {

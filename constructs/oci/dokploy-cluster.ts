@@ -4,6 +4,7 @@ import { BudgetShare, DEFAULT_TENANCY_KIND, FreeTierBudget, TenancyKind, budgetP
 import { NODE_DEFAULTS, NodeOptionNames, addPreconditions, removePreconditions, resolveNodeOptions } from "../../lib/oci-node";
 import { requireTerraformFloor } from "../../lib/providers";
 import { TailscaleNodeOptions } from "../../lib/tailscale-node";
+import { BackupBucket, BackupBucketProps } from "./backup-bucket";
 import { AdminAccess, ClusterNetwork } from "./cluster-network";
 import { DokployManager, WorkerServerType } from "./dokploy-manager";
 import { HostRelease } from "./host-release";
@@ -104,7 +105,17 @@ export interface DokployClusterProps {
   readonly namePrefix?: string;
   /** Tags on every resource that takes them. @default - no tags */
   readonly freeformTags?: Record<string, string>;
+  /**
+   * Dokploy's own state (its database and /etc/dokploy) backed up on a schedule to a private bucket
+   * `<namePrefix>-backups`, with S3 credentials from a Customer Secret Key, and restored at a new manager's first
+   * boot (BackupBucketProps).
+   * @default - no backups: losing the manager loses Dokploy's projects, domains and registered servers
+   */
+  readonly backups?: ClusterBackups;
 }
+
+/** BackupBucketProps without what the cluster gives. */
+export type ClusterBackups = Omit<BackupBucketProps, "compartmentId" | "namePrefix" | "freeformTags">;
 
 /** The cluster's defaults, as its props name them (derived: each is written once, where it applies). */
 export const CLUSTER_DEFAULTS = {
@@ -133,6 +144,8 @@ export class DokployCluster extends Construct {
   /** The host release every node runs, in the cluster's releases bucket. */
   public readonly release: HostRelease;
   public readonly manager: DokployManager;
+  /** The backups' bucket and key, when `backups` is given. */
+  public readonly backups?: BackupBucket;
   /** The default pool. */
   public readonly workers: SwarmWorkerPool;
   public readonly workerPools: SwarmWorkerPool[] = [];
@@ -179,7 +192,14 @@ export class DokployCluster extends Construct {
       freeformTags: props.freeformTags,
     });
     this.release = new HostRelease(this, "Release", { compartmentId: props.compartmentId, namePrefix: props.namePrefix, freeformTags: props.freeformTags });
+    this.backups = props.backups && new BackupBucket(this, "Backups", {
+      ...props.backups,
+      compartmentId: props.compartmentId,
+      namePrefix: props.namePrefix,
+      freeformTags: props.freeformTags,
+    });
     this.manager = new DokployManager(this, "Manager", {
+      backups: this.backups,
       ...node,
       release: this.release,
       compartmentId: props.compartmentId,

@@ -17,6 +17,7 @@ import { DOKPLOY_VERSION, EMAIL, INSTALLER_URL, NAME_PREFIX, checkNumber, checkS
 import { StrongSecret } from "../../lib/secret";
 import { TailscaleNodeOptions, tailscaleHostConfig } from "../../lib/tailscale-node";
 import { INSTANCE_METADATA_URL, WORKERS_TAG_KEY, workersTagValue } from "../../lib/worker-identity";
+import { BackupBucket } from "./backup-bucket";
 import { IClusterNetwork } from "./cluster-network";
 import { HostRelease } from "./host-release";
 import { TokenServer } from "./token-server";
@@ -91,6 +92,11 @@ export interface DokployManagerProps extends NodeOptions {
    * `dokploy-oci-release` tag its release agent reads)
    */
   readonly freeformTags?: Record<string, string>;
+  /**
+   * Where Dokploy's own state is backed up every day, and restored from at a new manager's first boot.
+   * @default - no backups: Dokploy's projects, domains and servers live only on the manager's boot volume
+   */
+  readonly backups?: BackupBucket;
 }
 
 /** How long the manager waits for a retired worker's tasks to move before removing its node anyway. */
@@ -186,6 +192,7 @@ export class DokployManager extends Construct {
           wait: { stepSeconds: waitStep, maxDelaySeconds: 60, maxAttempts: 60 },
         },
         tokenServer: tokenServer.hostConfig(),
+        ...(props.backups ? { backups: props.backups.hostConfig() } : {}),
         registration: {
           serverType: workerServerType,
           username: "root",

@@ -67,6 +67,8 @@ export interface ClusterStatus {
   readonly tokenServer: RemoteResult;
   readonly dokployServers: Array<{ name: string; ipAddress: string; serverType: string }> | RemoteResult;
   readonly workers: Array<{ address: string; cloudInit: RemoteResult; setup: RemoteResult; release: RemoteResult; resources: NodeResources | RemoteResult }>;
+  /** Dokploy's last web-server backup (backups.py status); a failed one is a failed check. */
+  readonly backups: RemoteResult;
   /** Worker nodes that were not contacted because the swarm reported no usable address for them. */
   readonly skippedWorkers: Array<{ hostname: string; reason: string }>;
 }
@@ -169,7 +171,7 @@ export function releaseSummary(result: RemoteResult, node: string, release: Stat
 
 export async function collectStatus(options: StatusOptions): Promise<ClusterStatus> {
   const dokployUrl = options.dokployUrl ?? DOKPLOY_LOCAL_URL;
-  const [cloudInit, setup, release, resourcesRaw, nodesRaw, tokenServer, serversRaw] = await Promise.all([
+  const [cloudInit, setup, release, resourcesRaw, nodesRaw, tokenServer, serversRaw, backupsRaw] = await Promise.all([
     runRemote(options, "cloud-init status --long || true"),
     runRemote(options, "sudo tail -n 5 /var/log/dokploy-manager-setup.log"),
     runRemote(options, RELEASE_COMMAND),
@@ -178,6 +180,8 @@ export async function collectStatus(options: StatusOptions): Promise<ClusterStat
     runRemote(options, "sudo docker node ls -q | xargs -r sudo docker node inspect"),
     runRemote(options, "sudo cat /var/lib/dokploy-oci/token-server/server-state.json"),
     runRemote(options, `sudo python3 -c ${shellQuote(SERVER_ALL_PROGRAM)} ${shellQuote(`${dokployUrl}/api/trpc/server.all?batch=1&input=${TRPC_NULL_INPUT}`)}`),
+    // A manager set up before backups existed has no such program.
+    runRemote(options, `if sudo test -e ${BACKUPS_PROGRAM}; then sudo python3 ${BACKUPS_PROGRAM} status; else echo 'backups are off (no ${BACKUPS_PROGRAM} on this manager)'; fi`),
   ]);
   const swarmNodes = parseNodes(nodesRaw);
   const workerNodes = Array.isArray(swarmNodes) ? swarmNodes.filter((node) => node.role !== "manager") : [];
@@ -194,7 +198,7 @@ export async function collectStatus(options: StatusOptions): Promise<ClusterStat
   const skippedWorkers = workerNodes
     .filter((node) => !reachable.includes(node))
     .map((node) => ({ hostname: node.hostname, reason: `the swarm reports no IPv4 address for it (${JSON.stringify(node.address ?? null)})` }));
-  return { manager: { cloudInit, setup, release: releaseSummary(release, options.manager, options.release), resources: parseResources(resourcesRaw) }, swarmNodes, tokenServer, dokployServers: parseServers(serversRaw), workers, skippedWorkers };
+  return { manager: { cloudInit, setup, release: releaseSummary(release, options.manager, options.release), resources: parseResources(resourcesRaw) }, swarmNodes, tokenServer, dokployServers: parseServers(serversRaw), backups: parseBackups(backupsRaw), workers, skippedWorkers };
 }
 
 /** usage.json (or "null" before the sampler wrote it), then the boot disk in bytes as POSIX df prints it (2 lines). */
@@ -224,6 +228,7 @@ export function statusFailed(status: ClusterStatus): boolean {
     status.manager.setup,
     status.manager.release,
     status.tokenServer,
+    status.backups,
     ...status.workers.flatMap((w) => [w.cloudInit, w.setup, w.release]),
   ];
   const resources = [status.manager.resources, ...status.workers.map((worker) => worker.resources)];
@@ -262,6 +267,31 @@ function resourceLines(resources: NodeResources | RemoteResult): string[] {
     );
   }
   return lines;
+}
+
+const BACKUPS_PROGRAM = "/opt/dokploy-oci/bin/backups.py";
+
+/**
+ * backups.py status: one JSON line, or a log line saying backups are off. The last run's time and result, the newest
+ * file's name and size; a last run that failed (bucket unreachable, key revoked) is a failed check.
+ */
+export function parseBackups(result: RemoteResult): RemoteResult {
+  if (!result.ok) return result;
+  if (result.output.includes("backups are off")) return { ok: true, output: result.output.replace(/^.*backups: /, "") };
+  let status: any;
+  try {
+    status = JSON.parse(result.output.split("\n").pop()!);
+  } catch {
+    return { ok: false, output: `unexpected answer from backups.py status: ${result.output.slice(0, 200)}` };
+  }
+  const last = status.lastRun;
+  const file = status.latestFile;
+  const lines = [
+    last ? `last backup: ${text(last.status)} at ${text(last.createdAt)}` : "last backup: none yet",
+    file ? `newest file: ${text(file.name)}, ${typeof file.size === "number" ? file.size : "?"} bytes (${status.files} kept of ${status.keepLatestCount})` : "newest file: none in the bucket",
+    `schedule: ${text(status.schedule)} (UTC)`,
+  ];
+  return { ok: last?.status !== "error", output: lines.join("\n") };
 }
 
 const text = (value: unknown, fallback = "?") => (typeof value === "string" ? value : fallback);
@@ -330,6 +360,8 @@ export function formatStatus(status: ClusterStatus, manager: string): string {
     if (status.dokployServers.length === 0) lines.push("(none registered yet)");
     for (const server of status.dokployServers) lines.push(`${cell(server.name, 16)} ${cell(server.ipAddress, 16)} ${printable(server.serverType)}`);
   } else result("server.all", status.dokployServers);
+  section("backups");
+  result("Dokploy web-server backup", status.backups);
   for (const worker of status.workers) {
     section(`worker ${worker.address}`);
     result("cloud-init", worker.cloudInit);

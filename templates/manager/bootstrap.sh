@@ -24,6 +24,7 @@ MARKER=$ROOT/opt/dokploy-manager-setup-complete
 # Holds the id of the API key this script created to replace a rejected one (see check_api_key).
 KEY_REPLACED_FILE=$STATE_ROOT/api-key-replaced
 LOG_FILE=$ROOT/var/log/dokploy-manager-setup.log
+BACKUPS=$ROOT/opt/dokploy-oci/bin/backups.py
 
 # Answers without auth once Dokploy serves its API (a publicProcedure of the settings router).
 HEALTH_PATH='/api/trpc/settings.health?batch=1&input=%7B%220%22%3A%7B%22json%22%3Anull%7D%7D'
@@ -313,7 +314,7 @@ sign_in() {
 
 api_steps_pending() {
   local step
-  for step in admin api-key ssh-key; do
+  for step in admin api-key restore ssh-key; do
     [[ -e $STEPS_DIR/$step.done ]] || return 0
   done
   return 1
@@ -572,6 +573,25 @@ print(json.dumps({"ssh_key_id": credentials["ssh_key_id"], "public_key": credent
   log "SSH key id and public key published for the token server"
 }
 
+# A new manager brings Dokploy back from the newest backup (backups.py checks it first; exit 3: nothing restored).
+# The restored database has the old manager's users and keys: sign in again (node.json's password: one changed in
+# Dokploy since stops the run here) and make a new API key in it.
+step_restore() {
+  local status=0
+  [[ -e $BACKUPS ]] || return 0
+  python3 "$BACKUPS" restore --first-boot 2>&1 | log_lines "" || status=${PIPESTATUS[0]}
+  ((status == 3)) && return 0
+  ((status == 0)) || die "restore failed"
+  sign_in
+  find_organization
+  create_api_key
+  log "restored; new API key"
+}
+
+step_backups() {
+  [[ ! -e $BACKUPS ]] || python3 "$BACKUPS" configure 2>&1 | log_lines "" || die "backups failed"
+}
+
 main() {
   log_setup "$LOG_FILE"
   mkdir -p "$STEPS_DIR"
@@ -596,6 +616,8 @@ main() {
     run_step admin step_admin
     sign_in
     run_step api-key step_api_key
+    # Before the SSH key: a restored Dokploy already holds the key its workers trust.
+    run_step restore step_restore
     run_step ssh-key step_ssh_key
   fi
   # On every run, not as a step: a saved key may have been rate-limited since (see check_api_key).
@@ -604,6 +626,7 @@ main() {
   rm -f "$COOKIE_JAR"
   run_step credentials step_credentials
   run_step publish-credentials step_publish_credentials
+  run_step backups step_backups
   touch "$MARKER"
   log "Dokploy manager ready"
 }

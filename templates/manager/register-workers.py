@@ -179,8 +179,8 @@ class ApiError(Exception):
 class Dokploy:
     """tRPC over HTTP: batched GET for queries, batched POST for mutations (research/dokploy.md)."""
 
-    def __init__(self, url, api_key):
-        self.url, self.api_key = url, api_key
+    def __init__(self, url, api_key, timeout=REQUEST_TIMEOUT_SECONDS):
+        self.url, self.api_key, self.timeout = url, api_key, timeout
 
     def query(self, procedure):
         return self.call(urllib.request.Request(f"{self.url}/api/trpc/{procedure}?batch=1&input={NULL_INPUT}"))
@@ -193,7 +193,7 @@ class Dokploy:
     def call(self, request):
         request.add_header("x-api-key", self.api_key)
         try:
-            with DIRECT.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+            with DIRECT.open(request, timeout=self.timeout) as response:
                 return json.load(response)[0]["result"]["data"]["json"]
         except urllib.error.HTTPError as error:
             raise ApiError(error.code, error_message(error.read())) from None
