@@ -24,10 +24,11 @@ export interface RenderedMetadata {
 
 /**
  * Evaluates every oci_core_instance's metadata in `stackJson`. `variables` are -var values; `standIns` give each
- * stand-in resource (e.g. random_password) its attributes, keyed by resource type.
+ * stand-in resource (e.g. random_password) its attributes, keyed by resource type ("data_<type>" for a data source).
  */
 export function renderMetadata(stackJson: any, variables: Record<string, string>, standIns: Record<string, Record<string, string>>): RenderedMetadata[] {
-  const json = withStandIns(stackJson, Object.keys(standIns).filter((type) => type.startsWith("oci_")));
+  // OCI resources and data sources given stand-in values (data sources keyed "data_<type>") are replaced too.
+  const json = withStandIns(stackJson, Object.keys(standIns).filter((type) => /^(data_)?oci_/.test(type)).map((type) => type.replace(/^data_/, "")));
   const instances: Record<string, any> = json.resource.oci_core_instance;
   // Locals are left out: they describe instances (addresses), which metadata never refers to.
   const config: any = { variable: json.variable, resource: { terraform_data: {} }, output: {} };

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import { readHostFile, readTemplate, templatePath } from "../../lib/templates";
 import { shippedScript } from "../../sandbox/shipped";
 
-const HOST_SCRIPTS = ["common/harden.sh", "common/host-lib.sh", "common/tailscale-up.sh", "common/loader.sh", "common/release-agent.py", "manager/bootstrap.sh", "worker/bootstrap.sh", "manager/token-server.py", "manager/register-workers.py"];
+const HOST_SCRIPTS = ["common/harden.sh", "common/host-lib.sh", "common/tailscale-up.sh", "common/loader.sh", "common/release-agent.py", "manager/bootstrap.sh", "worker/bootstrap.sh", "manager/token-server.py", "manager/register-workers.py", "manager/backups.py", "common/docker-cleanup.sh", "common/usage-sampler.py"];
 
 function heredocBodies(text: string): string[] {
   const bodies: string[] = [];

@@ -16,6 +16,8 @@ const REQUIRED = {
   tenancy_ocid: "ocid1.tenancy.oc1..aaaa",
   region: "eu-frankfurt-1",
   compartment_ocid: "ocid1.compartment.oc1..aaaa",
+  // Resource Manager fills it in (the backups bucket's Customer Secret Key belongs to this user).
+  current_user_ocid: "ocid1.user.oc1..aaaa",
   ssh_public_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8w0XqjJcbZ4U0kqR1Yh1zGm9ZQ0j2qZr7tT8qv8Yp me@laptop",
   admin_email: "admin@example.com",
 };

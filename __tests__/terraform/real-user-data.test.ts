@@ -33,6 +33,7 @@ const FORM = {
   compartment_ocid: "ocid1.compartment.oc1..aaaaaaaa5u6gn2zh2xdzp2ttq2cxwr6ak2fbrtiqzsv7b5rtyaiqanmrxzaq",
   ssh_public_keys: ED25519,
   admin_email: "admin@example.com",
+  current_user_ocid: "ocid1.user.oc1..aaaaaaaa7x3kq2m5n8p4r6t9v1w3y5z7b2d4f6h8j0l2n4p6r8t0v2x4",
 };
 // The releases bucket's pre-authenticated request as OCI returns it (a 64-character token in the path).
 const PAR_PATH = "/p/q3Vb7Xk9Lm2Np5Rs8Tw1Yz4Ac6Df0Gh3Jk5Mn7Pq9St2Uv4Wx6Yz8Ab1Cd3Ef5Gh/n/axaxnpcrorw5/b/dokploy-releases-1a2b3c4d/o/";
@@ -40,6 +41,10 @@ const RANDOM_VALUES = {
   random_password: { result: "Zq8x3Lr5Vt2Nw7Kp4Hs9Jm6Bc1Df0GgA" },
   random_id: { hex: "1a2b3c4d" },
   oci_objectstorage_preauthrequest: { access_uri: PAR_PATH, full_path: `https://objectstorage.eu-frankfurt-1.oraclecloud.com${PAR_PATH}` },
+  // The backups bucket's S3 credentials and endpoint: a Customer Secret Key (its OCID is the access key; the secret
+  // is 44 characters of base64) and the tenancy's Object Storage namespace.
+  oci_identity_customer_secret_key: { id: "ocid1.credential.oc1..aaaaaaaa5n2k7q4m8p3r6t1v9w2y5z8b3d6f9h2j5l8n1p4r7t0v3x", key: "Zq8x3Lr5Vt2Nw7Kp4Hs9Jm6Bc1Df0GgAq8x3Lr5Vt2N=" },
+  data_oci_objectstorage_namespace: { namespace: "axaxnpcrorw5" },
 };
 /** Issue 26's goal for every node's metadata (user_data and SSH keys), every option on and three RSA-4096 keys. */
 const NODE_METADATA_GOAL_BYTES = 8000;
