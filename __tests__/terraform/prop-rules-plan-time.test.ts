@@ -121,8 +121,8 @@ describe("the ORM form's variables refuse what the constructs refuse (real terra
     tenancy_ocid: "ocid1.tenancy.oc1..aaaa",
     region: "eu-frankfurt-1",
     compartment_ocid: "ocid1.compartment.oc1..aaaa",
-  // Resource Manager fills it in (the backups bucket's Customer Secret Key belongs to this user).
-  current_user_ocid: "ocid1.user.oc1..aaaa",
+    // Resource Manager fills it in (the backups bucket's Customer Secret Key belongs to this user).
+    current_user_ocid: "ocid1.user.oc1..aaaa",
     ssh_public_keys: ED25519,
     admin_email: "admin@example.com",
   };

@@ -1,4 +1,4 @@
-import { Fn, IResolvable, TerraformResource, Token } from "cdktf";
+import { Fn, IResolvable, TerraformDataSource, TerraformResource, Token, ref } from "cdktf";
 import { Construct } from "constructs";
 import { DataOciIdentityCustomerSecretKeys } from "../../.gen/providers/oci/data-oci-identity-customer-secret-keys";
 import { DataOciObjectstorageNamespace } from "../../.gen/providers/oci/data-oci-objectstorage-namespace";
@@ -140,5 +140,8 @@ export class BackupBucket extends Construct {
 
 /** `one(<resource>[*].<attribute>)`: the attribute of a counted resource, null when its count is 0. */
 function only(resource: TerraformResource | DataOciObjectstorageNamespace | DataOciIdentityCustomerSecretKeys, attribute: string): string {
-  return Token.asString(`\${one(${resource.fqn}[*].${attribute})}`);
+  // A reference Terraform sees as an expression wherever it lands (a literal "${" inside a larger string would be
+  // escaped by cdktf, e.g. in the endpoint inside node.json's jsonencode).
+  const address = `${resource instanceof TerraformDataSource ? "data." : ""}${resource.terraformResourceType}.${resource.friendlyUniqueId}`;
+  return Token.asString(Fn.one(ref(`${address}[*].${attribute}`)));
 }
