@@ -11,8 +11,8 @@
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
-import * as net from "net";
 import * as path from "path";
+import { closeNow, listen } from "./http-server";
 
 export interface ObjectStorageBucket {
   readonly namespace: string;
@@ -102,19 +102,11 @@ export class FakeObjectStorage {
 
   /** Listens (again, on the same port after `stop`). */
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(this.port, this.host, () => resolve());
-    });
-    this.port = (this.server.address() as net.AddressInfo).port;
+    this.port = await listen(this.server, this.port, this.host);
   }
 
   /** Stops answering: connections are refused until `start()`. */
-  async stop(): Promise<void> {
-    if (!this.server.listening) return;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+  stop(): Promise<void> {
+    return closeNow(this.server);
   }
 }

@@ -21,7 +21,7 @@ import {
   unitPid,
 } from "../../sandbox/release";
 import { freePort, writeTokenServerConfig } from "../../sandbox/token-server";
-import { CHAIN_TEST_LIMIT_MS, waitFor } from "../../sandbox/wait";
+import { CHAIN_TEST_LIMIT_MS, WAIT_LIMIT_MS, sleep, waitFor } from "../../sandbox/wait";
 import { Running, cleanupWorkers, makeTempRoot, start } from "../../sandbox/worker";
 import { shippedScript } from "../../sandbox/shipped";
 import { readHostFile } from "../../lib/templates";
@@ -234,7 +234,9 @@ describe("a node set up by dokploy-oci 0.1.0 (programs and units from user_data,
     expect(fs.existsSync(path.join(root, "opt/dokploy-oci/bin.before-release/token-server.py"))).toBe(true);
     expect(fs.lstatSync(path.join(root, "etc/systemd/system", TOKEN_SERVER)).isSymbolicLink()).toBe(true);
     expect(unitPid(root, TOKEN_SERVER)).not.toBe(oldPid);
-    expect(await tokenServerAnswers(tokenServerPort)).toBe(true);
+    for (const deadline = Date.now() + WAIT_LIMIT_MS; !(await tokenServerAnswers(tokenServerPort)); await sleep(100)) {
+      if (Date.now() > deadline) throw new Error("the release's token server never answered");
+    }
     expect(fs.readFileSync(path.join(root, "stub-calls.log"), "utf8")).toContain("systemctl enable --now --no-block dokploy-release-agent.service");
     expect(releaseState(root)).toMatchObject({ current: A.sha256, switching: null });
     expect(log()).toMatch(new RegExp(`adopted release ${A.sha256.slice(0, 12)} \\(.*\\); restarted: ${TOKEN_SERVER}`));

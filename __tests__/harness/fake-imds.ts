@@ -6,7 +6,7 @@
  * are shaped like the documented example. `down()` makes it refuse connections, like an unreachable service.
  */
 import * as http from "http";
-import * as net from "net";
+import { closeNow, listen } from "../../sandbox/http-server";
 
 export const IMDS_INSTANCE_PATH = "/opc/v2/instance/";
 
@@ -41,16 +41,11 @@ export class FakeImds {
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(this.port, "127.0.0.1", resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
+    this.port = await listen(this.server, this.port, "127.0.0.1");
   }
 
   /** Stops answering (connections refused) until `start()` again. */
-  async stop(): Promise<void> {
-    if (!this.server.listening) return;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+  stop(): Promise<void> {
+    return closeNow(this.server);
   }
 }

@@ -3,9 +3,25 @@
  * metadata service, a manager root, and the host stubs for what must not change this machine (apt-get, systemctl,
  * iptables, sshd, fail2ban: docker is the node's real engine). `stop()` undoes all of it, also after a failed start.
  */
+import { randomUUID } from "crypto";
+import * as fs from "fs";
 import * as path from "path";
-import { DEFAULT_TOKEN_SERVER_PORT } from "../../lib/host-contract";
-import { cleanupWorkers, JoinSettings, labHostBin, makeTempRoot, makeWorker, RegistrationConfig, Running, start, Worker, WORKER_BOOTSTRAP, writeRegistrationConfig } from "../../sandbox/worker";
+import { DEFAULT_TOKEN_SERVER_PORT, TOKEN_SERVER_STATE_DIR } from "../../lib/host-contract";
+import { writeTokenServerConfig } from "../../sandbox/token-server";
+import {
+  cleanupWorkers,
+  JoinSettings,
+  labHostBin,
+  makeTempRoot,
+  makeWorker,
+  PUBLIC_KEY,
+  RegistrationConfig,
+  Running,
+  start,
+  Worker,
+  WORKER_BOOTSTRAP,
+  writeRegistrationConfig,
+} from "../../sandbox/worker";
 import { FakeDokploy } from "./fake-dokploy";
 import { FakeImds } from "./fake-imds";
 import { Lab, LabNode, startLab } from "./lab";
@@ -104,6 +120,32 @@ export class LabCluster {
       instanceMetadataUrl: this.imds.url,
       ...overrides,
     });
+  }
+
+  /**
+   * The manager as its bootstrap leaves it: a swarm, the join command and Dokploy's public key published for the token
+   * server (which binds to the manager's address with `secret`), Dokploy set up with an admin, an API key and the SSH
+   * key, the credentials file, the reconciler's config. Returns the API key (which must never reach a log).
+   */
+  async setUpManager(secret: string): Promise<string> {
+    const { manager, fake, managerRoot } = this;
+    await manager.mustDocker(["swarm", "init", "--advertise-addr", manager.address]);
+    const token = await manager.mustDocker(["swarm", "join-token", "-q", "worker"]);
+    const { organization } = fake.seedAdmin({ email: "admin@example.com", password: "a lab password that is long enough", name: "Admin" });
+    const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id, rateLimitEnabled: false }).key;
+    const sshKeyId = randomUUID();
+    const privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+    fake.sshKeys.push({ sshKeyId, name: "dokploy-oci-workers", publicKey: PUBLIC_KEY, privateKey, organizationId: organization.id, createdAt: new Date().toISOString() });
+    fs.mkdirSync(path.join(managerRoot, "opt"), { recursive: true });
+    fs.writeFileSync(path.join(managerRoot, "opt/dokploy-credentials.json"), JSON.stringify({ api_key: apiKey, ssh_key_id: sshKeyId }), { mode: 0o600 });
+    fs.writeFileSync(path.join(managerRoot, "opt/dokploy-manager-setup-complete"), "");
+    writeTokenServerConfig({ root: managerRoot, secret, bindAddress: manager.address, port: TOKEN_SERVER_PORT, ttlSeconds: 3600 });
+    this.writeRegistration({ drainTimeoutSeconds: 60 });
+    const stateDir = path.join(managerRoot, TOKEN_SERVER_STATE_DIR);
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(stateDir, "token"), `docker swarm join --token ${token} ${manager.address}:2377\n`, { mode: 0o600 });
+    fs.writeFileSync(path.join(stateDir, "public-key"), `${PUBLIC_KEY}\n`, { mode: 0o600 });
+    return apiKey;
   }
 
   /** Every node of the real swarm, as the manager sees it. */

@@ -8,21 +8,16 @@
  * - Dokploy is the fake (harness/fake-dokploy.ts), whose server.create/all/remove answer as v0.30.2 does.
  * The swarm is initialised the plain way (seed-000-join.test.ts runs the manager bootstrap for that).
  */
-import { randomBytes, randomUUID } from "crypto";
-import * as fs from "fs";
-import * as path from "path";
-import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
+import { randomBytes } from "crypto";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { eventually } from "../harness/lab";
-import { LabCluster, TOKEN_SERVER_PORT } from "../harness/lab-cluster";
+import { LabCluster } from "../harness/lab-cluster";
 import { shippedScript } from "../../sandbox/shipped";
-import { PUBLIC_KEY, REGISTER_WORKERS, start } from "../../sandbox/worker";
-import { writeTokenServerConfig } from "../../sandbox/token-server";
+import { REGISTER_WORKERS, start } from "../../sandbox/worker";
 
 jest.setTimeout(900_000);
 
 const WORKERS = ["worker-1", "worker-2", "worker-3"];
-const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 
 let cluster: LabCluster;
 
@@ -46,25 +41,11 @@ afterAll(async () => {
 });
 
 test("grown from 1 to 3 workers and shrunk back to 1 by the tag alone: exactly the right swarm nodes and Dokploy servers", async () => {
-  const { manager, workerNodes: workerNodesInLab, fake, managerRoot } = cluster;
+  const { workerNodes: workerNodesInLab, fake } = cluster;
   const secret = randomBytes(32).toString("hex");
   const env = cluster.managerEnvironment();
 
-  // The manager as its bootstrap leaves it: a swarm, the join command published, Dokploy set up with key and SSH key.
-  await manager.mustDocker(["swarm", "init", "--advertise-addr", manager.address]);
-  const token = await manager.mustDocker(["swarm", "join-token", "-q", "worker"]);
-  const { organization } = fake.seedAdmin({ email: "admin@example.com", password: "a lab password that is long enough", name: "Admin" });
-  const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id, rateLimitEnabled: false }).key;
-  const sshKeyId = randomUUID();
-  fake.sshKeys.push({ sshKeyId, name: "dokploy-oci-workers", publicKey: PUBLIC_KEY, privateKey: PRIVATE_KEY, organizationId: organization.id, createdAt: new Date().toISOString() });
-  fs.mkdirSync(path.join(managerRoot, "opt"), { recursive: true });
-  fs.writeFileSync(path.join(managerRoot, "opt/dokploy-credentials.json"), JSON.stringify({ api_key: apiKey, ssh_key_id: sshKeyId }), { mode: 0o600 });
-  writeTokenServerConfig({ root: managerRoot, secret, bindAddress: manager.address, port: TOKEN_SERVER_PORT, ttlSeconds: 3600 });
-  cluster.writeRegistration({ drainTimeoutSeconds: 60 });
-  const stateDir = path.join(managerRoot, TOKEN_SERVER_STATE_DIR);
-  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  fs.writeFileSync(path.join(stateDir, "token"), `docker swarm join --token ${token} ${manager.address}:2377\n`, { mode: 0o600 });
-  fs.writeFileSync(path.join(stateDir, "public-key"), `${PUBLIC_KEY}\n`, { mode: 0o600 });
+  const apiKey = await cluster.setUpManager(secret);
 
   const tokenServerCommand = ["python3", shippedScript("manager/token-server.py")];
   let tokenServer = cluster.startOnManager(tokenServerCommand);

@@ -11,17 +11,15 @@
  * A -> B: every node runs B (the token server restarted on the manager). C (its token server and its agent cannot
  * start): every node rolls back to B, while worker-2, created at B, boots, joins and is registered exactly once.
  */
-import { randomBytes, randomUUID } from "crypto";
+import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
 import { LOADER_PATH, RELEASE_TAG_KEY } from "../../lib/host-release";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { LAB_CLOUD_TAGS, LabCloudTags } from "../../sandbox/lab-cloud";
 import { accessUri, newBucket, writeDirectoryBucket } from "../../sandbox/object-storage";
 import { RELEASE_STUBS, currentRelease, installLoader, releaseState, releaseWith, unitPid } from "../../sandbox/release";
-import { writeTokenServerConfig } from "../../sandbox/token-server";
-import { PUBLIC_KEY, REGISTER_WORKERS, Running, makeTempRoot, makeWorker, start } from "../../sandbox/worker";
+import { REGISTER_WORKERS, Running, makeTempRoot, makeWorker, start } from "../../sandbox/worker";
 import { eventually } from "../harness/lab";
 import { LabCluster, PRODUCTION_JOIN, TOKEN_SERVER_PORT } from "../harness/lab-cluster";
 
@@ -90,22 +88,8 @@ test("A -> B by the tag on every node; a broken C rolls back to B everywhere whi
     healthSeconds: 30,
   });
 
-  // The manager as its bootstrap leaves it (as in grow-shrink.test.ts), then its first boot from the loader.
-  await manager.mustDocker(["swarm", "init", "--advertise-addr", manager.address]);
-  const token = await manager.mustDocker(["swarm", "join-token", "-q", "worker"]);
-  const { organization } = fake.seedAdmin({ email: "admin@example.com", password: "a lab password that is long enough", name: "Admin" });
-  const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id, rateLimitEnabled: false }).key;
-  const sshKeyId = randomUUID();
-  fake.sshKeys.push({ sshKeyId, name: "dokploy-oci-workers", publicKey: PUBLIC_KEY, privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", organizationId: organization.id, createdAt: new Date().toISOString() });
-  fs.mkdirSync(path.join(managerRoot, "opt"), { recursive: true });
-  fs.writeFileSync(path.join(managerRoot, "opt/dokploy-credentials.json"), JSON.stringify({ api_key: apiKey, ssh_key_id: sshKeyId }), { mode: 0o600 });
-  fs.writeFileSync(path.join(managerRoot, "opt/dokploy-manager-setup-complete"), "");
-  writeTokenServerConfig({ root: managerRoot, secret, bindAddress: manager.address, port: TOKEN_SERVER_PORT, ttlSeconds: 3600 });
-  cluster.writeRegistration({ drainTimeoutSeconds: 60 });
-  const stateDir = path.join(managerRoot, TOKEN_SERVER_STATE_DIR);
-  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  fs.writeFileSync(path.join(stateDir, "token"), `docker swarm join --token ${token} ${manager.address}:2377\n`, { mode: 0o600 });
-  fs.writeFileSync(path.join(stateDir, "public-key"), `${PUBLIC_KEY}\n`, { mode: 0o600 });
+  // The manager as its bootstrap leaves it, then its first boot from the loader.
+  await cluster.setUpManager(secret);
   installLoader(managerRoot, release(A.sha256));
   roots.push(managerRoot);
   const supervise = (env: NodeJS.ProcessEnv) => ({ ...env, PATH: `${RELEASE_STUBS}:${env.PATH}`, STUB_SUPERVISE: SUPERVISED.join(" ") });
