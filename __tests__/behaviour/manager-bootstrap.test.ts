@@ -296,6 +296,23 @@ describe("manager bootstrap", () => {
     expectSecretsAbsent(host, run.output);
   });
 
+  test("a command that fails where nothing expects it (the SSH key's folder is a file) stops the run in that step, unmarked", async () => {
+    const host = await makeHost();
+    fs.mkdirSync(host.path("etc/dokploy-oci"), { recursive: true });
+    fs.writeFileSync(host.path("etc/dokploy-oci/ssh"), "");
+    const run = await runScript(host, BOOTSTRAP);
+    expect(run.code).not.toBe(0);
+    expect(host.log()).toMatch(/ERROR: line \d+: 'mkdir -p "\$\(dirname "\$SSH_KEY"\)"' failed with exit status 1\n/);
+    // Nothing after the failed command ran: no SSH key call, no step marked done, no marker.
+    expect(procCalls(host, "sshKey.all")).toHaveLength(0);
+    expect(fs.existsSync(host.path("var/lib/dokploy-oci/manager-steps/ssh-key.done"))).toBe(false);
+    expect(fs.existsSync(host.path("opt/dokploy-manager-setup-complete"))).toBe(false);
+    fs.rmSync(host.path("etc/dokploy-oci/ssh"));
+    expect((await runScript(host, BOOTSTRAP)).code).toBe(0);
+    expect(host.log()).toContain("step admin: already done");
+    expect(host.fake.sshKeys).toHaveLength(1);
+  });
+
   test("a saved key that answers 401 is replaced once and deleted; a rejected replacement is never replaced again", async () => {
     const host = await makeHost();
     expect((await runScript(host, BOOTSTRAP)).code).toBe(0);
