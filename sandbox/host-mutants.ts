@@ -72,8 +72,9 @@ export class PackageCopy {
     fs.cpSync(path.join(packageRoot(), "templates"), path.join(this.root, "templates"), { recursive: true });
   }
 
-  /** Runs the named tests of one file in the copy (all of them without `names`); the outcome of each, by name. */
-  run(file: string, names?: readonly string[]): Map<string, TestOutcome> {
+  /** Runs the named tests of the files in the copy (all of them without `names`); the outcome of each, by name. */
+  run(files: string | readonly string[], names?: readonly string[]): Map<string, TestOutcome> {
+    const paths = (typeof files === "string" ? [files] : files).map((file) => path.join(this.root, file));
     const output = path.join(this.base, "result.json");
     fs.rmSync(output, { force: true });
     const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -85,19 +86,19 @@ export class PackageCopy {
         path.join(this.root, "node_modules", "jest", "bin", "jest.js"),
         "--config", path.join(this.root, "jest.config.js"), "--rootDir", this.root,
         "--runInBand", "--ci", "--silent", "--reporters", "default", "--json", "--outputFile", output,
-        ...(names ? ["--testNamePattern", `^(${names.map(escape).join("|")})$`] : []), path.join(this.root, file),
+        ...(names ? ["--testNamePattern", `^(${names.map(escape).join("|")})$`] : []), ...paths,
       ],
       { cwd: this.root, env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
     );
     const outcomes = new Map<string, TestOutcome>((names ?? []).map((name) => [name, { status: "missing", message: "" }]));
-    if (!fs.existsSync(output)) throw new Error(`jest did not run ${file}: ${jest.stderr || jest.error}`);
+    if (!fs.existsSync(output)) throw new Error(`jest did not run ${paths.join(", ")}: ${jest.stderr || jest.error}`);
     for (const result of JSON.parse(fs.readFileSync(output, "utf8")).testResults) {
       for (const assertion of result.assertionResults) {
         if ((names && !outcomes.has(assertion.fullName)) || assertion.status === "pending") continue;
         outcomes.set(assertion.fullName, { status: assertion.status === "passed" ? "passed" : "failed", message: (assertion.failureMessages[0] ?? "").split("\n")[0] });
       }
       if (result.status === "failed" && result.assertionResults.length === 0) {
-        for (const name of names ?? [file]) outcomes.set(name, { status: "error", message: result.message.split("\n")[0] });
+        for (const name of names ?? [result.name]) outcomes.set(name, { status: "error", message: result.message.split("\n")[0] });
       }
     }
     return outcomes;
