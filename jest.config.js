@@ -10,6 +10,8 @@ module.exports = {
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.test.json" }] },
   setupFilesAfterEnv: ["<rootDir>/__tests__/setup.ts"],
   // The examples import the package by name, as an app would; here the name is the source (tsconfig.test.json's paths).
+  // Stryker's copy of the package (npm run mutate) would be a second "dokploy-oci" beside this one.
+  modulePathIgnorePatterns: ["<rootDir>/.stryker-tmp/"],
   moduleNameMapper: { "^dokploy-oci$": "<rootDir>/constructs/index.ts", "^dokploy-oci/providers/oci$": "<rootDir>/.gen/providers/oci/index.ts" },
   // An outer limit only: tests wait for events (sandbox/wait.ts) and finish as soon as those happen.
   testTimeout: 180_000,

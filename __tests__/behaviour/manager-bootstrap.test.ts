@@ -296,6 +296,23 @@ describe("manager bootstrap", () => {
     expectSecretsAbsent(host, run.output);
   });
 
+  test("a command that fails where nothing expects it (the SSH key's folder is a file) stops the run in that step, unmarked", async () => {
+    const host = await makeHost();
+    fs.mkdirSync(host.path("etc/dokploy-oci"), { recursive: true });
+    fs.writeFileSync(host.path("etc/dokploy-oci/ssh"), "");
+    const run = await runScript(host, BOOTSTRAP);
+    expect(run.code).not.toBe(0);
+    expect(host.log()).toMatch(/ERROR: line \d+: 'mkdir -p "\$\(dirname "\$SSH_KEY"\)"' failed with exit status 1\n/);
+    // Nothing after the failed command ran: no SSH key call, no step marked done, no marker.
+    expect(procCalls(host, "sshKey.all")).toHaveLength(0);
+    expect(fs.existsSync(host.path("var/lib/dokploy-oci/manager-steps/ssh-key.done"))).toBe(false);
+    expect(fs.existsSync(host.path("opt/dokploy-manager-setup-complete"))).toBe(false);
+    fs.rmSync(host.path("etc/dokploy-oci/ssh"));
+    expect((await runScript(host, BOOTSTRAP)).code).toBe(0);
+    expect(host.log()).toContain("step admin: already done");
+    expect(host.fake.sshKeys).toHaveLength(1);
+  });
+
   test("a saved key that answers 401 is replaced once and deleted; a rejected replacement is never replaced again", async () => {
     const host = await makeHost();
     expect((await runScript(host, BOOTSTRAP)).code).toBe(0);
@@ -398,22 +415,7 @@ describe("manager bootstrap", () => {
 });
 
 describe("harden.sh", () => {
-  const INPUT_AFTER_HARDENING = [
-    "-m state --state RELATED,ESTABLISHED -j ACCEPT",
-    "-p icmp -j ACCEPT",
-    "-i lo -j ACCEPT",
-    "-p udp -m udp --sport 123 -j ACCEPT",
-    "-p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT",
-    "-p tcp -s 0.0.0.0/0 --dport 80 -m comment --comment dokploy-oci -j ACCEPT",
-    "-p tcp -s 10.0.0.0/24 --dport 2377 -m comment --comment dokploy-oci -j ACCEPT",
-    "-p udp -s 10.0.0.0/24 --dport 4789 -m comment --comment dokploy-oci -j ACCEPT",
-    "-p udp -s 10.0.0.0/24 --dport 7946 -m comment --comment dokploy-oci -j ACCEPT",
-    "-p udp -s 10.0.1.0/24 --dport 7946 -m comment --comment dokploy-oci -j ACCEPT",
-    // ESP has no port (encryptedOverlays); a real manager refused the whole hostPorts list for it until a real
-    // machine booted with it (__tests__/vm).
-    "-p esp -s 10.0.0.0/24 -m comment --comment dokploy-oci -j ACCEPT",
-    "-j REJECT --reject-with icmp-host-prohibited",
-  ];
+  // The INPUT rules these ports become, on the real iptables with real connections: __tests__/firewall/host-ports.test.ts.
   const hostPorts = [
     { protocol: "tcp", port: 80, sources: ["0.0.0.0/0"] },
     { protocol: "tcp", port: 2377, sources: ["10.0.0.0/24"] },
@@ -427,11 +429,11 @@ describe("harden.sh", () => {
   const REFUSE_CONTAINERS = "-p tcp -m cgroup --path /dokploy_containers.slice -j REJECT --reject-with tcp-reset";
   const REFUSE_BRIDGED = "-d 169.254.169.254/32 -p tcp ! --dport 53 -m comment --comment dokploy-oci -j REJECT --reject-with tcp-reset";
 
-  test("twice: rules before the image's REJECT, no duplicates, same files, metadata blocked, sshd key-only", async () => {
+  test("twice: no duplicates, same files, metadata blocked, sshd key-only", async () => {
     const host = await makeHost({ config: { hostPorts } });
     const first = await runScript(host, HARDEN);
     expect(first.code).toBe(0);
-    expect(chain(host, "INPUT")).toEqual(INPUT_AFTER_HARDENING);
+    expect(first.output).toContain("iptables: INPUT accepts esp/- from 10.0.0.0/24");
     // The metadata service: our jump before the image's InstanceServices (which accepts it for all), users refused
     // by owner, host-network containers by their slice, bridged ones in DOCKER-USER; DNS (port 53) left alone.
     expect(chain(host, "OUTPUT")).toEqual([METADATA_JUMP, "-d 169.254.0.0/16 -j InstanceServices"]);
@@ -442,9 +444,6 @@ describe("harden.sh", () => {
     expect(calls.indexOf("systemctl start dokploy_containers.slice")).toBeLessThan(calls.findIndex((line) => line.includes("-A DOKPLOY-METADATA -p tcp -m cgroup")));
     expect(JSON.parse(host.read("etc/docker/daemon.json"))).toEqual({ "cgroup-parent": "dokploy_containers.slice" });
     expect(calls).toContain("systemctl enable dokploy-metadata-guard.service");
-    // Inserted at the REJECT's position, which moves down one per rule.
-    const inserts = host.stubCalls().filter((line) => line.startsWith("iptables -w -I INPUT"));
-    expect(inserts.map((line) => line.split(" ")[4])).toEqual(["6", "7", "8", "9", "10", "11"]);
     expect(host.stubCalls()).toContain("netfilter-persistent save");
     expect(fs.readdirSync(host.path(".stub-state/iptables.saved")).sort()).toEqual(["DOCKER-USER", "DOKPLOY-METADATA", "FORWARD", "INPUT", "InstanceServices", "OUTPUT"]);
     const dropIn = host.read("etc/ssh/sshd_config.d/00-hardening.conf");
@@ -465,7 +464,6 @@ describe("harden.sh", () => {
     const callsAfterFirst = host.stubCalls().length;
     const second = await runScript(host, HARDEN);
     expect(second.code).toBe(0);
-    expect(chain(host, "INPUT")).toEqual(INPUT_AFTER_HARDENING);
     expect(chain(host, "DOCKER-USER")).toHaveLength(1);
     expect(chain(host, "OUTPUT")).toHaveLength(2);
     expect(chain(host, "DOKPLOY-METADATA")).toHaveLength(2);

@@ -3,7 +3,6 @@
  * A worker is who its credential proves (X-Dokploy-Worker + Bearer sha256("<secret>:<name>")); which workers are
  * expected and ready comes from workers.json, written here the way the reconciler writes it.
  */
-import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
@@ -27,7 +26,6 @@ import {
 const JOIN_COMMAND = "docker swarm join --token SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx 10.0.0.10:2377\n";
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKq9kfpmB0vSFh0Wq1nQ8cXH0lJrQbq7ZP2v1d6S3Xyz dokploy-oci\n";
 const API_KEY = "dokploy-api-key-must-never-leave-the-manager";
-const UNIT_FILE = path.resolve(__dirname, "../../templates/manager/dokploy-token-server.service");
 
 interface Reply {
   status: number;
@@ -322,15 +320,7 @@ test("answers 405 to other methods and 404 to unknown paths, both only after aut
   expect((await request(`${server.url}/token`, { as: "worker-1", method: "DELETE" })).status).toBe(405);
 });
 
-const hasSystemdAnalyze = spawnSync("systemd-analyze", ["--version"]).status === 0;
-(hasSystemdAnalyze ? test : test.skip)("the systemd unit passes systemd-analyze verify without warnings", () => {
-  const unitDir = fs.mkdtempSync(path.join(root, "unit-"));
-  const unit = path.join(unitDir, path.basename(UNIT_FILE));
-  fs.copyFileSync(UNIT_FILE, unit);
-  // verify exits 0 on unknown keys and bad values but prints them, so any output is a failure.
-  const result = spawnSync("systemd-analyze", ["verify", unit], { encoding: "utf8" });
-  expect({ status: result.status, output: result.stdout + result.stderr }).toEqual({ status: 0, output: "" });
-});
+// Its systemd unit, with every other one: __tests__/host-files/systemd-units.test.ts.
 
 describe("long poll (?wait=N)", () => {
   test("a request made before the token exists is answered with it as soon as it is published", async () => {

@@ -309,6 +309,24 @@ describe("worker bootstrap", () => {
     expect(worker.exists(WORKER_MARKER)).toBe(true);
   });
 
+  test("a command that fails where nothing expects it (root's .ssh is a file) stops the setup there: logged, no marker", async () => {
+    const secret = newSecret();
+    const server = await tokenServer(secret);
+    publish(server);
+    const worker = makeWorker({ tokenServerUrl: server.url, secret });
+    fs.mkdirSync(worker.path("root"), { recursive: true });
+    fs.writeFileSync(worker.path("root/.ssh"), "");
+    const exit = await worker.run().done;
+    expect(exit.code).not.toBe(0);
+    expect(worker.log()).toMatch(/ERROR: line \d+: 'mkdir -p "\$\(dirname "\$AUTHORIZED_KEYS"\)"' failed with exit status 1\n/);
+    expect(worker.log()).not.toContain("Dokploy's SSH key authorized for root");
+    expect(worker.exists(WORKER_MARKER)).toBe(false);
+    // The host set right, the next run finishes.
+    fs.rmSync(worker.path("root/.ssh"));
+    expect((await worker.run().done).code).toBe(0);
+    expect(worker.read(AUTHORIZED_KEYS)).toBe(`${PUBLIC_KEY}\n`);
+  });
+
   test("unexpected join commands and keys are refused, never reach docker, and are not logged", async () => {
     const secret = newSecret();
     const server = await tokenServer(secret);

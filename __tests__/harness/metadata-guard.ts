@@ -30,7 +30,8 @@ const ASKER_CGROUPS: Partial<Record<Asker, string>> = {
   container: `${CONTAINER_SLICE}/docker-probe.scope`,
   agent: "system.slice/oracle-cloud-agent.service",
 };
-const SYSTEMCTL_STUB = path.join(HOST_STUBS, "systemctl");
+// The stubs of what would change this machine; iptables is the real one.
+const STUBS = ["systemctl", "sshd", "apt-get", "fail2ban-client"];
 /** The client side of the veth: an address of the node outside the lab's subnet. */
 const NODE_SIDE_ADDRESS = "192.0.2.2";
 
@@ -78,6 +79,12 @@ export interface GuardedNode {
   readonly root: string;
   /** Runs harden.sh --metadata-only as at boot, in the node's network namespace and the test cgroup namespace. */
   guard(): Promise<Result>;
+  /** Runs the whole of harden.sh (as the bootstraps do) the same way; sshd, apt-get and fail2ban are stubs. */
+  harden(): Promise<Result>;
+  /** Runs a command in the metadata service's namespace: another machine, at 169.254.169.254, one hop away. */
+  fromOutside(command: string[]): Promise<Result>;
+  /** The node's address as the outside namespace reaches it. */
+  readonly address: string;
   /** Runs a command in the node's network namespace as `as`. */
   exec(command: string[], as?: Asker): Promise<Result>;
   /** Fetches user_data from the metadata service as `as`; the Result of curl. */
@@ -137,8 +144,8 @@ export async function startGuardedNode(name: string, nodeNetns?: string, config:
   try {
     fs.mkdirSync(cgroup);
     fs.mkdirSync(bin);
-    // A dangling link would be skipped on PATH and this machine's own systemctl run instead.
-    fs.copyFileSync(SYSTEMCTL_STUB, path.join(bin, "systemctl"));
+    // A dangling link would be skipped on PATH and this machine's own command run instead.
+    for (const stub of STUBS) fs.copyFileSync(path.join(HOST_STUBS, stub), path.join(bin, stub));
     // Saving would write this machine's /etc/iptables: the stub only records that the guard asked for it.
     fs.writeFileSync(path.join(bin, "netfilter-persistent"), '#!/bin/sh\necho "netfilter-persistent $*" >>"$DOKPLOY_OCI_ROOT/stub-calls.log"\n', { mode: 0o755 });
     fs.mkdirSync(path.join(root, "etc/dokploy-oci"), { recursive: true });
@@ -189,14 +196,16 @@ export async function startGuardedNode(name: string, nodeNetns?: string, config:
     fs.mkdirSync(dir, { recursive: true });
     return run("bash", ["-c", 'echo $$ >"$0/cgroup.procs" && exec "$@"', dir, ...inNode(command)]);
   };
+  const harden = (args: string[]) =>
+    run("bash", ["-c", 'echo $$ >"$0/cgroup.procs" && exec "$@"', cgroup, ...inNode(["unshare", "--cgroup", "bash", path.join(root, "opt/dokploy-oci/bin/harden.sh"), ...args])], { env });
   return {
     netns,
     cgroup,
     root,
-    guard: () =>
-      run("bash", ["-c", 'echo $$ >"$0/cgroup.procs" && exec "$@"', cgroup, ...inNode(["unshare", "--cgroup", "bash", path.join(root, "opt/dokploy-oci/bin/harden.sh"), "--metadata-only"])], {
-        env,
-      }),
+    address: NODE_SIDE_ADDRESS,
+    guard: () => harden(["--metadata-only"]),
+    harden: () => harden([]),
+    fromOutside: (command) => run("ip", ["netns", "exec", imdsNs, ...command]),
     exec,
     fetchUserData: (as) => exec(fetchArgs, as),
     connectDns: (as) => exec(dnsConnectArgs, as),

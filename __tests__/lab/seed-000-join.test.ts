@@ -19,7 +19,7 @@ import * as path from "path";
 import { TOKEN_SERVER_STATE_DIR } from "../../constructs/oci/token-server";
 import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { eventually } from "../harness/lab";
-import { LabCluster, PRODUCTION_JOIN, TOKEN_SERVER_PORT } from "../harness/lab-cluster";
+import { LabCluster, TOKEN_SERVER_PORT } from "../harness/lab-cluster";
 import { installManager, MANAGER_BOOTSTRAP, managerNodeConfig } from "../../sandbox/manager";
 import { shippedScript } from "../../sandbox/shipped";
 import { REGISTER_WORKERS, start, WORKER_MARKER } from "../../sandbox/worker";
@@ -75,19 +75,14 @@ test("manager bootstrap -> token server -> real swarm join on 2 workers -> each 
   // The reconciler, in a loop like the systemd unit: it tells the token server who may join once the swarm exists.
   const registration = start("python3", [REGISTER_WORKERS], managerEnv);
   const workerRuns = WORKERS.map((_, i) => cluster.bootWorker(i, secret));
-  // Join lag: token published -> the worker's node Ready on the manager, watched while everything runs.
+  // Both workers Ready on the manager, watched while everything runs (the join lag is a figure of npm run bench).
   const tokenFile = at(path.join(TOKEN_SERVER_STATE_DIR, "token"));
-  let tokenAvailableAt: number | undefined;
-  const readyAt = new Map<string, number>();
   const watch = eventually(
     "the token published and both workers Ready in the real swarm",
     async () => {
-      if (tokenAvailableAt === undefined && fs.existsSync(tokenFile)) tokenAvailableAt = Date.now();
-      if (tokenAvailableAt === undefined) return false;
-      for (const node of await cluster.swarmNodes()) {
-        if (node.role === "worker" && node.status === "ready" && !readyAt.has(node.hostname)) readyAt.set(node.hostname, Date.now());
-      }
-      return readyAt.size === WORKERS.length;
+      if (!fs.existsSync(tokenFile)) return false;
+      const ready = (await cluster.swarmNodes()).filter((node) => node.role === "worker" && node.status === "ready");
+      return ready.length === WORKERS.length;
     },
     300_000,
   );
@@ -95,11 +90,6 @@ test("manager bootstrap -> token server -> real swarm join on 2 workers -> each 
   expect(bootstrap.output).toContain("Dokploy manager ready");
   expect(bootstrap.code).toBe(0);
   await watch;
-  const lags = WORKERS.map((name) => (readyAt.get(name)! - tokenAvailableAt!) / 1000).sort((a, b) => a - b);
-  const median = lags.length % 2 ? lags[(lags.length - 1) / 2] : (lags[lags.length / 2 - 1] + lags[lags.length / 2]) / 2;
-  console.log(`real join lag (token published -> node Ready), s: ${lags.map((lag) => lag.toFixed(1)).join(", ")}; median ${median.toFixed(1)}, max ${lags[lags.length - 1].toFixed(1)}`);
-  // The workers poll with production's backoff (at most 15 s between attempts), then join in a few seconds.
-  expect(lags[lags.length - 1]).toBeLessThan(PRODUCTION_JOIN.maxDelaySeconds + 45);
 
   // The real swarm: initialised the way the bootstrap asks, advertised on the manager's private address.
   const info = JSON.parse(await manager.mustDocker(["info", "--format", "{{json .Swarm}}"]));

@@ -8,9 +8,10 @@ import { DokployManager, DokployManagerProps, TESTED_DOKPLOY_VERSION } from "../
 import { CloudConfig, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "../../lib/cloud-init";
 import { LOADER_PATH, releaseEntries } from "../../lib/host-release";
 import { ormStackJson } from "../../scripts/lib/orm-package";
-import { readHostFile, readTemplate } from "../../lib/templates";
+import { readTemplate } from "../../lib/templates";
 import { validateStack } from "../../scripts/lib/validate";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
+import { leftOutLines, notComments, pythonAst, templateText } from "../helpers/shipped-text";
 import { openSshPublicKey } from "../helpers/ssh-keys";
 import { applyAndReadOutputs, applyExpectingFailure } from "../helpers/terraform";
 
@@ -86,16 +87,25 @@ describe("the manager's cloud-config", () => {
     const document = parse(yaml.replace(/^#cloud-config\n/, ""));
     const files = new Map<string, any>(document.write_files.map((file: any) => [file.path, file]));
     expect([...files.keys()]).toEqual(["/etc/dokploy-oci/node.json", LOADER_PATH, "/etc/systemd/system/dokploy-release-install.service"]);
-    expect(files.get(LOADER_PATH).content).toBe(readHostFile("common/loader.sh"));
+    // Expectations from the template files and python's parser, not from readHostFile, which makes this text.
+    const loader: string = files.get(LOADER_PATH).content;
+    expect(loader.split("\n").slice(0, 2)).toEqual(["#!/usr/bin/env bash", "set -Eeuo pipefail"]);
+    expect(notComments(leftOutLines(templateText("common/loader.sh"), loader))).toEqual([]);
     expect(files.get("/etc/dokploy-oci/node.json").permissions).toBe("0600");
     expect(document.runcmd).toEqual([["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "--no-block", "dokploy-release-install.service"]]);
   });
 
   test("the release carries the host library, every program and unit, and the metadata guard's units", () => {
     const entries = new Map(releaseEntries().map((entry) => [entry.path, entry]));
-    expect(entries.get("lib/host-lib.sh")!.content).toBe(readHostFile("common/host-lib.sh"));
-    expect(entries.get("bin/manager-bootstrap.sh")).toMatchObject({ content: readHostFile("manager/bootstrap.sh"), mode: 0o700 });
-    expect(entries.get("bin/token-server.py")!.content).toBe(readHostFile("manager/token-server.py"));
+    const library = entries.get("lib/host-lib.sh")!.content;
+    expect(library.split("\n")[0]).toBe("# shellcheck shell=bash");
+    expect(notComments(leftOutLines(templateText("common/host-lib.sh"), library))).toEqual([]);
+    const bootstrap = entries.get("bin/manager-bootstrap.sh")!;
+    expect(bootstrap.mode).toBe(0o700);
+    expect(bootstrap.content.split("\n").slice(0, 2)).toEqual(["#!/usr/bin/env bash", "set -Eeuo pipefail"]);
+    expect(notComments(leftOutLines(templateText("manager/bootstrap.sh"), bootstrap.content))).toEqual([]);
+    expect(bootstrap.content.length).toBeLessThan(templateText("manager/bootstrap.sh").length);
+    expect(pythonAst(entries.get("bin/token-server.py")!.content)).toBe(pythonAst(templateText("manager/token-server.py")));
     // docker.service waits for the guard and fails without it; the slice exists before the saved rules return.
     const unit = (name: string) => entries.get(`systemd/${name}`)!.content;
     expect(unit("docker.service.d/dokploy-metadata-guard.conf")).toMatch(/^Requires=dokploy-metadata-guard\.service$/m);

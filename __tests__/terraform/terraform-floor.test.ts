@@ -7,9 +7,14 @@
  *   write-only attributes `*_wo` (1.11), import blocks with `identity` (1.12), `action` blocks and lifecycle
  *   action_trigger (1.14). Allowed, being 1.5 or older: check blocks, import blocks (1.5), moved blocks (1.1),
  *   terraform_data (1.4), pre/postconditions (1.2), nonsensitive (0.15). Every function called must also be a real
- *   built-in of the installed terraform (`terraform metadata functions -json`).
+ *   built-in of the installed terraform (`terraform metadata functions -json`) and one of the functions written out
+ *   below, each in Terraform 1.5's function reference: a function the stacks start to call fails the test until it is
+ *   checked against 1.5 and added, whatever terraform is installed here.
+ * No Terraform 1.5.x binary is on this machine or in ../shared (only the installed 1.11), and none can be fetched
+ * offline, so the floor is checked by these lists and not by running 1.5 itself.
  */
 import { execFileSync } from "child_process";
+import * as semver from "semver";
 import { TerraformStack, Testing } from "cdktf";
 import { FreeTierClusterStack } from "../../examples/free-tier-cluster/main";
 import { PaidWorkerPoolStack } from "../../examples/paid-worker-pool/main";
@@ -24,6 +29,12 @@ jest.setTimeout(120000);
 
 const TOP_LEVEL_1_5 = ["terraform", "provider", "variable", "locals", "resource", "data", "output", "module", "moved", "import", "check"];
 const FUNCTIONS_AFTER_1_5 = ["issensitive", "templatestring", "ephemeralasnull"];
+// What the stacks call today, each a Terraform 1.5 built-in.
+const FUNCTIONS_IN_1_5 = new Set([
+  "alltrue", "base64encode", "base64gzip", "can", "cidrhost", "coalesce", "compact", "concat", "contains", "element", "floor", "format",
+  "join", "jsonencode", "length", "merge", "nonsensitive", "regex", "replace", "sensitive", "sha256", "split", "substr", "toset",
+  "trimspace", "try",
+]);
 
 /** Every problem found, each naming where. */
 function post15Features(json: any, builtins: ReadonlySet<string>): string[] {
@@ -56,6 +67,7 @@ function post15Features(json: any, builtins: ReadonlySet<string>): string[] {
       if (fn.includes("::")) problems.push(`${where}: ${fn}() is a namespaced function (provider:: or core::, 1.8)`);
       else if (FUNCTIONS_AFTER_1_5.includes(fn)) problems.push(`${where}: ${fn}() is newer than Terraform 1.5`);
       else if (!builtins.has(fn)) problems.push(`${where}: ${fn}() is not a Terraform function`);
+      else if (!FUNCTIONS_IN_1_5.has(fn)) problems.push(`${where}: ${fn}() is not on the list of Terraform 1.5 functions checked so far`);
     }
   });
   return problems;
@@ -91,6 +103,11 @@ describe("Terraform 1.5 is the floor", () => {
     expect(post15Features(json, builtins)).toEqual([]);
   });
 
+  test("the stated floor admits every 1.5.x and nothing older", () => {
+    for (const version of ["1.5.0", "1.5.7", "1.11.4"]) expect([version, semver.satisfies(version, TERRAFORM_REQUIRED_VERSION)]).toEqual([version, true]);
+    expect(semver.satisfies("1.4.7", TERRAFORM_REQUIRED_VERSION)).toBe(false);
+  });
+
   test("the walk finds each listed feature", () => {
     const json = {
       removed: { from: "x.y" },
@@ -98,7 +115,7 @@ describe("Terraform 1.5 is the floor", () => {
         a: { type: "string", ephemeral: true, validation: [{ condition: "${var.a != var.b}", error_message: "m" }] },
         b: { type: "string", validation: [{ condition: "${length(var.b) > 0}", error_message: "m" }] },
       },
-      output: { o: { value: '${templatestring(local.t, {})} ${provider::oci::f("x")} ${issensitive(var.a)} ${nosuchfn(1)} ${join(",", ["log(x)"])}', ephemeral: true },
+      output: { o: { value: '${templatestring(local.t, {})} ${provider::oci::f("x")} ${issensitive(var.a)} ${nosuchfn(1)} ${join(",", ["log(x)"])} ${upper("a")}', ephemeral: true },
       },
       import: { i: { for_each: "${var.x}", to: "a.b", id: "c" } },
       resource: { oci_thing: { t: { password_wo: "x", lifecycle: { action_trigger: [] } } } },
@@ -115,6 +132,7 @@ describe("Terraform 1.5 is the floor", () => {
       "output.o.value: provider::oci::f() is a namespaced function (provider:: or core::, 1.8)",
       "output.o.value: issensitive() is newer than Terraform 1.5",
       "output.o.value: nosuchfn() is not a Terraform function",
+      "output.o.value: upper() is not on the list of Terraform 1.5 functions checked so far",
     ]);
   });
 });
