@@ -12,6 +12,8 @@ export const STRICT_MODE: Record<string, string> = {
   "common/tailscale-up.sh": "set -Eeuo pipefail",
   "manager/bootstrap.sh": "set -Eeuo pipefail",
   "worker/bootstrap.sh": "set -Eeuo pipefail",
+  "common/loader.sh": "set -Eeuo pipefail",
+  "common/docker-cleanup.sh": "set -euo pipefail",
 };
 
 /** A file of templates/, read directly. */
