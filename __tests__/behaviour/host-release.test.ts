@@ -151,7 +151,7 @@ describe("upgrades in place, from the tag", () => {
     await agent.kill();
   });
 
-  test("A -> B restarts only the token server; a broken C is rolled back to B; a missing release changes nothing", async () => {
+  test("A -> B restarts only the token server; a broken C is rolled back to B; a missing or altered release changes nothing", async () => {
     await waitFor(() => unitPid(root, TOKEN_SERVER) !== undefined, "the token server");
     const pidA = unitPid(root, TOKEN_SERVER);
     setTag(B.sha256);
@@ -173,6 +173,11 @@ describe("upgrades in place, from the tag", () => {
     const missing = "f".repeat(64);
     setTag(missing);
     await waitFor(() => /release ffffffffffff does not exist in the releases bucket \(HTTP 404\)/.test(log()), "the missing release");
+    expect(currentRelease(root)).toBe(B.sha256);
+    // A download whose bytes are not the release the tag names is refused: nothing of it is unpacked or run.
+    storage.tamper = true;
+    setTag(D.sha256);
+    await waitFor(() => new RegExp(`release ${D.sha256.slice(0, 12)}: the download's sha256 is [0-9a-f]{64}: refused, nothing of it runs`).test(log()), "the refused download");
     expect(currentRelease(root)).toBe(B.sha256);
     // Kept: the running release and the one before it.
     expect(fs.readdirSync(path.join(root, "opt/dokploy-oci/releases")).sort()).toEqual([A.sha256, B.sha256].sort());

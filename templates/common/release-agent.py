@@ -112,6 +112,8 @@ def fetch(sha):
         return
     url = f"{RELEASE['url']}{sha}.tar.gz"
     limit = int(RELEASE["maxBytes"])
+    timeout = int(RELEASE["downloadTimeoutSeconds"])
+    deadline = time.monotonic() + timeout
     digest = hashlib.sha256()
     os.makedirs(RELEASES, mode=0o700, exist_ok=True)
     work = tempfile.mkdtemp(prefix=".partial-", dir=RELEASES)
@@ -119,11 +121,13 @@ def fetch(sha):
         archive = f"{work}/release.tar.gz"
         size = 0
         try:
-            with DIRECT.open(url, timeout=int(RELEASE["downloadTimeoutSeconds"])) as response, open(archive, "wb") as out:
+            with DIRECT.open(url, timeout=timeout) as response, open(archive, "wb") as out:
                 while chunk := response.read(65536):
                     size += len(chunk)
                     if size > limit:
                         raise Failed(f"release {short(sha)} is larger than {limit} bytes: refused")
+                    if time.monotonic() > deadline:
+                        raise Failed(f"release {short(sha)}: the download took longer than {timeout} s")
                     digest.update(chunk)
                     out.write(chunk)
         except urllib.error.HTTPError as error:
