@@ -42,6 +42,8 @@ describe("variable validation blocks (real terraform)", () => {
       tailscale_tags: "tag:dokploy,tag:servers",
       node_boot_volume_in_gbs: "50",
       ubuntu_version: "22.04",
+      backup_schedule: "15 2 * * 1-5",
+      backup_keep_latest: "30",
     };
     expect(applyAndReadOutputs(variablesOnly, good).ok.value).toBe("yes");
   });
@@ -55,6 +57,8 @@ describe("variable validation blocks (real terraform)", () => {
       node_ocpus: "5",
       tenancy_kind: "paid",
       admin_access: "vpn",
+      backup_schedule: "daily; rm -rf /",
+      backup_keep_latest: "0",
     }).replace(/\s+/g, " ");
     for (const message of [
       "Admin CIDRs: comma-separated IPv4 CIDR blocks such as 203.0.113.7/32 (octets 0-255 without leading zeros, prefix 0-32).",
@@ -63,6 +67,8 @@ describe("variable validation blocks (real terraform)", () => {
       "OCPUs per node: must be a whole number from 1 to 4.",
       "Tenancy kind: must be one of always-free, pay-as-you-go.",
       "Admin access: must be one of internet, tailnet.",
+      'Backup schedule: a cron expression of five fields such as "0 3 * * *" (daily at 03:00 UTC).',
+      "Backups kept: must be a whole number from 1 to 365.",
     ]) {
       expect(output).toContain(message);
     }
