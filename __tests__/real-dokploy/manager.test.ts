@@ -324,8 +324,11 @@ describe(`manager programs against the real Dokploy`, () => {
         fs.writeFileSync(path.join(hosts, name, file), text, { mode: 0o600 });
       }
     };
+    // What `df -P -B1 /` prints on each host (the status stub's df answers from this file).
+    const df = "Filesystem 1-blocks Used Available Capacity Mounted on\n/dev/sda1 100000000000 20000000000 80000000000 20% /\n";
     files(MANAGER_PUBLIC_IP, {
       "cloud-init-status": "status: done\n",
+      df,
       [SETUP_LOG]: host.log(),
       "var/lib/dokploy-oci/token-server/server-state.json": "{}\n",
       [CREDENTIALS]: host.read(CREDENTIALS),
@@ -340,7 +343,7 @@ describe(`manager programs against the real Dokploy`, () => {
         })),
       ]),
     });
-    for (const n of [1, 2, 3, 4, 5]) files(`10.0.0.${10 + n}`, { "cloud-init-status": "status: done\n", "var/log/dokploy-worker-setup.log": "worker ready\n" });
+    for (const n of [1, 2, 3, 4, 5]) files(`10.0.0.${10 + n}`, { "cloud-init-status": "status: done\n", df, "var/log/dokploy-worker-setup.log": "worker ready\n" });
     const ssh = path.join(hosts, "ssh");
     fs.writeFileSync(ssh, `#!/usr/bin/env bash\nSTATUS_HOSTS_DIR='${hosts}' exec ip netns exec '${dokploy.namespace}' '${path.join(STATUS_STUBS, "ssh")}' "$@"\n`, { mode: 0o755 });
     const status = spawnSync("npx", ["ts-node", "--transpile-only", "scripts/status.ts", MANAGER_PUBLIC_IP, "--dokploy-url", dokploy.url], {
