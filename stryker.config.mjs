@@ -29,7 +29,8 @@ export default {
   // The synth tests that run the real terraform take tens of seconds; a mutant that hangs is still stopped.
   timeoutMS: 120000,
   dryRunTimeoutMinutes: 60,
-  ignorePatterns: ["dist", "cdktf.out", "coverage", "bench", "/reports", "__tests__/vm", "sandbox/vm"],
+  // .package.dev.json exists only while a test packs the package (npm pack's prepack/postpack).
+  ignorePatterns: ["dist", "cdktf.out", "coverage", "bench", "/reports", "__tests__/vm", "sandbox/vm", ".package.dev.json", "*.tgz"],
   reporters: ["clear-text", "progress", "json", "html"],
   jsonReporter: { fileName: `${report}.json` },
   htmlReporter: { fileName: `${report}.html` },

@@ -1,4 +1,4 @@
-import { DataResource, DefaultTokenResolver, StringConcat, TerraformOutput, Tokenization, TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { DataResource, TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { parse } from "yaml";
 import { ADDONS_STACK_NAME, OCI_STACK_NAME, adminCidrsFromForm, buildApp, selectedAddons } from "../../main";
 import { buildSchemaYaml } from "../../lib/orm-schema";
@@ -96,22 +96,5 @@ describe("the form's expressions, evaluated by the real terraform binary", () =>
     expect(applyAndReadOutputs(config, { admin_cidrs: "0.0.0.0/0", admin_access: "internet", key: "tskey-auth-abc123" }).cidrs).toBeDefined();
     expect(applyExpectingFailure(config, { admin_cidrs: "0.0.0.0/0", admin_access: "internet", key: "not-a-key" })).toMatch(/not a Tailscale auth key/);
     expect(applyExpectingFailure(config, { admin_cidrs: "0.0.0.0/0", admin_access: "internet", key: "tskey-client-abc" })).toMatch(/OAuth client secret/);
-  });
-
-  test("an empty Tailscale key turns Tailscale off on every node and in the outputs; a key turns it on", () => {
-    // main.ts's own stack: the nodes' `tailscale.enabled` and the tailnet URL output, as terraform evaluates them.
-    const { stack } = buildApp(undefined, []);
-    const synthesized = JSON.parse(Testing.synth(stack));
-    const nodes = [stack.cluster.manager.cloudConfig, ...stack.cluster.workerPools.map((pool) => pool.cloudConfig)];
-    const resolve = (value: unknown) => Tokenization.resolve(value, { scope: stack, preparing: false, resolver: new DefaultTokenResolver(new StringConcat()) });
-    const output: Record<string, { value: unknown }> = { tailnet_url: { value: synthesized.output.dokploy_tailnet_url.value } };
-    nodes.forEach((node, index) => (output[`enabled_${index}`] = { value: resolve(node.nodeConfig().tailscale.enabled) }));
-    const config = { variable: { tailscale_auth_key: synthesized.variable.tailscale_auth_key }, output };
-    const values = (key: string) => Object.fromEntries(Object.entries(applyAndReadOutputs(config, { tailscale_auth_key: key })).map(([name, out]) => [name, out.value]));
-
-    const enabled = (value: boolean) => Object.fromEntries(nodes.map((_, index) => [`enabled_${index}`, value]));
-    expect(nodes.length).toBeGreaterThanOrEqual(2);
-    expect(values("")).toEqual({ ...enabled(false), tailnet_url: "Tailscale is not configured" });
-    expect(values("tskey-auth-abc123")).toEqual({ ...enabled(true), tailnet_url: expect.stringMatching(/^http:\/\/[a-z0-9-]+-manager:3000$/) });
   });
 });
