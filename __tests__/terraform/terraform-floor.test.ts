@@ -33,7 +33,7 @@ const FUNCTIONS_AFTER_1_5 = ["issensitive", "templatestring", "ephemeralasnull"]
 const FUNCTIONS_IN_1_5 = new Set([
   "alltrue", "base64encode", "base64gzip", "can", "cidrhost", "coalesce", "compact", "concat", "contains", "element", "floor", "format",
   "join", "jsonencode", "length", "merge", "nonsensitive", "regex", "replace", "sensitive", "sha256", "split", "substr", "toset",
-  "trimspace", "try",
+  "trimspace", "try", "one", "flatten",
 ]);
 
 /** Every problem found, each naming where. */
