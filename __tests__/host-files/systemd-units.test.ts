@@ -13,12 +13,19 @@ import { readHostFile, templatePath } from "../../lib/templates";
 const UNITS = [
   "common/dokploy-metadata-guard.service",
   "common/dokploy-tailscale-up.service",
+  "common/dokploy-docker-cleanup.service",
+  "common/dokploy-usage-sampler.service",
+  "common/dokploy-release-agent.service",
+  "common/dokploy-release-install.service",
   "manager/dokploy-manager-setup.service",
   "manager/dokploy-register-workers.service",
   "manager/dokploy-token-server.service",
   "worker/dokploy-worker-setup.service",
 ];
-const PROGRAMS = ["harden.sh", "tailscale-up.sh", "manager-bootstrap.sh", "register-workers.py", "token-server.py", "worker-bootstrap.sh"];
+const PROGRAMS = [
+  "bin/harden.sh", "bin/tailscale-up.sh", "bin/manager-bootstrap.sh", "bin/register-workers.py", "bin/token-server.py", "bin/worker-bootstrap.sh",
+  "bin/docker-cleanup.sh", "bin/usage-sampler.py", "bin/release-agent.py", "loader.sh",
+];
 
 let root: string;
 
@@ -26,7 +33,7 @@ beforeAll(() => {
   if (spawnSync("systemd-analyze", ["--version"]).status !== 0) throw new Error("systemd-analyze is not installed (package systemd)");
   root = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-units-"));
   fs.mkdirSync(path.join(root, "opt/dokploy-oci/bin"), { recursive: true });
-  for (const program of PROGRAMS) fs.writeFileSync(path.join(root, "opt/dokploy-oci/bin", program), "#!/bin/sh\n", { mode: 0o755 });
+  for (const program of PROGRAMS) fs.writeFileSync(path.join(root, "opt/dokploy-oci", program), "#!/bin/sh\n", { mode: 0o755 });
 });
 
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
