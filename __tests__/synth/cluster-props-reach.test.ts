@@ -178,7 +178,7 @@ const CASES: { readonly [K in keyof Required<DokployClusterProps>]: Case } = {
       expect(managerConfig(s).backups).toMatchObject({ bucket: "dokploy-backups", region: "eu-frankfurt-1", schedule: "30 4 * * 0", keepLatestCount: 3, restoreAtFirstBoot: false, enabled: true });
       // As Terraform gets it inside the manager's user_data: an expression, not a string with "$${" escaped.
       const userData = Object.values<any>(s.json.resource.oci_core_instance).map((instance) => instance.metadata.user_data).join("\n");
-      expect(userData).toMatch(/"endpoint" = "https:\/\/\$\{one\(data\.oci_objectstorage_namespace\.\S+\[\*\]\.namespace\)\}\.compat\.objectstorage\.eu-frankfurt-1\.oraclecloud\.com"/);
+      expect(userData).toMatch(/"endpoint" = join\("", \["https:\/\/", one\(data\.oci_objectstorage_namespace\.\S+\[\*\]\.namespace\), "\.compat\.objectstorage\.", "eu-frankfurt-1", "\.oraclecloud\.com"\]\)/);
     },
   },
   freeformTags: {

@@ -94,7 +94,8 @@ export class BackupBucket extends Construct {
       freeformTags: props.freeformTags,
       count,
     });
-    this.endpoint = `https://${only(namespace, "namespace")}.compat.objectstorage.${props.region}.oraclecloud.com`;
+    // Joined by Terraform: a token inside a template string would reach jsonencode as an escaped "${" (cdktf warns).
+    this.endpoint = Fn.join("", ["https://", only(namespace, "namespace"), ".compat.objectstorage.", props.region, ".oraclecloud.com"]);
 
     let accessKey = props.accessKey;
     let secretKey = props.secretKey;
