@@ -9,7 +9,7 @@ window plus a day of samples. It only observes: it never creates load to look bu
 
 Network % is against the shape's bandwidth from the instance metadata service, read once at start (while it is
 unknown, network % is null and the node is not called idle). node.json's `usage` gives the paths and figures.
-`--summarize` rewrites usage.json from the samples and exits (used after an upgrade, and by tests).
+`--summarize` rewrites usage.json from the samples and exits (for an operator who wants the summary now, and for the tests).
 """
 import json
 import os
