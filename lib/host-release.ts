@@ -31,7 +31,7 @@ const NODE_UPKEEP_UNITS = ["dokploy-docker-cleanup.timer", "dokploy-usage-sample
 /** What a role starts at first boot, in order; `--no-block` units run long (setup waits for other nodes). */
 export const ROLE_UNITS = {
   manager: ["dokploy-token-server.service", "dokploy-manager-setup.service --no-block", "dokploy-register-workers.service", ...NODE_UPKEEP_UNITS, "dokploy-release-agent.service --no-block"],
-  worker: ["dokploy-worker-setup.service --no-block", ...NODE_UPKEEP_UNITS, "dokploy-release-agent.service --no-block"],
+  worker: ["dokploy-worker-setup.service --no-block", "dokploy-worker-rejoin.timer", ...NODE_UPKEEP_UNITS, "dokploy-release-agent.service --no-block"],
 } as const;
 
 /** archive path -> template (programs 0700, everything else 0644). */
@@ -44,6 +44,7 @@ const RELEASE_FILES: ReadonlyArray<readonly [string, string]> = [
   ["bin/register-workers.py", "manager/register-workers.py"],
   ["bin/backups.py", "manager/backups.py"],
   ["bin/worker-bootstrap.sh", "worker/bootstrap.sh"],
+  ["bin/swarm-ca-digest.py", "worker/swarm-ca-digest.py"],
   ["bin/docker-cleanup.sh", "common/docker-cleanup.sh"],
   ["bin/usage-sampler.py", "common/usage-sampler.py"],
   ["lib/host-lib.sh", "common/host-lib.sh"],
@@ -56,6 +57,8 @@ const RELEASE_FILES: ReadonlyArray<readonly [string, string]> = [
   ["systemd/dokploy-token-server.service", "manager/dokploy-token-server.service"],
   ["systemd/dokploy-register-workers.service", "manager/dokploy-register-workers.service"],
   ["systemd/dokploy-worker-setup.service", "worker/dokploy-worker-setup.service"],
+  ["systemd/dokploy-worker-rejoin.service", "worker/dokploy-worker-rejoin.service"],
+  ["systemd/dokploy-worker-rejoin.timer", "worker/dokploy-worker-rejoin.timer"],
   ["systemd/dokploy-docker-cleanup.service", "common/dokploy-docker-cleanup.service"],
   ["systemd/dokploy-docker-cleanup.timer", "common/dokploy-docker-cleanup.timer"],
   ["systemd/dokploy-usage-sampler.service", "common/dokploy-usage-sampler.service"],

@@ -23,6 +23,7 @@ export const WORKER_STUBS = path.join(REPO, "sandbox/worker-stubs");
 export const HOST_STUBS = path.join(REPO, "sandbox/host-stubs");
 export const WORKER_BOOTSTRAP = "opt/dokploy-oci/bin/worker-bootstrap.sh";
 export const HARDEN = "opt/dokploy-oci/bin/harden.sh";
+export const SWARM_CA_DIGEST = "opt/dokploy-oci/bin/swarm-ca-digest.py";
 export const REGISTER_WORKERS = shippedScript("manager/register-workers.py");
 export const WORKER_LOG = "var/log/dokploy-worker-setup.log";
 export const WORKER_MARKER = "opt/dokploy-worker-setup-complete";
@@ -216,6 +217,7 @@ export function makeWorker(options: WorkerOptions): Worker {
   fs.mkdirSync(at("opt/dokploy-oci/bin"), { recursive: true });
   fs.copyFileSync(shippedScript("worker/bootstrap.sh"), at(WORKER_BOOTSTRAP));
   fs.copyFileSync(shippedScript("common/harden.sh"), at(HARDEN));
+  fs.copyFileSync(shippedScript("worker/swarm-ca-digest.py"), at(SWARM_CA_DIGEST));
   installHostLibrary(root);
   if (options.dockerInstalled === false) {
     fs.mkdirSync(at(".stub-state/docker"), { recursive: true });

@@ -108,6 +108,13 @@ export class LabCluster {
     return { worker, running: start(args[0], args.slice(1), this.hostEnvironment(worker.root, node)) };
   }
 
+  /** Runs worker `index`'s rejoin check once (what dokploy-worker-rejoin.timer starts) on the host `worker` made. */
+  rejoinCheck(index: number, worker: Worker): Running {
+    const node = this.workerNodes[index];
+    const args = node.nsenterArgs(["bash", worker.path(WORKER_BOOTSTRAP), "rejoin"]);
+    return start(args[0], args.slice(1), this.hostEnvironment(worker.root, node));
+  }
+
   /** The reconciler's part of the manager's node.json: this lab's fake Dokploy and fake metadata, a pass a second. */
   writeRegistration(overrides: Partial<RegistrationConfig> = {}): void {
     writeRegistrationConfig(this.managerRoot, {
@@ -129,8 +136,6 @@ export class LabCluster {
    */
   async setUpManager(secret: string): Promise<string> {
     const { manager, fake, managerRoot } = this;
-    await manager.mustDocker(["swarm", "init", "--advertise-addr", manager.address]);
-    const token = await manager.mustDocker(["swarm", "join-token", "-q", "worker"]);
     const { organization } = fake.seedAdmin({ email: "admin@example.com", password: "a lab password that is long enough", name: "Admin" });
     const apiKey = fake.seedApiKey({ name: "dokploy-oci", organizationId: organization.id, rateLimitEnabled: false }).key;
     const sshKeyId = randomUUID();
@@ -141,11 +146,23 @@ export class LabCluster {
     fs.writeFileSync(path.join(managerRoot, "opt/dokploy-manager-setup-complete"), "");
     writeTokenServerConfig({ root: managerRoot, secret, bindAddress: manager.address, port: TOKEN_SERVER_PORT, ttlSeconds: 3600 });
     this.writeRegistration({ drainTimeoutSeconds: 60 });
+    await this.initSwarm();
+    return apiKey;
+  }
+
+  /**
+   * A new swarm on the manager, as its bootstrap makes one, with the join command and Dokploy's public key published
+   * into a token server state dir of its own: what a manager recreated on a new boot volume has.
+   */
+  async initSwarm(): Promise<void> {
+    const { manager, managerRoot } = this;
+    await manager.mustDocker(["swarm", "init", "--advertise-addr", manager.address]);
+    const token = await manager.mustDocker(["swarm", "join-token", "-q", "worker"]);
     const stateDir = path.join(managerRoot, TOKEN_SERVER_STATE_DIR);
+    fs.rmSync(stateDir, { recursive: true, force: true });
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(path.join(stateDir, "token"), `docker swarm join --token ${token} ${manager.address}:2377\n`, { mode: 0o600 });
     fs.writeFileSync(path.join(stateDir, "public-key"), `${PUBLIC_KEY}\n`, { mode: 0o600 });
-    return apiKey;
   }
 
   /** Every node of the real swarm, as the manager sees it. */

@@ -21,6 +21,7 @@ const UNITS = [
   "manager/dokploy-register-workers.service",
   "manager/dokploy-token-server.service",
   "worker/dokploy-worker-setup.service",
+  "worker/dokploy-worker-rejoin.service",
 ];
 const PROGRAMS = [
   "bin/harden.sh", "bin/tailscale-up.sh", "bin/manager-bootstrap.sh", "bin/register-workers.py", "bin/token-server.py", "bin/worker-bootstrap.sh",

@@ -26,6 +26,9 @@ MAX_INSTALLER_BYTES=4194304
 CURL_CONFIG=
 CURL_ERROR_FILE=
 CURL_HEADERS_FILE=
+# Set by fetch_once.
+HTTP_STATUS=
+RETRY_AFTER=
 # Set by the checks of the token server's answers.
 ANSWER=
 JOIN_TOKEN=
@@ -109,31 +112,37 @@ next_delay() {
 
 # --- token server --------------------------------------------------------------------------------------------------
 
+# fetch_once PATH OUT WAIT MAX_SECONDS: one GET of PATH from the token server into OUT, held up to WAIT seconds by
+# the server until the value exists (long poll: the join follows the token by one round trip instead of a backoff
+# delay), MAX_SECONDS in all. Sets HTTP_STATUS (empty when nothing answered) and RETRY_AFTER.
+fetch_once() {
+  local path=$1 out=$2 wait=$3 max_seconds=$4 name value
+  # The body goes through head: whatever the server sends, at most one byte more than an answer may hold reaches
+  # the disk (curl's --max-filesize alone trusts Content-Length); the status comes from the headers.
+  rm -f "$CURL_HEADERS_FILE"
+  curl --silent --show-error --config "$CURL_CONFIG" --connect-timeout "$REQUEST_TIMEOUT" \
+    --max-time "$max_seconds" \
+    --max-filesize "$MAX_ANSWER_BYTES" -D "$CURL_HEADERS_FILE" -o - \
+    "$TOKEN_SERVER_URL$path?wait=$wait" 2>"$CURL_ERROR_FILE" | head -c "$((MAX_ANSWER_BYTES + 1))" >"$out" || true
+  HTTP_STATUS='' RETRY_AFTER=''
+  if [[ -f $CURL_HEADERS_FILE ]]; then
+    while IFS=$' \t\r' read -r name value _; do
+      case ${name,,} in
+        http/*) HTTP_STATUS=$value ;; # the last status line wins (after a 100 Continue, say)
+        retry-after:) RETRY_AFTER=$value ;;
+      esac
+    done <"$CURL_HEADERS_FILE"
+  fi
+}
+
 # fetch PATH OUT CHECK: GETs PATH from the token server into OUT until it answers 200 with a body that the
 # function CHECK accepts. Never gives up: the manager may take many minutes, or be rebooted.
 fetch() {
-  local path=$1 out=$2 check=$3 attempt status outcome delay retry_after
+  local path=$1 out=$2 check=$3 attempt outcome delay
   for ((attempt = 1; ; attempt++)); do
-    # The body goes through head: whatever the server sends, at most one byte more than an answer may hold
-    # reaches the disk (curl's --max-filesize alone trusts Content-Length); the status comes from the headers.
-    rm -f "$CURL_HEADERS_FILE"
-    # ?wait: the server holds the request until the value exists (long poll), so the join follows the token by
-    # one round trip instead of a backoff delay.
-    curl --silent --show-error --config "$CURL_CONFIG" --connect-timeout "$REQUEST_TIMEOUT" \
-      --max-time "$REQUEST_MAX_SECONDS" \
-      --max-filesize "$MAX_ANSWER_BYTES" -D "$CURL_HEADERS_FILE" -o - \
-      "$TOKEN_SERVER_URL$path?wait=$WAIT_SECONDS" 2>"$CURL_ERROR_FILE" | head -c "$((MAX_ANSWER_BYTES + 1))" >"$out" || true
-    status='' retry_after=''
-    if [[ -f $CURL_HEADERS_FILE ]]; then
-      while IFS=$' \t\r' read -r name value _; do
-        case ${name,,} in
-          http/*) status=$value ;; # the last status line wins (after a 100 Continue, say)
-          retry-after:) retry_after=$value ;;
-        esac
-      done <"$CURL_HEADERS_FILE"
-    fi
+    fetch_once "$path" "$out" "$WAIT_SECONDS" "$REQUEST_MAX_SECONDS"
     delay=
-    case $status in
+    case $HTTP_STATUS in
       200)
         if "$check" "$out"; then
           log "GET $path: attempt $attempt: received"
@@ -145,7 +154,7 @@ fetch() {
       503)
         outcome="not ready yet (HTTP 503): the manager has not published it"
         # Retry-After 0: the server already waited for us (long poll), so ask again at once.
-        if [[ $retry_after == 0 ]]; then delay=0; fi
+        if [[ $RETRY_AFTER == 0 ]]; then delay=0; fi
         ;;
       401)
         outcome="refused: wrong credential (HTTP 401); tokenServer.credential must be derived from the manager's token server secret and this worker's name"
@@ -154,13 +163,13 @@ fetch() {
         ;;
       403)
         outcome="not expected (HTTP 403): the manager does not list $NODE_NAME among its workers yet (its workers tag is updated with the worker count)"
-        if [[ $retry_after == 0 ]]; then delay=0; fi
+        if [[ $RETRY_AFTER == 0 ]]; then delay=0; fi
         ;;
       410)
         outcome="GONE (HTTP 410): the token server does not serve this worker any more (already served while in the swarm, or its window's TTL passed); this node cannot finish until it serves again"
         delay=$MAX_DELAY
         ;;
-      *) outcome="unexpected HTTP $status" ;;
+      *) outcome="unexpected HTTP $HTTP_STATUS" ;;
     esac
     delay=${delay:-$(next_delay "$attempt")}
     log "GET $path: attempt $attempt: $outcome; next attempt in ${delay}s"
@@ -290,25 +299,78 @@ authorize_dokploy_key() {
   log "Dokploy's SSH key authorized for root"
 }
 
-main() {
-  log_setup "$LOG_FILE"
-  if [[ -e $MARKER ]]; then
-    log "worker setup already complete ($MARKER exists)"
-    return 0
-  fi
-  start_run "$LOCK_FILE" "worker setup" "the next run carries on from where the host is"
-  CURL_CONFIG=$WORK_DIR/token-server.curlrc
-  CURL_ERROR_FILE=$WORK_DIR/curl-error.txt
-  CURL_HEADERS_FILE=$WORK_DIR/curl-headers.txt
-  load_config
-  log "worker setup starting for $NODE_NAME (token server $TOKEN_SERVER_URL)"
+# --- a replaced manager --------------------------------------------------------------------------------------------
 
+# Prints the digest join tokens carry for the swarm this node is in (swarm-ca-digest.py); nothing when it is in none.
+swarm_digest() {
+  local ca
+  ca="$(docker info --format '{{.DockerRootDir}}')/swarm/certificates/swarm-root-ca.crt"
+  if [[ -f $ca ]]; then python3 "$ROOT/opt/dokploy-oci/bin/swarm-ca-digest.py" "$ca"; fi
+}
+
+# Run by dokploy-worker-rejoin.timer once setup has finished. A manager recreated at the same address (say, restored
+# from a backup) runs a new swarm, and Docker never tells the workers of the old one: they stay "active" with their
+# old manager listed (seen on a real dockerd). The new manager's token server offers its join token to every
+# expected worker that is not in its swarm, so a token naming another CA than this node's swarm is the sign: only
+# then does the node leave the old swarm, join the new one and trust the new Dokploy's SSH key. Any other answer
+# (410: in the swarm already; no answer: the manager is down) leaves the node as it is.
+rejoin() {
+  local answer=$WORK_DIR/join-command state digest
+  state=$(docker info --format '{{.Swarm.LocalNodeState}}') || die "Docker is not answering; rejoin check skipped"
+  fetch_once /token "$answer" 0 "$REQUEST_TIMEOUT"
+  [[ $HTTP_STATUS == 200 ]] || return 0
+  join_command_valid "$answer" || return 0
+  rm -f "$answer"
+  digest=${JOIN_TOKEN#SWMTKN-1-}
+  digest=${digest%%-*}
+  if [[ $state == active || $state == pending ]]; then
+    if [[ $(swarm_digest) == "$digest" ]]; then
+      log "the manager offered its join token, but this node is in its swarm already; nothing to do"
+      return 0
+    fi
+    log "the manager at $MANAGER_ADDRESS runs another swarm than this node's (it was recreated): leaving the old swarm"
+    docker swarm leave --force 2>&1 | log_lines "docker: "
+  fi
+  join_swarm
+  authorize_dokploy_key
+  log "worker rejoined: in the swarm managed at $JOIN_ADDRESS"
+}
+
+setup() {
+  log "worker setup starting for $NODE_NAME (token server $TOKEN_SERVER_URL)"
   run_harden
   install_docker
   join_swarm
   authorize_dokploy_key
   touch "$MARKER"
   log "worker ready"
+}
+
+# worker-bootstrap.sh [setup|rejoin]: setup until the marker exists (dokploy-worker-setup.service), then the rejoin
+# check (dokploy-worker-rejoin.timer). Both hold the same lock, so they never overlap.
+main() {
+  local mode=${1:-setup}
+  log_setup "$LOG_FILE"
+  case $mode in
+    setup)
+      if [[ -e $MARKER ]]; then
+        log "worker setup already complete ($MARKER exists)"
+        return 0
+      fi
+      start_run "$LOCK_FILE" "worker setup" "the next run carries on from where the host is"
+      ;;
+    rejoin)
+      # Until setup has finished, joining is setup's job.
+      [[ -e $MARKER ]] || return 0
+      start_run "$LOCK_FILE" "worker rejoin check"
+      ;;
+    *) die "usage: worker-bootstrap.sh [setup|rejoin]" ;;
+  esac
+  CURL_CONFIG=$WORK_DIR/token-server.curlrc
+  CURL_ERROR_FILE=$WORK_DIR/curl-error.txt
+  CURL_HEADERS_FILE=$WORK_DIR/curl-headers.txt
+  load_config
+  "$mode"
 }
 
 main "$@"
