@@ -14,7 +14,7 @@ import { SshProxy } from "./constructs/docker/ssh-proxy";
 import { TailscaleSidecar } from "./constructs/docker/tailscale-sidecar";
 import { CLUSTER_DEFAULTS, DokployCluster } from "./constructs/oci/dokploy-cluster";
 import { TESTED_DOKPLOY_VERSION } from "./constructs/oci/dokploy-manager";
-import { DEFAULT_TENANCY_KIND, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
+import { DEFAULT_TENANCY_KIND, FREE_OBJECT_STORAGE_GBS, TENANCY_KINDS, TenancyKind } from "./lib/free-tier";
 import { CIDR_PATTERN, cidrListCondition } from "./lib/cidr";
 import { OrmOutput, OrmVariable } from "./lib/orm-schema";
 import { BACKUP_SCHEDULE, DOKPLOY_VERSION, EMAIL, UBUNTU_VERSIONS, sshKeyListCondition } from "./lib/rules";
@@ -237,7 +237,7 @@ export class DokployOciStack extends TerraformStack {
       ormType: "integer",
       minimum: BACKUP_KEEP_LATEST_RANGE.min,
       maximum: BACKUP_KEEP_LATEST_RANGE.max,
-      description: "Dokploy deletes older ones after each backup. A small cluster's backup is a few MB: the default stays far inside Always Free's 20 GB of Object Storage.",
+      description: `Dokploy deletes older ones after each backup. A small cluster's backup is a few MB: the default stays far inside Always Free's ${FREE_OBJECT_STORAGE_GBS} GB of Object Storage (npm run status fails its check when the kept backups would not).`,
     });
     const restoreAtFirstBoot = new OrmVariable(this, "restore_latest_backup", {
       type: "bool",

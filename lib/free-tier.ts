@@ -27,6 +27,9 @@ export const FREE_ALLOWANCES: Readonly<Record<TenancyKind, Required<FreeTierBudg
   "pay-as-you-go": { ocpus: 4, memoryInGbs: 24, bootVolumeInGbs: 200 },
 };
 
+/** Object Storage an Always Free tenancy gets, all buckets together (research/oci.md); the backups must fit in it. */
+export const FREE_OBJECT_STORAGE_GBS = 20;
+
 /**
  * Oracle stops an Always Free instance whose CPU, network and memory use are all under thresholdPercent at the 95th
  * percentile over windowDays (research/oci.md); Pay As You Go tenancies are exempt.

@@ -255,6 +255,26 @@ describe("the backups line of npm run status (backups.py status's answer)", () =
     });
   });
 
+  test("what the kept backups take against the free 20 GB; outgrowing it is a failed check that says what to do", () => {
+    const kept = (size: number, keepLatestCount: number, totalBytes: number) =>
+      parseBackups({ ok: true, output: JSON.stringify({ schedule: "0 3 * * *", keepLatestCount, lastRun: { status: "done", createdAt: "2026-12-06T03:00:01.000Z" }, latestFile: { path: "b/w.zip", name: "w.zip", size }, files: 3, totalBytes }) });
+    expect(kept(52311, 7, 150000)).toEqual({
+      ok: true,
+      output:
+        "last backup: done at 2026-12-06T03:00:01.000Z\nnewest file: w.zip, 52311 bytes (3 kept of 7)\nschedule: 0 3 * * * (UTC)\n" +
+        "kept backups: 150 kB now, about 366 kB once 7 are kept, of the 20 GB of Object Storage an Always Free tenancy gets",
+    });
+    // 10 x 2 GB is 20 GB: still inside; 7 x 3 GB is not.
+    expect(kept(2e9, 10, 6e9).ok).toBe(true);
+    const over = kept(3e9, 7, 9e9);
+    expect(over.ok).toBe(false);
+    expect(over.output.split("\n").pop()).toBe(
+      'kept backups: 9.0 GB now, about 21.0 GB once 7 are kept, of the 20 GB of Object Storage an Always Free tenancy gets: too much; lower "Backups kept" in the form (backups.keepLatestCount) or free Object Storage elsewhere',
+    );
+    // Files already kept count too (say, of an older schedule in the same bucket).
+    expect(kept(1e9, 2, 21e9).ok).toBe(false);
+  });
+
   test("a failed backup is a failed check; backups off and older managers are not", () => {
     expect(parseBackups({ ok: true, output: answer({ status: "error", createdAt: "2026-12-06T03:00:01.000Z" }) }).ok).toBe(false);
     expect(parseBackups({ ok: true, output: "2026-12-06T03:00:01Z backups: backups are off (node.json: no backups, or backups.enabled is false)" })).toEqual({

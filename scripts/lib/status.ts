@@ -3,7 +3,7 @@
  * the manager as a jump host): cloud-init status, setup progress, swarm nodes, the token server's state, and the
  * servers Dokploy knows. The Dokploy API key is read and used on the manager only; it never crosses the wire.
  */
-import { ORACLE_IDLE_RULE } from "../../lib/free-tier";
+import { FREE_OBJECT_STORAGE_GBS, ORACLE_IDLE_RULE } from "../../lib/free-tier";
 import { DOKPLOY_LOCAL_URL, TRPC_NULL_INPUT, USAGE_STATE_DIR } from "../../lib/host-contract";
 import { spawn } from "child_process";
 import * as net from "net";
@@ -273,7 +273,8 @@ const BACKUPS_PROGRAM = "/opt/dokploy-oci/bin/backups.py";
 
 /**
  * backups.py status: one JSON line, or a log line saying backups are off. The last run's time and result, the newest
- * file's name and size; a last run that failed (bucket unreachable, key revoked) is a failed check.
+ * file's name and size, what the kept backups take; a failed check when the last run failed (bucket unreachable, key
+ * revoked), or when keeping keepLatestCount backups the newest one's size would outgrow the free Object Storage.
  */
 export function parseBackups(result: RemoteResult): RemoteResult {
   if (!result.ok) return result;
@@ -291,8 +292,21 @@ export function parseBackups(result: RemoteResult): RemoteResult {
     file ? `newest file: ${text(file.name)}, ${typeof file.size === "number" ? file.size : "?"} bytes (${status.files} kept of ${status.keepLatestCount})` : "newest file: none in the bucket",
     `schedule: ${text(status.schedule)} (UTC)`,
   ];
-  return { ok: last?.status !== "error", output: lines.join("\n") };
+  let fits = true;
+  if (typeof status.totalBytes === "number" && typeof file?.size === "number" && typeof status.keepLatestCount === "number") {
+    const room = FREE_OBJECT_STORAGE_GBS * GB;
+    const kept = Math.max(status.totalBytes, file.size * status.keepLatestCount);
+    fits = kept <= room;
+    lines.push(
+      `kept backups: ${size(status.totalBytes)} now, about ${size(kept)} once ${status.keepLatestCount} are kept, of the ${FREE_OBJECT_STORAGE_GBS} GB of Object Storage an Always Free tenancy gets` +
+        (fits ? "" : `: too much; lower "Backups kept" in the form (backups.keepLatestCount) or free Object Storage elsewhere`),
+    );
+  }
+  return { ok: last?.status !== "error" && fits, output: lines.join("\n") };
 }
+
+const GB = 1e9;
+const size = (bytes: number) => (bytes < 1e6 ? `${Math.round(bytes / 1e3)} kB` : bytes < GB ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / GB).toFixed(1)} GB`);
 
 const text = (value: unknown, fallback = "?") => (typeof value === "string" ? value : fallback);
 

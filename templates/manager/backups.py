@@ -345,7 +345,8 @@ def status(config, _arguments):
     print(json.dumps({"schedule": backup.get("schedule"), "keepLatestCount": backup.get("keepLatestCount"),
                       "lastRun": {"status": last.get("status"), "createdAt": last.get("createdAt"),
                                   "finishedAt": last.get("finishedAt")} if runs else None,
-                      "latestFile": files[0] if files else None, "files": len(files)}))
+                      "latestFile": files[0] if files else None, "files": len(files),
+                      "totalBytes": sum(entry["size"] or 0 for entry in files)}))
 
 
 COMMANDS = {"configure": configure, "run": run_now, "restore": restore, "status": status}
