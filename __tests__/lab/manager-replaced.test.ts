@@ -73,12 +73,22 @@ test("workers of a recreated manager's old swarm move to its new swarm by their 
   const workers = boots.map((boot) => boot.worker);
   await eventually("both workers Ready and registered", async () => (await workersInSwarm()).join() === "worker-1 ready,worker-2 ready" && servers().length === 2, 300_000);
   const registered = servers();
+  const workersFile = cluster.managerPath(`${TOKEN_SERVER_STATE_DIR}/workers.json`);
   const before = await membership();
 
   // Control: in a healthy cluster the check leaves every worker in its swarm, with the same node.
   await rejoinChecks(workers);
   expect((await membership()).map((swarm) => swarm.NodeID)).toEqual(before.map((swarm) => swarm.NodeID));
   for (const worker of workers) expect(worker.log()).not.toContain(REJOINED);
+
+  // Control: the manager offers its token to workers it believes out of its swarm (their nodes seen not ready, say
+  // while a partition heals), but they are in that very swarm: they stay.
+  const [, reconciler] = running;
+  await reconciler.kill();
+  fs.writeFileSync(workersFile, JSON.stringify({ expected: WORKERS, ready: [] }));
+  await rejoinChecks(workers);
+  for (const worker of workers) expect(worker.log()).toContain("the manager offered its join token, but this node is in its swarm already; nothing to do");
+  expect((await membership()).map((swarm) => swarm.NodeID)).toEqual(before.map((swarm) => swarm.NodeID));
 
   // The manager is recreated: a new swarm at the same address, on a new disk.
   for (const program of running.splice(0)) await program.kill();
@@ -97,7 +107,6 @@ test("workers of a recreated manager's old swarm move to its new swarm by their 
   for (const worker of workers) expect(worker.log()).toContain(REJOINED);
   // The restored Dokploy's servers are the workers' again: none added, none removed, once the reconciler has made a
   // whole pass with both workers ready (each pass writes workers.json before registering; the next rewrites it).
-  const workersFile = cluster.managerPath(`${TOKEN_SERVER_STATE_DIR}/workers.json`);
   const bothReady = () => fs.existsSync(workersFile) && JSON.parse(fs.readFileSync(workersFile, "utf8")).ready.join() === WORKERS.join();
   await eventually("the reconciler sees both workers ready", async () => bothReady(), 120_000);
   const seen = fs.statSync(workersFile).mtimeMs;
