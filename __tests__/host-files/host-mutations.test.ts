@@ -14,6 +14,7 @@ const TOKEN_SERVER = "__tests__/behaviour/token-server.test.ts";
 const TAILSCALE = "__tests__/behaviour/tailscale-up.test.ts";
 const METADATA_GUARD = "__tests__/firewall/metadata-guard.test.ts";
 const HOST_PORTS = "__tests__/firewall/host-ports.test.ts";
+const MANAGER_REPLACED = "__tests__/lab/manager-replaced.test.ts";
 
 interface Row {
   readonly mutant: string;
@@ -66,6 +67,11 @@ const TABLE: Row[] = [
     mutant: "the token server skips the credential check",
     edit: { file: "manager/token-server.py", find: "if not hmac.compare_digest(", replace: "if False and not hmac.compare_digest(" },
     killedBy: { file: TOKEN_SERVER, name: "answers 401 alike for no name, a missing or wrong credential, another worker's credential; /healthz without auth" },
+  },
+  {
+    mutant: "the worker's rejoin check leaves its swarm whenever it is offered a token",
+    edit: { file: "worker/bootstrap.sh", find: '    if [[ $(swarm_digest) == "$digest" ]]; then', replace: "    if false; then" },
+    killedBy: { file: MANAGER_REPLACED, name: "workers of a recreated manager's old swarm move to its new swarm by their rejoin check, registered once; a check in a healthy cluster changes nothing" },
   },
   {
     mutant: "tailscale-up.sh ignores enabled: false",
