@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Reads node.json by key, for the host scripts (jq is not on the image) and the python programs alike.
+
+usage: node-config.py FILE KEY   prints the value at the dotted KEY (e.g. dokploy.wait.maxAttempts); a value that is
+                                 missing, empty or more than one line is an error that names the key (exit 1)
+"""
+import json
+import sys
+
+
+class ConfigError(Exception):
+    pass
+
+
+def load(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
+
+
+def value(config, key, path):
+    """The value at the dotted key of the loaded config (read from path, which errors name)."""
+    found = config
+    for part in key.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    if found is None or found == "" or "\n" in str(found):
+        raise ConfigError(f"{path}: {key} is missing or invalid")
+    return found
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    try:
+        print(value(load(sys.argv[1]), sys.argv[2], sys.argv[1]))
+    except ConfigError as error:
+        sys.exit(str(error))
+
+
+if __name__ == "__main__":
+    main()
