@@ -49,12 +49,12 @@ const TABLE: Row[] = [
   },
   {
     mutant: "the API key is created without rateLimitEnabled: false",
-    edit: { file: "manager/bootstrap.sh", find: ', "rateLimitEnabled": False}', replace: "}" },
+    edit: { file: "manager/dokploy-setup.py", find: ', "rateLimitEnabled": False}', replace: "}" },
     killedBy: { file: MANAGER, name: "manager bootstrap fresh run: installs, publishes the worker join command, sets Dokploy up, saves credentials" },
   },
   {
     mutant: "a finished step leaves no marker",
-    edit: { file: "manager/bootstrap.sh", find: '  touch "$done_file"\n', replace: "" },
+    edit: { file: "common/host-lib.sh", find: 'then touch "$done_file"; fi', replace: "then :; fi" },
     killedBy: { file: MANAGER, name: "manager bootstrap a re-run that only lacks the marker checks the saved key and creates nothing" },
   },
   {
