@@ -91,11 +91,12 @@ run_harden() {
   fi
 }
 
-# config_read VARIABLE KEY: sets VARIABLE to the value at the dotted KEY of node.json (node-config.py); a value that
-# is missing, empty or more than one line stops the run with a line naming the key.
+# config_read VARIABLE KEY [DEFAULT]: sets VARIABLE to the value at the dotted KEY of node.json (node-config.py), or
+# DEFAULT when the key is absent; a value that is missing, empty or more than one line stops the run with a line
+# naming the key.
 config_read() {
   local value
-  value=$(python3 "$ROOT/opt/dokploy-oci/lib/node-config.py" "$CONFIG_FILE" "$2" 2>&1) || die "$value"
+  value=$(python3 "$ROOT/opt/dokploy-oci/lib/node-config.py" "$CONFIG_FILE" "${@:2}" 2>&1) || die "$value"
   printf -v "$1" '%s' "$value"
 }
 
@@ -116,6 +117,14 @@ run_step() {
   "$@"
   if [[ -n $done_file ]]; then touch "$done_file"; fi
   log "step $name: done"
+}
+
+# backoff_delay ATTEMPT INITIAL CAP: seconds to wait after failed attempt ATTEMPT. Capped exponential backoff with
+# full jitter: a uniform random delay in [0, min(CAP, INITIAL * 2^(ATTEMPT-1))], so nodes booted together spread
+# their requests instead of sending them in lockstep, and the expected wait stays below half the cap.
+backoff_delay() {
+  awk -v n="$1" -v initial="$2" -v cap="$3" -v r="$RANDOM" \
+    'BEGIN { c = initial * 2 ^ (n - 1); if (c > cap) c = cap; printf "%.3f\n", c * r / 32767 }'
 }
 
 swarm_active() {
