@@ -11,7 +11,6 @@ umask 022
 # shellcheck source=SCRIPTDIR/host-lib.sh
 source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
 SSHD_DROP_IN=$ROOT/etc/ssh/sshd_config.d/00-hardening.conf
 RULE_COMMENT=dokploy-oci
 DOCKER_CONFIG=$ROOT/etc/docker/daemon.json
@@ -123,7 +122,7 @@ open_host_ports() {
 # before Docker starts, and netfilter-persistent, which restores the saved copy, has the slice started first too.
 guard_metadata() {
   local enabled
-  enabled=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("blockContainerMetadata") is True)' "$CONFIG_FILE")
+  config_read enabled blockContainerMetadata false
   ensure_chain "$METADATA_CHAIN"
   # --socket-exists: packets the kernel sends for no socket (a closed connection's last ACK) are not users'.
   ensure_rule "$METADATA_CHAIN" -p tcp -m owner --socket-exists ! --uid-owner 0 "${REJECT_RULE[@]}"
@@ -131,7 +130,7 @@ guard_metadata() {
     iptables -w -I OUTPUT 1 "${METADATA_TRAFFIC[@]}" -j "$METADATA_CHAIN"
     FIREWALL_CHANGED=true
   fi
-  if [[ $enabled != True ]]; then
+  if [[ $enabled != true ]]; then
     log "iptables: the metadata service answers root only; containers too (blockContainerMetadata is off)"
     return 0
   fi

@@ -37,7 +37,9 @@ def main():
     if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     try:
-        print(value(load(sys.argv[1]), sys.argv[2], sys.argv[1], *sys.argv[3:]))
+        found = value(load(sys.argv[1]), sys.argv[2], sys.argv[1], *sys.argv[3:])
+        # Numbers and true/false as JSON writes them.
+        print(found if isinstance(found, str) else json.dumps(found))
     except ConfigError as error:
         sys.exit(str(error))
 

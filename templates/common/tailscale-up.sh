@@ -12,7 +12,6 @@ umask 077
 # shellcheck source=SCRIPTDIR/host-lib.sh
 source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
 LOCK_FILE=$ROOT/var/lib/dokploy-oci/tailscale-up.lock
 LOG_FILE=$ROOT/var/log/dokploy-tailscale-up.log
 # How long one `tailscale up` may wait for the Running state before the attempt counts as failed.
