@@ -45,7 +45,6 @@ const RELEASE_FILES: ReadonlyArray<readonly [string, string]> = [
   ["bin/backups.py", "manager/backups.py"],
   ["bin/dokploy-setup.py", "manager/dokploy-setup.py"],
   ["bin/worker-bootstrap.sh", "worker/bootstrap.sh"],
-  ["bin/worker-config.py", "worker/worker-config.py"],
   ["bin/docker-cleanup.sh", "common/docker-cleanup.sh"],
   ["bin/usage-sampler.py", "common/usage-sampler.py"],
   ["lib/host-lib.sh", "common/host-lib.sh"],

@@ -23,8 +23,7 @@ export const WORKER_STUBS = path.join(REPO, "sandbox/worker-stubs");
 export const HOST_STUBS = path.join(REPO, "sandbox/host-stubs");
 export const WORKER_BOOTSTRAP = "opt/dokploy-oci/bin/worker-bootstrap.sh";
 export const HARDEN = "opt/dokploy-oci/bin/harden.sh";
-/** The worker bootstrap's node.json check, beside it. */
-const WORKER_CONFIG = "opt/dokploy-oci/bin/worker-config.py";
+
 export const REGISTER_WORKERS = shippedScript("manager/register-workers.py");
 export const WORKER_LOG = "var/log/dokploy-worker-setup.log";
 export const WORKER_MARKER = "opt/dokploy-worker-setup-complete";
@@ -217,7 +216,6 @@ export function makeWorker(options: WorkerOptions): Worker {
   fs.writeFileSync(at("etc/dokploy-oci/node.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
   fs.mkdirSync(at("opt/dokploy-oci/bin"), { recursive: true });
   fs.copyFileSync(shippedScript("worker/bootstrap.sh"), at(WORKER_BOOTSTRAP));
-  fs.copyFileSync(shippedScript("worker/worker-config.py"), at(WORKER_CONFIG));
   fs.copyFileSync(shippedScript("common/harden.sh"), at(HARDEN));
   installHostLibrary(root);
   if (options.dockerInstalled === false) {

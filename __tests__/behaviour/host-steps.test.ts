@@ -71,10 +71,12 @@ describe("host-lib.sh", () => {
     }
   });
 
-  test("backoff_delay: never above INITIAL * 2^(ATTEMPT-1), never above CAP", () => {
+  test("backoff_delay: INITIAL doubling per attempt up to CAP; with jitter, uniform below that", () => {
     const root = makeRoot();
+    const plain = sourced(root, "common/host-lib.sh", "for n in 1 2 3 4 5; do backoff_delay $n 0.05 0.5; done");
+    expect(plain.output.trim().split("\n").map(Number)).toEqual([0.05, 0.1, 0.2, 0.4, 0.5]);
     // Attempt 3 of initial 1: at most 4 s; attempt 10 of initial 1, cap 15: at most 15 s (512 without the cap).
-    const out = sourced(root, "common/host-lib.sh", 'for i in $(seq 200); do backoff_delay 3 1 15; backoff_delay 10 1 15; done');
+    const out = sourced(root, "common/host-lib.sh", "for i in $(seq 200); do backoff_delay 3 1 15 jitter; backoff_delay 10 1 15 jitter; done");
     const delays = out.output.trim().split("\n").map(Number);
     expect(delays).toHaveLength(400);
     const third = delays.filter((_, index) => index % 2 === 0);
@@ -84,6 +86,17 @@ describe("host-lib.sh", () => {
     // Jittered: spread over the range, not one fixed value.
     expect(Math.max(...tenth)).toBeGreaterThan(7.5);
     expect(new Set(tenth).size).toBeGreaterThan(100);
+  });
+
+  test("node-config.py reads JSON by key from stdin too, lists and booleans as JSON", () => {
+    const root = makeRoot();
+    const run = (input: string, ...args: string[]) =>
+      spawnSync("python3", [path.join(root, "opt/dokploy-oci/lib/node-config.py"), "-", ...args], { input, encoding: "utf8" });
+    expect(run('{"BackendState": "Running"}', "BackendState").stdout).toBe("Running\n");
+    expect(run('{"t": {"tags": ["tag:a", "tag:b"], "ssh": true}}', "t.tags").stdout).toBe('["tag:a","tag:b"]\n');
+    expect(run('{"t": {"ssh": true}}', "t.ssh").stdout).toBe("true\n");
+    const missing = run("{}", "BackendState");
+    expect([missing.status, missing.stderr]).toEqual([1, "-: BackendState is missing or invalid\n"]);
   });
 });
 

@@ -69,7 +69,7 @@ const TABLE: Row[] = [
   },
   {
     mutant: "tailscale-up.sh ignores enabled: false",
-    edit: { file: "common/tailscale-up.sh", find: 'if config.get("enabled", True) is False:', replace: "if False:" },
+    edit: { file: "common/tailscale-up.sh", find: "config_read TAILSCALE_ENABLED tailscale.enabled true", replace: "TAILSCALE_ENABLED=true" },
     killedBy: { file: TAILSCALE, name: "tailscale-up.sh enabled: false (the ORM form left the key empty): exits 0 at once, installs nothing, runs no `up`" },
   },
 ];

@@ -5,6 +5,7 @@
 
 ROOT=${DOKPLOY_OCI_ROOT:-}
 CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
+NODE_CONFIG=$ROOT/opt/dokploy-oci/lib/node-config.py
 # Where run_step keeps its markers (set by the script); without it every step runs each time.
 STEPS_DIR=
 HOST_LOG_FILE=
@@ -96,7 +97,7 @@ run_harden() {
 # naming the key.
 config_read() {
   local value
-  value=$(python3 "$ROOT/opt/dokploy-oci/lib/node-config.py" "$CONFIG_FILE" "${@:2}" 2>&1) || die "$value"
+  value=$(python3 "$NODE_CONFIG" "$CONFIG_FILE" "${@:2}" 2>&1) || die "$value"
   printf -v "$1" '%s' "$value"
 }
 
@@ -119,12 +120,12 @@ run_step() {
   log "step $name: done"
 }
 
-# backoff_delay ATTEMPT INITIAL CAP: seconds to wait after failed attempt ATTEMPT. Capped exponential backoff with
-# full jitter: a uniform random delay in [0, min(CAP, INITIAL * 2^(ATTEMPT-1))], so nodes booted together spread
-# their requests instead of sending them in lockstep, and the expected wait stays below half the cap.
+# backoff_delay ATTEMPT INITIAL CAP [jitter]: seconds to wait after failed attempt ATTEMPT: INITIAL doubling with
+# each attempt, capped at CAP. With "jitter", a uniform random delay in [0, that] (full jitter), so nodes booted
+# together spread their requests instead of sending them in lockstep; the expected wait stays below half the cap.
 backoff_delay() {
-  awk -v n="$1" -v initial="$2" -v cap="$3" -v r="$RANDOM" \
-    'BEGIN { c = initial * 2 ^ (n - 1); if (c > cap) c = cap; printf "%.3f\n", c * r / 32767 }'
+  awk -v n="$1" -v initial="$2" -v cap="$3" -v r="${4:+$RANDOM}" \
+    'BEGIN { c = initial * 2 ^ (n - 1); if (c > cap) c = cap; if (r == "") printf "%g\n", c; else printf "%.3f\n", c * r / 32767 }'
 }
 
 swarm_active() {

@@ -18,7 +18,6 @@ LOCK_FILE=$ROOT/var/lib/dokploy-oci/worker-bootstrap.lock
 AUTHORIZED_KEYS=$ROOT/root/.ssh/authorized_keys
 MARKER=$ROOT/opt/dokploy-worker-setup-complete
 LOG_FILE=$ROOT/var/log/dokploy-worker-setup.log
-WORKER_CONFIG=$ROOT/opt/dokploy-oci/bin/worker-config.py
 # Longest answer from the token server worth reading (a join command is about 120 bytes, a key about 100).
 MAX_ANSWER_BYTES=4096
 MAX_INSTALLER_BYTES=4194304
@@ -34,10 +33,10 @@ MANAGER_ADDRESS=
 PUBLIC_KEY=
 
 # Checks node.json and writes the bearer and identity headers (and the optional source address) into the 0600 curl
-# config file (worker-config.py: on curl's command line the credential would show in ps), then sets the config
-# variables from it, by key. Returns 1 when node.json is wrong (worker-config.py printed why).
+# config file (node-config.py check worker: on curl's command line the credential would show in ps), then sets the
+# config variables from it, by key. Returns 1 when node.json is wrong (the check printed why).
 load_config() {
-  python3 "$WORKER_CONFIG" "$CONFIG_FILE" "$CURL_CONFIG" || return 1
+  python3 "$NODE_CONFIG" check worker "$CONFIG_FILE" "$CURL_CONFIG" || return 1
   config_read NODE_NAME name
   config_read DOCKER_INSTALLER_URL docker.installerUrl
   config_read TOKEN_SERVER_URL tokenServer.url
@@ -106,7 +105,7 @@ fetch() {
         ;;
       *) outcome="unexpected HTTP $status" ;;
     esac
-    delay=${delay:-$(backoff_delay "$attempt" "$INITIAL_DELAY" "$MAX_DELAY")}
+    delay=${delay:-$(backoff_delay "$attempt" "$INITIAL_DELAY" "$MAX_DELAY" jitter)}
     log "GET $path: attempt $attempt: $outcome; next attempt in ${delay}s"
     sleep "$delay"
   done
@@ -206,7 +205,7 @@ join_swarm() {
     fi
     # The manager may not accept connections on 2377 yet, or the token was rotated: fetch it again.
     error=$(tail -n 1 "$output")
-    delay=$(backoff_delay "$round" "$INITIAL_DELAY" "$MAX_DELAY")
+    delay=$(backoff_delay "$round" "$INITIAL_DELAY" "$MAX_DELAY" jitter)
     log "docker swarm join failed (round $round): ${error//"$JOIN_TOKEN"/<token>}; trying again in ${delay}s"
     sleep "$delay"
   done
