@@ -10,8 +10,14 @@ usage: node-config.py FILE KEY [DEFAULT]
          bearer credential would show in ps
        node-config.py check tailscale FILE
          checks node.json's "tailscale" object
+       node-config.py host-ports FILE
+         prints "<protocol> <port> <source>" for every source of every hostPorts entry, checked ("-" for ESP's port)
+       node-config.py set FILE KEY VALUE
+         sets the top-level KEY of the JSON object in FILE (made when missing; 0644, replaced atomically) to the
+         string VALUE and prints "changed", or nothing when it already had that value
 A check that fails prints one line naming the key (exit 1); the scripts then read the values with the first form.
 """
+import ipaddress
 import json
 import os
 import re
@@ -104,6 +110,31 @@ def check_tailscale(config):
         raise ConfigError("tailscale.installerUrl must be an http(s) URL")
 
 
+def host_ports(config):
+    for entry in config.get("hostPorts", []):
+        protocol, port = entry.get("protocol"), entry.get("port")
+        # ESP (encrypted overlays, IP protocol 50) has no port.
+        if protocol == "esp" and port is None:
+            port = "-"
+        elif protocol not in ("tcp", "udp") or not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(f"hostPorts: invalid entry {json.dumps(entry)}")
+        for source in entry.get("sources", []):
+            print(protocol, port, ipaddress.IPv4Network(source, strict=False).with_prefixlen)
+
+
+def set_key(path, key, new):
+    config = load(path) if os.path.exists(path) else {}
+    if config.get(key) == new:
+        return
+    config[key] = new
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as out:
+        json.dump(config, out, indent=2)
+    os.chmod(path + ".tmp", 0o644)
+    os.replace(path + ".tmp", path)
+    print("changed")
+
+
 def main():
     args = sys.argv[1:]
     try:
@@ -111,7 +142,11 @@ def main():
             check_worker(load(args[2]), args[3])
         elif args[:2] == ["check", "tailscale"] and len(args) == 3:
             check_tailscale(load(args[2]))
-        elif len(args) in (2, 3) and args[0] != "check":
+        elif args[0] == "host-ports" and len(args) == 2:
+            host_ports(load(args[1]))
+        elif args[0] == "set" and len(args) == 4:
+            set_key(*args[1:])
+        elif len(args) in (2, 3) and args[0] not in ("check", "host-ports", "set"):
             found = value(load(args[0]), args[1], args[0], *args[2:])
             print(found if isinstance(found, str) else json.dumps(found, separators=(",", ":")))
         else:
