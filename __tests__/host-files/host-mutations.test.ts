@@ -53,6 +53,11 @@ const TABLE: Row[] = [
     killedBy: { file: MANAGER, name: "manager bootstrap fresh run: installs, publishes the worker join command, sets Dokploy up, saves credentials" },
   },
   {
+    mutant: "a second sign-up's 422 is not recognised by its code",
+    edit: { file: "manager/dokploy-setup.py", find: "refused.error.code == USER_EXISTS", replace: 'refused.error.code == "USER_EXISTS"' },
+    killedBy: { file: MANAGER, name: "manager bootstrap admin already signed up (answer lost): the 422 for the same email counts as done and the run signs in" },
+  },
+  {
     mutant: "a finished step leaves no marker",
     edit: { file: "common/host-lib.sh", find: 'then touch "$done_file"; fi', replace: "then :; fi" },
     killedBy: { file: MANAGER, name: "manager bootstrap a re-run that only lacks the marker checks the saved key and creates nothing" },
