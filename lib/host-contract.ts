@@ -16,6 +16,8 @@ export const TAILSCALE_KEY_FILE = "/etc/dokploy-oci/tailscale.key";
 export const TOKEN_SERVER_STATE_DIR = "/var/lib/dokploy-oci/token-server";
 /** The shell library every host script sources (the release's lib/host-lib.sh, through /opt/dokploy-oci/current). */
 export const HOST_LIBRARY_PATH = "/opt/dokploy-oci/lib/host-lib.sh";
+/** node.json read by key, for host-lib.sh's config_read and the python programs (the release's lib/node-config.py). */
+export const NODE_CONFIG_READER_PATH = "/opt/dokploy-oci/lib/node-config.py";
 /** The usage sampler's samples and summary (usage.json, read by npm run status). */
 export const USAGE_STATE_DIR = "/var/lib/dokploy-oci/usage";
 const SYSTEMD_UNIT_DIR = "/etc/systemd/system";

@@ -12,6 +12,8 @@ export const MANAGER_BOOTSTRAP = "opt/dokploy-oci/bin/manager-bootstrap.sh";
 /** Beside the reconciler, whose Dokploy client it loads. */
 export const MANAGER_BACKUPS = "opt/dokploy-oci/bin/backups.py";
 const MANAGER_RECONCILER = "opt/dokploy-oci/bin/register-workers.py";
+/** The Dokploy API steps of the bootstrap, beside the reconciler too. */
+export const MANAGER_DOKPLOY_SETUP = "opt/dokploy-oci/bin/dokploy-setup.py";
 
 /** What a test chooses; every other key is what the constructs write. */
 export interface ManagerConfigOptions {
@@ -59,8 +61,8 @@ export function managerNodeConfig(options: ManagerConfigOptions): ManagerTestCon
 }
 
 /**
- * Writes `config` as the node.json under `root` (0600) and installs the manager bootstrap, the backups program and
- * the reconciler it loads, harden.sh and the library.
+ * Writes `config` as the node.json under `root` (0600) and installs the manager bootstrap, its Dokploy API steps,
+ * the backups program and the reconciler they load, harden.sh and the library.
  */
 export function installManager(root: string, config: object): void {
   const at = (hostPath: string) => path.join(root, hostPath);
@@ -71,5 +73,6 @@ export function installManager(root: string, config: object): void {
   fs.copyFileSync(shippedScript("common/harden.sh"), at(HARDEN));
   fs.copyFileSync(shippedScript("manager/backups.py"), at(MANAGER_BACKUPS));
   fs.copyFileSync(shippedScript("manager/register-workers.py"), at(MANAGER_RECONCILER));
+  fs.copyFileSync(shippedScript("manager/dokploy-setup.py"), at(MANAGER_DOKPLOY_SETUP));
   installHostLibrary(root);
 }

@@ -6,7 +6,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HOST_LIBRARY_PATH } from "../lib/host-contract";
+import { HOST_LIBRARY_PATH, NODE_CONFIG_READER_PATH } from "../lib/host-contract";
 import { readHostFile } from "../lib/templates";
 
 /** Path of the shipped text of `templates/<relativePath>`, executable; the same path while the text is the same. */
@@ -23,9 +23,11 @@ export function shippedScript(relativePath: string): string {
   return file;
 }
 
-/** Writes the shell library the host scripts source where cloud-init puts it, under a test's stand-in root. */
+/** Writes the release's lib/ (the shell library the host scripts source and its node.json reader) under a test's stand-in root. */
 export function installHostLibrary(root: string): void {
-  const file = path.join(root, HOST_LIBRARY_PATH);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, readHostFile("common/host-lib.sh"), { mode: 0o644 });
+  for (const [hostPath, template] of [[HOST_LIBRARY_PATH, "common/host-lib.sh"], [NODE_CONFIG_READER_PATH, "common/node-config.py"]]) {
+    const file = path.join(root, hostPath);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, readHostFile(template), { mode: 0o644 });
+  }
 }

@@ -279,7 +279,9 @@ test("logs path, status and who was served or refused, never the secret, a crede
   await server.waitForLog(/GET '\/token' 401/);
 
   const logs = server.logs();
-  expect(logs).toMatch(/^127\.0\.0\.9 .*\[.+\] GET '\/token' 200$/m); // client, time, method, path, status
+  // Time (the host programs' one format), program, client, method, path, status.
+  expect(logs).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ token-server: 127\.0\.0\.9 GET '\/token' 200$/m);
+  for (const line of logs.trim().split("\n")) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ token-server: /);
   expect(logs).toMatch(/sent \/token to worker worker-1: served/);
   expect(logs).toMatch(/GET '\/public-key' 200/);
   expect(logs).not.toContain(secret);

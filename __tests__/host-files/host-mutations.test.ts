@@ -50,12 +50,17 @@ const TABLE: Row[] = [
   },
   {
     mutant: "the API key is created without rateLimitEnabled: false",
-    edit: { file: "manager/bootstrap.sh", find: ', "rateLimitEnabled": False}', replace: "}" },
+    edit: { file: "manager/dokploy-setup.py", find: ', "rateLimitEnabled": False}', replace: "}" },
     killedBy: { file: MANAGER, name: "manager bootstrap fresh run: installs, publishes the worker join command, sets Dokploy up, saves credentials" },
   },
   {
+    mutant: "a second sign-up's 422 is not recognised by its code",
+    edit: { file: "manager/dokploy-setup.py", find: "refused.error.code == USER_EXISTS", replace: 'refused.error.code == "USER_EXISTS"' },
+    killedBy: { file: MANAGER, name: "manager bootstrap admin already signed up (answer lost): the 422 for the same email counts as done and the run signs in" },
+  },
+  {
     mutant: "a finished step leaves no marker",
-    edit: { file: "manager/bootstrap.sh", find: '  touch "$done_file"\n', replace: "" },
+    edit: { file: "common/host-lib.sh", find: 'then touch "$done_file"; fi', replace: "then :; fi" },
     killedBy: { file: MANAGER, name: "manager bootstrap a re-run that only lacks the marker checks the saved key and creates nothing" },
   },
   {
@@ -75,7 +80,7 @@ const TABLE: Row[] = [
   },
   {
     mutant: "tailscale-up.sh ignores enabled: false",
-    edit: { file: "common/tailscale-up.sh", find: 'if config.get("enabled", True) is False:', replace: "if False:" },
+    edit: { file: "common/tailscale-up.sh", find: "config_read TAILSCALE_ENABLED tailscale.enabled true", replace: "TAILSCALE_ENABLED=true" },
     killedBy: { file: TAILSCALE, name: "tailscale-up.sh enabled: false (the ORM form left the key empty): exits 0 at once, installs nothing, runs no `up`" },
   },
 ];

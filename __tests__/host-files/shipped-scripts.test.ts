@@ -10,7 +10,7 @@ import { readHostFile, templatePath } from "../../lib/templates";
 import { shippedScript } from "../../sandbox/shipped";
 import { leftOutLines, notComments, pythonAst, STRICT_MODE, templateText } from "../helpers/shipped-text";
 
-const HOST_SCRIPTS = ["common/harden.sh", "common/host-lib.sh", "common/tailscale-up.sh", "common/loader.sh", "common/release-agent.py", "manager/bootstrap.sh", "worker/bootstrap.sh", "manager/token-server.py", "manager/register-workers.py", "manager/backups.py", "common/docker-cleanup.sh", "common/usage-sampler.py", "worker/swarm-ca-digest.py"];
+const HOST_SCRIPTS = ["common/harden.sh", "common/host-lib.sh", "common/tailscale-up.sh", "common/loader.sh", "common/release-agent.py", "manager/bootstrap.sh", "worker/bootstrap.sh", "manager/token-server.py", "manager/register-workers.py", "manager/backups.py", "manager/dokploy-setup.py", "common/node-config.py", "common/docker-cleanup.sh", "common/usage-sampler.py", "worker/swarm-ca-digest.py"];
 
 function heredocBodies(text: string): string[] {
   const bodies: string[] = [];

@@ -12,13 +12,11 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/host-lib.sh
 source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
-
 main() {
   log_setup "" docker-cleanup
   start_run "$ROOT/var/lib/dokploy-oci/docker-cleanup.lock" "docker cleanup"
   local hours
-  hours=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["dockerCleanup"]["pruneAfterHours"])' "$CONFIG_FILE")
+  config_read hours dockerCleanup.pruneAfterHours
   [[ $hours =~ ^[0-9]+$ ]] || die "dockerCleanup.pruneAfterHours: '$hours' is not a whole number of hours"
   log "removing stopped containers, dangling images and build cache older than ${hours}h"
   # A swarm task's stopped container is the service's history (bounded by swarm) and keeps its image.

@@ -11,7 +11,6 @@ umask 022
 # shellcheck source=SCRIPTDIR/host-lib.sh
 source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
 SSHD_DROP_IN=$ROOT/etc/ssh/sshd_config.d/00-hardening.conf
 RULE_COMMENT=dokploy-oci
 DOCKER_CONFIG=$ROOT/etc/docker/daemon.json
@@ -60,20 +59,7 @@ EOF
 # Prints "protocol port source" for every source of every hostPorts entry, validated; ESP (encrypted overlays, IP
 # protocol 50) has no port: "-".
 host_port_rules() {
-  python3 - "$CONFIG_FILE" <<'EOF'
-import ipaddress
-import json
-import sys
-
-for entry in json.load(open(sys.argv[1])).get("hostPorts", []):
-    protocol, port = entry.get("protocol"), entry.get("port")
-    if protocol == "esp" and port is None:
-        port = "-"
-    elif protocol not in ("tcp", "udp") or not isinstance(port, int) or not 0 < port < 65536:
-        sys.exit(f"hostPorts: invalid entry {json.dumps(entry)}")
-    for source in entry.get("sources", []):
-        print(protocol, port, ipaddress.IPv4Network(source, strict=False).with_prefixlen)
-EOF
+  python3 "$NODE_CONFIG" host-ports "$CONFIG_FILE"
 }
 
 # 1-based position of the first REJECT in INPUT (the image's catch-all), empty when there is none.
@@ -123,7 +109,7 @@ open_host_ports() {
 # before Docker starts, and netfilter-persistent, which restores the saved copy, has the slice started first too.
 guard_metadata() {
   local enabled
-  enabled=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("blockContainerMetadata") is True)' "$CONFIG_FILE")
+  config_read enabled blockContainerMetadata false
   ensure_chain "$METADATA_CHAIN"
   # --socket-exists: packets the kernel sends for no socket (a closed connection's last ACK) are not users'.
   ensure_rule "$METADATA_CHAIN" -p tcp -m owner --socket-exists ! --uid-owner 0 "${REJECT_RULE[@]}"
@@ -131,7 +117,7 @@ guard_metadata() {
     iptables -w -I OUTPUT 1 "${METADATA_TRAFFIC[@]}" -j "$METADATA_CHAIN"
     FIREWALL_CHANGED=true
   fi
-  if [[ $enabled != True ]]; then
+  if [[ $enabled != true ]]; then
     log "iptables: the metadata service answers root only; containers too (blockContainerMetadata is off)"
     return 0
   fi
@@ -175,25 +161,7 @@ ensure_rule() {
 # starts: before its installation on the first boot, before docker.service at every boot.
 set_docker_cgroup_parent() {
   local changed
-  changed=$(
-    python3 - "$DOCKER_CONFIG" "$CONTAINER_SLICE" <<'EOF'
-import json
-import os
-import sys
-
-path, slice_name = sys.argv[1], sys.argv[2]
-config = json.load(open(path)) if os.path.exists(path) else {}
-if config.get("cgroup-parent") == slice_name:
-    sys.exit(0)
-config["cgroup-parent"] = slice_name
-os.makedirs(os.path.dirname(path), exist_ok=True)
-with open(path + ".tmp", "w") as out:
-    json.dump(config, out, indent=2)
-os.chmod(path + ".tmp", 0o644)
-os.replace(path + ".tmp", path)
-print("changed")
-EOF
-  )
+  changed=$(python3 "$NODE_CONFIG" set "$DOCKER_CONFIG" cgroup-parent "$CONTAINER_SLICE")
   if [[ $changed == changed ]]; then
     log "docker: containers start under $CONTAINER_SLICE ($DOCKER_CONFIG)"
     if systemctl is-active --quiet docker; then

@@ -1,9 +1,13 @@
 # shellcheck shell=bash
-# Sourced by every host script (/opt/dokploy-oci/lib/host-lib.sh on the node, shipped once by cloud-init): the
-# log format, fatal errors, the one-run-at-a-time lock and the cleanup every script needs.
+# Sourced by every host script (/opt/dokploy-oci/lib/host-lib.sh on the node): the log format, fatal errors, the
+# one-run-at-a-time lock and the cleanup every script needs, node.json read by key, and the steps of a bootstrap.
 # A script calls log_setup first, then start_run when it needs the lock, the traps and a private work directory.
 
 ROOT=${DOKPLOY_OCI_ROOT:-}
+CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
+NODE_CONFIG=$ROOT/opt/dokploy-oci/lib/node-config.py
+# Where run_step keeps its markers (set by the script); without it every step runs each time.
+STEPS_DIR=
 HOST_LOG_FILE=
 HOST_LOG_TAG=
 HOST_RUN_NAME=
@@ -86,4 +90,44 @@ run_harden() {
   if ! bash "$ROOT/opt/dokploy-oci/bin/harden.sh" 9>&- 2>&1 | tee -a "$HOST_LOG_FILE"; then
     die "harden.sh failed"
   fi
+}
+
+# config_read VARIABLE KEY [DEFAULT]: sets VARIABLE to the value at the dotted KEY of node.json (node-config.py), or
+# DEFAULT when the key is absent; a value that is missing, empty or more than one line stops the run with a line
+# naming the key.
+config_read() {
+  local value
+  value=$(python3 "$NODE_CONFIG" "$CONFIG_FILE" "${@:2}" 2>&1) || die "$value"
+  printf -v "$1" '%s' "$value"
+}
+
+# run_step NAME COMMAND [ARGUMENT...]: one named step of a bootstrap, logged as it starts and ends. With STEPS_DIR,
+# a step that finished in an earlier run is skipped (its marker NAME.done); without it the step runs each time and
+# checks the host itself. A step that fails stops the run unmarked, so the next run starts there again.
+run_step() {
+  local name=$1 done_file=
+  shift
+  if [[ -n $STEPS_DIR ]]; then
+    done_file=$STEPS_DIR/$name.done
+    if [[ -e $done_file ]]; then
+      log "step $name: already done"
+      return 0
+    fi
+  fi
+  log "step $name: start"
+  "$@"
+  if [[ -n $done_file ]]; then touch "$done_file"; fi
+  log "step $name: done"
+}
+
+# backoff_delay ATTEMPT INITIAL CAP [jitter]: seconds to wait after failed attempt ATTEMPT: INITIAL doubling with
+# each attempt, capped at CAP. With "jitter", a uniform random delay in [0, that] (full jitter), so nodes booted
+# together spread their requests instead of sending them in lockstep; the expected wait stays below half the cap.
+backoff_delay() {
+  awk -v n="$1" -v initial="$2" -v cap="$3" -v r="${4:+$RANDOM}" \
+    'BEGIN { c = initial * 2 ^ (n - 1); if (c > cap) c = cap; if (r == "") printf "%g\n", c; else printf "%.3f\n", c * r / 32767 }'
+}
+
+swarm_active() {
+  [[ $(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null) == active ]]
 }

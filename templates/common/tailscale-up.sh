@@ -12,7 +12,6 @@ umask 077
 # shellcheck source=SCRIPTDIR/host-lib.sh
 source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
 LOCK_FILE=$ROOT/var/lib/dokploy-oci/tailscale-up.lock
 LOG_FILE=$ROOT/var/log/dokploy-tailscale-up.log
 # How long one `tailscale up` may wait for the Running state before the attempt counts as failed.
@@ -32,62 +31,22 @@ mask_keys() {
   sed -E 's/tskey-[^[:space:]"'"'"',]*/tskey-<masked>/g'
 }
 
-# Sets the config variables from node.json's "tailscale" key, validated, in one python3 run (jq is not on the
-# image). The key file path is absolute on the host and gets the $DOKPLOY_OCI_ROOT prefix like every path here.
+# Sets the config variables from node.json's "tailscale" key, checked first (node-config.py check tailscale), by
+# key. The key file path is absolute on the host and gets the $DOKPLOY_OCI_ROOT prefix like every path here.
 load_config() {
-  local values
-  values=$(
-    python3 - "$CONFIG_FILE" <<'EOF'
-import json
-import re
-import sys
-
-config = json.load(open(sys.argv[1])).get("tailscale")
-if not isinstance(config, dict):
-    sys.exit('node.json has no "tailscale" object')
-# A stack whose auth key is optional (the ORM form) turns Tailscale off with enabled: false.
-if config.get("enabled", True) is False:
-    print("disabled")
-    sys.exit(0)
-retry = config.get("retry", {})
-
-
-def seconds(name, default):
-    value = retry.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        sys.exit(f"tailscale.retry.{name} must be a positive number of seconds")
-    return value
-
-
-key_file, hostname = str(config.get("authKeyFile", "")), str(config.get("hostname", ""))
-installer, tags, ssh = str(config.get("installerUrl", "")), config.get("tags", []), config.get("ssh", False)
-if not key_file.startswith("/") or "\n" in key_file:
-    sys.exit("tailscale.authKeyFile must be an absolute path")
-if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", hostname):
-    sys.exit(f"tailscale.hostname {hostname!r} is not a DNS label")
-if not isinstance(tags, list) or not all(isinstance(t, str) and re.fullmatch(r"tag:[A-Za-z][A-Za-z0-9-]*", t) for t in tags):
-    sys.exit('tailscale.tags must be a list of "tag:<name>"')
-if not isinstance(ssh, bool):
-    sys.exit("tailscale.ssh must be true or false")
-if not re.fullmatch(r"https?://[^\s]+", installer):
-    sys.exit("tailscale.installerUrl must be an http(s) URL")
-print(key_file, hostname, ",".join(tags), str(ssh).lower(), installer, sep="\n")
-print(seconds("delaySeconds", 5), seconds("maxDelaySeconds", 60), sep="\n")
-EOF
-  ) || return 1
-  if [[ $values == disabled ]]; then
-    TAILSCALE_ENABLED=false
-    return 0
-  fi
-  {
-    read -r KEY_FILE
-    read -r NODE_HOSTNAME
-    read -r TAGS
-    read -r SSH
-    read -r INSTALLER_URL
-    read -r DELAY
-    read -r MAX_DELAY
-  } <<<"$values"
+  # A stack whose auth key is optional (the ORM form) turns Tailscale off with enabled: false: nothing else is read.
+  config_read TAILSCALE_ENABLED tailscale.enabled true
+  if [[ $TAILSCALE_ENABLED == false ]]; then return 0; fi
+  python3 "$NODE_CONFIG" check tailscale "$CONFIG_FILE" || return 1
+  config_read KEY_FILE tailscale.authKeyFile
+  config_read NODE_HOSTNAME tailscale.hostname
+  # A JSON list of checked "tag:<name>" entries, made "tag:a,tag:b".
+  config_read TAGS tailscale.tags '[]'
+  TAGS=${TAGS//[\[\]\"]/}
+  config_read SSH tailscale.ssh false
+  config_read INSTALLER_URL tailscale.installerUrl
+  config_read INITIAL_DELAY tailscale.retry.delaySeconds 5
+  config_read MAX_DELAY tailscale.retry.maxDelaySeconds 60
   KEY_FILE=$ROOT$KEY_FILE
 }
 
@@ -105,12 +64,6 @@ check_key_file() {
   if [[ $prefix == tskey-client- && -z $TAGS ]]; then
     die "$KEY_FILE holds an OAuth client secret, which can only register tagged nodes; set tailscale.tags"
   fi
-}
-
-# Seconds to wait after failed attempt $1: delaySeconds doubling each time, capped at maxDelaySeconds.
-next_delay() {
-  awk -v initial="$DELAY" -v cap="$MAX_DELAY" -v n="$1" \
-    'BEGIN { d = initial * 2 ^ (n - 1); if (d > cap) d = cap; printf "%g\n", d }'
 }
 
 installed() {
@@ -131,7 +84,7 @@ install_tailscale() {
 # Whether tailscaled is logged in and connected; prints the node's tailnet IPv4 address when it is.
 joined() {
   local state
-  state=$(tailscale status --json 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin).get("BackendState", ""))' 2>/dev/null) || return 1
+  state=$(tailscale status --json 2>/dev/null | python3 "$NODE_CONFIG" - BackendState 2>/dev/null) || return 1
   [[ $state == Running ]] || return 1
   tailscale ip -4 2>/dev/null | head -n 1
 }
@@ -171,7 +124,7 @@ main() {
   check_key_file
   for ((attempt = 1; ; attempt++)); do
     if try_join; then return 0; fi
-    delay=$(next_delay "$attempt")
+    delay=$(backoff_delay "$attempt" "$INITIAL_DELAY" "$MAX_DELAY")
     log "attempt $attempt did not join the tailnet; next attempt in ${delay}s"
     sleep "$delay"
   done

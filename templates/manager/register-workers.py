@@ -171,16 +171,19 @@ class PassFailed(Exception):
 
 
 class ApiError(Exception):
-    def __init__(self, status, message):
+    """Dokploy's refusal (status and, where Dokploy gives one, its error code) or no answer (status None)."""
+
+    def __init__(self, status, message, code=None):
         super().__init__(message)
-        self.status = status
+        self.status, self.code = status, code
 
 
 class Dokploy:
-    """tRPC over HTTP: batched GET for queries, batched POST for mutations (research/dokploy.md)."""
+    """tRPC over HTTP: batched GET for queries, batched POST for mutations (research/dokploy.md). Authenticated by
+    the API key, or by the admin's session cookie (the manager bootstrap's steps before a key exists)."""
 
-    def __init__(self, url, api_key, timeout=REQUEST_TIMEOUT_SECONDS):
-        self.url, self.api_key, self.timeout = url, api_key, timeout
+    def __init__(self, url, api_key, timeout=REQUEST_TIMEOUT_SECONDS, cookie=None):
+        self.url, self.api_key, self.timeout, self.cookie = url, api_key, timeout, cookie
 
     def query(self, procedure):
         return self.call(urllib.request.Request(f"{self.url}/api/trpc/{procedure}?batch=1&input={NULL_INPUT}"))
@@ -191,24 +194,48 @@ class Dokploy:
                                                 headers={"Content-Type": "application/json"}))
 
     def call(self, request):
-        request.add_header("x-api-key", self.api_key)
+        if self.api_key:
+            request.add_header("x-api-key", self.api_key)
+        if self.cookie:
+            request.add_header("Cookie", self.cookie)
         try:
-            with DIRECT.open(request, timeout=self.timeout) as response:
-                return json.load(response)[0]["result"]["data"]["json"]
+            return self.send(request, self.timeout)[0][0]["result"]["data"]["json"]
+        except (LookupError, TypeError):
+            raise ApiError(None, "an answer that is not a tRPC result") from None
+
+    def sign_in(self, action, data, timeout):
+        """better-auth's POST /api/auth/<action>/email (sign-up or sign-in); the session cookie it sets, as a Cookie
+        header. Never sends a cookie: better-auth refuses a POST that carries one without a trusted Origin."""
+        request = urllib.request.Request(f"{self.url}/api/auth/{action}/email", data=json.dumps(data).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        cookies = (line.split(";", 1)[0].strip() for line in self.send(request, timeout)[1].get_all("Set-Cookie", []))
+        return "; ".join(cookie for cookie in cookies if not cookie.endswith("="))
+
+    @staticmethod
+    def send(request, timeout):
+        """(the JSON answer, its headers); ApiError for an HTTP error, no answer or an answer that is not JSON."""
+        try:
+            with DIRECT.open(request, timeout=timeout) as response:
+                return json.load(response), response.headers
         except urllib.error.HTTPError as error:
-            raise ApiError(error.code, error_message(error.read())) from None
+            raise ApiError(error.code, *error_details(error.read())) from None
         except (urllib.error.URLError, OSError) as error:
             raise ApiError(None, f"no answer ({getattr(error, 'reason', error)})") from None
-        except (ValueError, LookupError, TypeError):
+        except ValueError:
             raise ApiError(None, "an answer that is not a tRPC result") from None
 
 
-def error_message(body):
+def error_details(body):
+    """(message, code) of an error answer: tRPC's [{"error": {"json": {"message", "data": {"code"}}}}] or
+    better-auth's {"message", "code"}; the code is None where Dokploy gives none."""
     try:
         item = json.loads(body)
-        return one_line((item[0] if isinstance(item, list) else item)["error"]["json"]["message"])
-    except (ValueError, LookupError, TypeError):
-        return one_line(body.decode("utf-8", "replace"), 120) or "(no error message)"
+        item = item[0] if isinstance(item, list) else item
+        error = item["error"]["json"] if "error" in item else item
+        code = error["data"].get("code") if isinstance(error.get("data"), dict) else error.get("code")
+        return one_line(error["message"]), code if isinstance(code, str) else None
+    except (ValueError, LookupError, TypeError, AttributeError):
+        return one_line(body.decode("utf-8", "replace"), 120) or "(no error message)", None
 
 
 def describe(error):

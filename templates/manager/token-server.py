@@ -84,7 +84,8 @@ def load_config(path):
 
 
 def log(message):
-    print(f"token-server: {message}", file=sys.stderr, flush=True)
+    """One line in the host programs' one format: UTC time, program, message."""
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} token-server: {message}", file=sys.stderr, flush=True)
 
 
 def credential(secret, name):
@@ -337,6 +338,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        log(f"{self.client_address[0]} {format % args}")
 
     def log_request(self, code="-", size="-"):
         # The path only: a careless client could put a secret in the query string.

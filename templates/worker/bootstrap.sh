@@ -14,7 +14,6 @@ umask 077
 # shellcheck source=SCRIPTDIR/../common/host-lib.sh
 source "${DOKPLOY_OCI_ROOT:-}/opt/dokploy-oci/lib/host-lib.sh"
 
-CONFIG_FILE=$ROOT/etc/dokploy-oci/node.json
 LOCK_FILE=$ROOT/var/lib/dokploy-oci/worker-bootstrap.lock
 AUTHORIZED_KEYS=$ROOT/root/.ssh/authorized_keys
 MARKER=$ROOT/opt/dokploy-worker-setup-complete
@@ -36,78 +35,22 @@ JOIN_ADDRESS=
 MANAGER_ADDRESS=
 PUBLIC_KEY=
 
-# Sets the config variables from node.json, validated, in one python3 run (jq is not on the image), and writes
-# the bearer and identity headers (and the optional source address) into the 0600 curl config file: on curl's
-# command line the credential would show in ps.
+# Checks node.json and writes the bearer and identity headers (and the optional source address) into the 0600 curl
+# config file (node-config.py check worker: on curl's command line the credential would show in ps), then sets the
+# config variables from it, by key. Returns 1 when node.json is wrong (the check printed why).
 load_config() {
-  local values
-  values=$(
-    python3 - "$CONFIG_FILE" "$CURL_CONFIG" <<'EOF'
-import json
-import os
-import re
-import sys
-
-config = json.load(open(sys.argv[1]))
-token_server, join = config["tokenServer"], config.get("join", {})
-
-
-def seconds(name, default):
-    value = join.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        sys.exit(f"join.{name} must be a positive number of seconds")
-    return value
-
-
-url = str(token_server["url"]).rstrip("/")
-if not url.startswith(("http://", "https://")):
-    sys.exit("tokenServer.url must be an http(s) URL")
-for value in (config["name"], config["docker"]["installerUrl"], url):
-    if "\n" in str(value):
-        sys.exit("node.json values must be single lines")
-manager = str(config.get("swarm", {}).get("managerAddress", ""))
-octet = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-if not re.fullmatch(rf"{octet}(\.{octet}){{3}}", manager):
-    sys.exit("swarm.managerAddress must be the manager's private IPv4 address")
-credential, source = str(token_server["credential"]), token_server.get("sourceAddress")
-# What Terraform derives: sha256("<secret>:<name>") in hex; the name is the identity it proves.
-if not re.fullmatch(r"[0-9a-f]{64}", credential):
-    sys.exit("tokenServer.credential must be 64 lowercase hex digits (sha256 of the token server secret and this worker's name)")
-if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", str(config["name"])):
-    sys.exit("name must be a worker name like worker-1")
-# noproxy: the credential goes to the token server on the private network, never through an http_proxy.
-curl_config = [f'header = "Authorization: Bearer {credential}"', f'header = "X-Dokploy-Worker: {config["name"]}"',
-               'noproxy = "*"']
-if source is not None:
-    if not re.fullmatch(r"[0-9a-fA-F.:]+", str(source)):
-        sys.exit("tokenServer.sourceAddress must be an IP address")
-    curl_config.append(f'interface = "{source}"')
-with os.fdopen(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-    f.write("\n".join(curl_config) + "\n")
-print(config["name"], config["docker"]["installerUrl"], url, manager, sep="\n")
-timeout, wait = seconds("requestTimeoutSeconds", 5), seconds("waitSeconds", 55)
-print(seconds("initialDelaySeconds", 1), seconds("maxDelaySeconds", 15), timeout, wait, timeout + wait, sep="\n")
-EOF
-  ) || return 1
-  {
-    read -r NODE_NAME
-    read -r DOCKER_INSTALLER_URL
-    read -r TOKEN_SERVER_URL
-    read -r MANAGER_ADDRESS
-    read -r INITIAL_DELAY
-    read -r MAX_DELAY
-    read -r REQUEST_TIMEOUT
-    read -r WAIT_SECONDS
-    read -r REQUEST_MAX_SECONDS
-  } <<<"$values"
-}
-
-# Seconds to wait after failed attempt $1. Capped exponential backoff with full jitter: a uniform random delay in
-# [0, min(maxDelaySeconds, initialDelaySeconds * 2^(attempt-1))], so workers booted together spread their polls
-# instead of hitting the token server in lockstep, and the expected wait stays below half the cap.
-next_delay() {
-  awk -v initial="$INITIAL_DELAY" -v cap="$MAX_DELAY" -v n="$1" -v r="$RANDOM" \
-    'BEGIN { c = initial * 2 ^ (n - 1); if (c > cap) c = cap; printf "%.3f\n", c * r / 32767 }'
+  python3 "$NODE_CONFIG" check worker "$CONFIG_FILE" "$CURL_CONFIG" || return 1
+  config_read NODE_NAME name
+  config_read DOCKER_INSTALLER_URL docker.installerUrl
+  config_read TOKEN_SERVER_URL tokenServer.url
+  # Without its trailing slashes.
+  TOKEN_SERVER_URL=${TOKEN_SERVER_URL%"${TOKEN_SERVER_URL##*[!/]}"}
+  config_read MANAGER_ADDRESS swarm.managerAddress
+  config_read INITIAL_DELAY join.initialDelaySeconds 1
+  config_read MAX_DELAY join.maxDelaySeconds 15
+  config_read REQUEST_TIMEOUT join.requestTimeoutSeconds 5
+  config_read WAIT_SECONDS join.waitSeconds 55
+  REQUEST_MAX_SECONDS=$(awk -v a="$REQUEST_TIMEOUT" -v b="$WAIT_SECONDS" 'BEGIN { print a + b }')
 }
 
 # --- token server --------------------------------------------------------------------------------------------------
@@ -171,7 +114,7 @@ fetch() {
         ;;
       *) outcome="unexpected HTTP $HTTP_STATUS" ;;
     esac
-    delay=${delay:-$(next_delay "$attempt")}
+    delay=${delay:-$(backoff_delay "$attempt" "$INITIAL_DELAY" "$MAX_DELAY" jitter)}
     log "GET $path: attempt $attempt: $outcome; next attempt in ${delay}s"
     sleep "$delay"
   done
@@ -251,10 +194,6 @@ install_docker() {
   log "Docker installed"
 }
 
-swarm_active() {
-  [[ $(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null) == active ]]
-}
-
 join_swarm() {
   local answer=$WORK_DIR/join-command output=$WORK_DIR/join-output round error delay
   if swarm_active; then
@@ -275,7 +214,7 @@ join_swarm() {
     fi
     # The manager may not accept connections on 2377 yet, or the token was rotated: fetch it again.
     error=$(tail -n 1 "$output")
-    delay=$(next_delay "$round")
+    delay=$(backoff_delay "$round" "$INITIAL_DELAY" "$MAX_DELAY" jitter)
     log "docker swarm join failed (round $round): ${error//"$JOIN_TOKEN"/<token>}; trying again in ${delay}s"
     sleep "$delay"
   done
@@ -331,17 +270,17 @@ rejoin() {
     log "the manager at $MANAGER_ADDRESS runs another swarm than this node's (it was recreated): leaving the old swarm"
     docker swarm leave --force 2>&1 | log_lines "docker: "
   fi
-  join_swarm
-  authorize_dokploy_key
+  run_step join-swarm join_swarm
+  run_step authorize-dokploy-key authorize_dokploy_key
   log "worker rejoined: in the swarm managed at $JOIN_ADDRESS"
 }
 
 setup() {
   log "worker setup starting for $NODE_NAME (token server $TOKEN_SERVER_URL)"
-  run_harden
-  install_docker
-  join_swarm
-  authorize_dokploy_key
+  run_step harden run_harden
+  run_step install-docker install_docker
+  run_step join-swarm join_swarm
+  run_step authorize-dokploy-key authorize_dokploy_key
   touch "$MARKER"
   log "worker ready"
 }
@@ -373,4 +312,7 @@ main() {
   "$mode"
 }
 
-main "$@"
+# Loaded alone (a test sourcing it to run one function), it only defines its functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi
