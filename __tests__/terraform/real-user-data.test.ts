@@ -132,6 +132,8 @@ describe.each(VARIANTS)("metadata evaluated by real terraform: %s", (name, varia
       expect(nodeJson.tailscale.enabled).toBe(variables.tailscale_auth_key !== undefined);
       expect(files.find((file) => file.path === TAILSCALE_KEY_FILE)!.text).toBe(variables.tailscale_auth_key ?? "");
       expect(files.map((file) => file.path)).toEqual([NODE_CONFIG_PATH, TAILSCALE_KEY_FILE, LOADER_PATH, "/etc/systemd/system/dokploy-release-install.service"]);
+      // The backups bucket's name as the manager gets it: the prefix and the stack's random suffix.
+      expect(nodeJson.backups?.bucket).toBe(/_Manager_/.test(node.instance) ? `dokploy-backups-${RANDOM_VALUES.random_id.hex}` : undefined);
       expect(nodeJson.release).toMatchObject({ sha256: node.freeformTags[RELEASE_TAG_KEY], url: `https://objectstorage.eu-frankfurt-1.oraclecloud.com${PAR_PATH}` });
     }
   });

@@ -1,11 +1,13 @@
 import { Fn, IResolvable, TerraformDataSource, TerraformResource, Token, ref } from "cdktf";
 import { Construct } from "constructs";
+import { Id } from "@cdktf/provider-random/lib/id";
 import { DataOciIdentityCustomerSecretKeys } from "../../.gen/providers/oci/data-oci-identity-customer-secret-keys";
 import { DataOciObjectstorageNamespace } from "../../.gen/providers/oci/data-oci-objectstorage-namespace";
 import { IdentityCustomerSecretKey } from "../../.gen/providers/oci/identity-customer-secret-key";
 import { ObjectstorageBucket } from "../../.gen/providers/oci/objectstorage-bucket";
 import { BackupsHostConfig } from "../../lib/host-contract";
 import { addPreconditions } from "../../lib/oci-node";
+import { ensureRandomProvider } from "../../lib/providers";
 import { BACKUP_SCHEDULE, OCI_REGION, OCI_USER_ID, checkNumber, planTimeChecks } from "../../lib/rules";
 
 /** OCI allows two Customer Secret Keys per user. */
@@ -46,7 +48,7 @@ export interface BackupBucketProps {
    * @default - true
    */
   readonly enabled?: boolean | IResolvable;
-  /** The bucket is `<namePrefix>-backups`. @default - "dokploy" */
+  /** The bucket is `<namePrefix>-backups-<8 random hex digits>` (bucket names are unique per tenancy and region). @default - "dokploy" */
   readonly namePrefix?: string;
   /** @default - no tags */
   readonly freeformTags?: Record<string, string>;
@@ -85,7 +87,12 @@ export class BackupBucket extends Construct {
     const count: number = Token.isUnresolved(enabled) ? Fn.conditional(enabled, 1, 0) : enabled ? 1 : 0;
 
     const namespace = new DataOciObjectstorageNamespace(this, "Namespace", { compartmentId: props.compartmentId, count });
-    this.bucketName = `${props.namePrefix ?? "dokploy"}-backups`;
+    ensureRandomProvider(this);
+    // Made once, with no keepers, and without the count: the name stays the same for the stack's life, also across
+    // backups switched off and on again.
+    const suffix = new Id(this, "BucketSuffix", { byteLength: 4 });
+    const name = (...rest: string[]) => Fn.join("", [`${props.namePrefix ?? "dokploy"}-backups-`, suffix.hex, ...rest]);
+    this.bucketName = name();
     this.bucket = new ObjectstorageBucket(this, "Resource", {
       compartmentId: props.compartmentId,
       namespace: only(namespace, "namespace"),
@@ -100,11 +107,11 @@ export class BackupBucket extends Construct {
     let accessKey = props.accessKey;
     let secretKey = props.secretKey;
     if (!ownKey) {
-      const displayName = `${this.bucketName} (Dokploy's backups)`;
+      const displayName = name(" (Dokploy's backups)");
       const existing = new DataOciIdentityCustomerSecretKeys(this, "ExistingKeys", { userId: props.userId!, count });
       const key = new IdentityCustomerSecretKey(this, "SecretKey", { userId: props.userId!, displayName, count });
       // The key this stack made is listed too once it exists: only the others count.
-      const others = `length([for k in flatten(${existing.fqn}[*].customer_secret_keys) : k if k.display_name != ${JSON.stringify(displayName)} && k.state != "DELETED"])`;
+      const others = `length([for k in flatten(${existing.fqn}[*].customer_secret_keys) : k if k.display_name != ${displayName} && k.state != "DELETED"])`;
       addPreconditions(
         key,
         {
