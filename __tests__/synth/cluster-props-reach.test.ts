@@ -183,7 +183,7 @@ const CASES: { readonly [K in keyof Required<DokployClusterProps>]: Case } = {
       // As Terraform gets it inside the manager's user_data: an expression, not a string with "$${" escaped.
       const userData = Object.values<any>(s.json.resource.oci_core_instance).map((instance) => instance.metadata.user_data).join("\n");
       expect(userData).toContain(`"bucket" = ${name},`);
-      expect(userData).toMatch(/"endpoint" = join\("", \["https:\/\/", one\(data\.oci_objectstorage_namespace\.\S+\[\*\]\.namespace\), "\.compat\.objectstorage\.", "eu-frankfurt-1", "\.oraclecloud\.com"\]\)/);
+      expect(userData).toMatch(/"endpoint" = join\("", \["https:\/\/", data\.oci_objectstorage_namespace\.\S+\.namespace, "\.compat\.objectstorage\.", "eu-frankfurt-1", "\.oraclecloud\.com"\]\)/);
     },
   },
   freeformTags: {

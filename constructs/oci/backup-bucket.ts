@@ -1,4 +1,4 @@
-import { Fn, IResolvable, TerraformDataSource, TerraformResource, Token, ref } from "cdktf";
+import { Fn, IResolvable, TerraformResource, Token, ref } from "cdktf";
 import { Construct } from "constructs";
 import { Id } from "@cdktf/provider-random/lib/id";
 import { DataOciIdentityCustomerSecretKeys } from "../../.gen/providers/oci/data-oci-identity-customer-secret-keys";
@@ -86,7 +86,9 @@ export class BackupBucket extends Construct {
     // Terraform's count: 1, or 0 when a Terraform bool switches backups off (a literal false creates nothing).
     const count: number = Token.isUnresolved(enabled) ? Fn.conditional(enabled, 1, 0) : enabled ? 1 : 0;
 
-    const namespace = new DataOciObjectstorageNamespace(this, "Namespace", { compartmentId: props.compartmentId, count });
+    // Read whether or not backups are on (a read creates nothing): the endpoint in node.json is never null, which
+    // Terraform's join would refuse at plan time.
+    const namespace = new DataOciObjectstorageNamespace(this, "Namespace", { compartmentId: props.compartmentId }).namespace;
     ensureRandomProvider(this);
     // Made once, with no keepers, and without the count: the name stays the same for the stack's life, also across
     // backups switched off and on again.
@@ -95,14 +97,14 @@ export class BackupBucket extends Construct {
     this.bucketName = name();
     this.bucket = new ObjectstorageBucket(this, "Resource", {
       compartmentId: props.compartmentId,
-      namespace: only(namespace, "namespace"),
+      namespace,
       name: this.bucketName,
       accessType: "NoPublicAccess",
       freeformTags: props.freeformTags,
       count,
     });
     // Joined by Terraform: a token inside a template string would reach jsonencode as an escaped "${" (cdktf warns).
-    this.endpoint = Fn.join("", ["https://", only(namespace, "namespace"), ".compat.objectstorage.", props.region, ".oraclecloud.com"]);
+    this.endpoint = Fn.join("", ["https://", namespace, ".compat.objectstorage.", props.region, ".oraclecloud.com"]);
 
     let accessKey = props.accessKey;
     let secretKey = props.secretKey;
@@ -147,9 +149,8 @@ export class BackupBucket extends Construct {
 }
 
 /** `one(<resource>[*].<attribute>)`: the attribute of a counted resource, null when its count is 0. */
-function only(resource: TerraformResource | DataOciObjectstorageNamespace | DataOciIdentityCustomerSecretKeys, attribute: string): string {
+function only(resource: TerraformResource, attribute: string): string {
   // A reference Terraform sees as an expression wherever it lands (a literal "${" inside a larger string would be
-  // escaped by cdktf, e.g. in the endpoint inside node.json's jsonencode).
-  const address = `${resource instanceof TerraformDataSource ? "data." : ""}${resource.terraformResourceType}.${resource.friendlyUniqueId}`;
-  return Token.asString(Fn.one(ref(`${address}[*].${attribute}`)));
+  // escaped by cdktf, e.g. inside node.json's jsonencode).
+  return Token.asString(Fn.one(ref(`${resource.terraformResourceType}.${resource.friendlyUniqueId}[*].${attribute}`)));
 }
