@@ -216,7 +216,7 @@ export class DokployOciStack extends TerraformStack {
       title: "Back up Dokploy",
       group: "Backups",
       description:
-        "Dokploy's database and configuration go to a private bucket <name>-backups, with a Customer Secret Key of your user (OCI allows two per user). " +
+        "Dokploy's database and configuration go to a private bucket <name>-backups-<8 random hex digits>, with a Customer Secret Key of your user (OCI allows two per user). " +
         "Off: no bucket, no key, and a lost manager loses every project, domain, certificate and registered server in Dokploy.",
     });
     const backupSchedule = new OrmVariable(this, "backup_schedule", {
@@ -325,6 +325,12 @@ export class DokployOciStack extends TerraformStack {
       title: "Host releases (read-only URL)",
       ormType: "copyableString",
       description: "Read-only access to the releases bucket: the host programs, never a secret. npm run status --release-url uses it.",
+    });
+    new OrmOutput(this, "backups_bucket", {
+      value: Fn.conditional(backupsEnabled.booleanValue, this.cluster.backups!.bucketName, "backups are off"),
+      title: "Backups bucket",
+      ormType: "copyableString",
+      description: "The private bucket that holds Dokploy's backups (empty it before a destroy, or keep it).",
     });
     new OrmOutput(this, "worker_nodes", { value: this.cluster.workerNodes, title: "Workers (public and private IPs)", ormType: "json" });
   }

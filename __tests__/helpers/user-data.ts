@@ -1,7 +1,8 @@
 /**
  * Each instance's `metadata` as the real terraform binary computes it: a provider-free copy of a stack whose
  * instances become terraform_data resources (same count, same metadata expression), applied with realistic
- * values, then user_data decoded (base64, gunzip) into the cloud-config a node receives.
+ * values, then user_data decoded (base64, gunzip) into the cloud-config a node receives. A counted resource's
+ * stand-in is the list Terraform would have: its values once, or nothing when the count is 0 (a switched-off option).
  */
 import { gunzipSync } from "zlib";
 import { parse } from "yaml";
@@ -29,13 +30,20 @@ export interface RenderedMetadata {
 export function renderMetadata(stackJson: any, variables: Record<string, string>, standIns: Record<string, Record<string, string>>): RenderedMetadata[] {
   // OCI resources and data sources given stand-in values (data sources keyed "data_<type>") are replaced too.
   const json = withStandIns(stackJson, Object.keys(standIns).filter((type) => /^(data_)?oci_/.test(type)).map((type) => type.replace(/^data_/, "")));
+  const counted = countedStandIns(stackJson, json);
+  const asList = (value: any): any =>
+    typeof value === "string"
+      ? counted.reduce((text, [variable, count]) => text.replace(new RegExp(`\\bvar\\.${variable}(?![\\w-])`, "g"), `slice([var.${variable}], 0, ${count})`), value)
+      : value !== null && typeof value === "object"
+        ? Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, asList(inner)]))
+        : value;
   const instances: Record<string, any> = json.resource.oci_core_instance;
   // Locals are left out: they describe instances (addresses), which metadata never refers to.
   const config: any = { variable: json.variable, resource: { terraform_data: {} }, output: {} };
   for (const [name, instance] of Object.entries(instances)) {
     config.resource.terraform_data[name] = {
       input: {
-        metadata: instance.metadata,
+        metadata: asList(instance.metadata),
         freeform_tags: instance.freeform_tags ?? {},
         hostname: instance.create_vnic_details?.hostname_label ?? null,
         private_ip: instance.create_vnic_details?.private_ip ?? null,
@@ -64,6 +72,20 @@ export function renderMetadata(stackJson: any, variables: Record<string, string>
       return { instance, metadata, freeformTags, hostname, privateIp, bytes, cloudConfig: gunzipSync(Buffer.from(metadata.user_data, "base64")).toString("utf8") };
     });
   });
+}
+
+/** [stand-in variable, its resource's count expression] for every stand-in of a resource or data source with a count. */
+function countedStandIns(stackJson: any, json: any): Array<[string, string]> {
+  const counted: Array<[string, string]> = [];
+  for (const [block, prefix] of [["resource", ""], ["data", "data_"]] as const) {
+    for (const [type, resources] of Object.entries<any>(stackJson[block] ?? {})) {
+      for (const [name, resource] of Object.entries<any>(resources)) {
+        const variable = `standin_${prefix}${type}_${name}`;
+        if (resource.count !== undefined && json.variable?.[variable]) counted.push([variable, String(resource.count).replace(/^\$\{([\s\S]*)\}$/, "$1")]);
+      }
+    }
+  }
+  return counted;
 }
 
 export interface CarriedFile {

@@ -508,9 +508,9 @@ describe("backups to a loopback S3 bucket and restore, through the real Dokploy"
     schedule: "0 3 * * *",
     keepLatestCount: 2,
   });
-  const withBackups = (host: Host, keys = KEYS) => {
+  const withBackups = (host: Host, keys = KEYS, changes: Partial<BackupsHostConfig> = {}) => {
     const file = host.path(NODE_CONFIG_PATH);
-    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, "utf8")), backups: backupsConfig(keys) }), { mode: 0o600 });
+    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, "utf8")), backups: { ...backupsConfig(keys), ...changes } }), { mode: 0o600 });
   };
   const backups = async (host: Host, ...args: string[]) => {
     const exit = await start("ip", ["netns", "exec", dokploy.namespace, "python3", host.path(MANAGER_BACKUPS), ...args], hostEnv(host.root)).done;
@@ -626,5 +626,35 @@ describe("backups to a loopback S3 bucket and restore, through the real Dokploy"
     expect([refused.code, refused.output]).toEqual([1, expect.stringContaining("database.sql is not a pg_dump custom-format dump; nothing was restored")]);
     expect(dokploy.dockerCalls().slice(callsBefore)).toEqual([]);
     expect(projects()).toBe("kept");
+  });
+
+  // The bootstrap's last step runs `backups.py configure` through a proxy that loses the create's answer once after
+  // the real Dokploy committed it: that run stops, and the next (systemd starts the setup again) finds what the
+  // lost create made by its name (the destination) or its destination (the schedule) instead of making another.
+  test.each([
+    ["destination.create", "destination"],
+    ["backup.create", "backup"],
+  ])("%s answer lost: the setup's next run adopts it; one destination, one schedule, and a backup runs", async (procedure, table) => {
+    dokploy.reset();
+    await dokploy.publicIpLookup(true);
+    const proxy = await losingAnswers(`POST /api/trpc/${procedure}`, 1);
+    const host = makeHost(proxy.url);
+    // The shared bucket may hold other tests' backups: no restore at this first boot.
+    withBackups(host, KEYS, { restoreAtFirstBoot: false });
+    const stopped = await host.bootstrap().done;
+    expect(proxy.lost()).toEqual([expect.stringMatching(new RegExp(`^POST /api/trpc/${procedure.replace(".", "\\.")}\\?batch=1 HTTP`))]);
+    expect(stopped.code).not.toBe(0);
+    expect(host.log()).toContain(`configure failed: ${procedure}: no answer`);
+    expect(count(table)).toBe(1);
+
+    await expectSuccess(host.bootstrap(), host);
+    expect(host.log()).not.toContain(KEYS.secretKey);
+    expect(dokploy.sql("SELECT name, bucket, endpoint FROM destination")).toBe(`dokploy-oci|${BUCKET}|${s3.endpoint}`);
+    expect(dokploy.sql(`SELECT "databaseType", schedule, "keepLatestCount", enabled, "destinationId" = (SELECT "destinationId" FROM destination) FROM backup`)).toBe("web-server|0 3 * * *|2|t|t");
+    const before = zips().length;
+    const backup = await backups(host, "run");
+    if (backup.code !== 0) throw new Error(`backups.py run failed:\n${backup.output}\n${dokploy.serverLog().slice(-3000)}`);
+    expect(zips()).toHaveLength(before + 1);
+    expect(backupRuns()).toBe("done");
   });
 });

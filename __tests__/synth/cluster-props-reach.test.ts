@@ -173,12 +173,17 @@ const CASES: { readonly [K in keyof Required<DokployClusterProps>]: Case } = {
     props: { backups: { region: "eu-frankfurt-1", userId: "ocid1.user.oc1..aaaareach", schedule: "30 4 * * 0", keepLatestCount: 3, restoreAtFirstBoot: false } },
     check: (s) => {
       const bucket = Object.values<any>(s.json.resource.oci_objectstorage_bucket)[0];
-      expect([bucket.name, bucket.access_type]).toEqual(["dokploy-backups", "NoPublicAccess"]);
+      // A random suffix of its own, drawn once (no keepers): two clusters of one prefix in a region never collide.
+      const [suffixName, suffix] = Object.entries<any>(s.json.resource.random_id).find(([name]) => name.includes("Backups"))!;
+      expect(suffix).toEqual({ byte_length: 4 });
+      const name = `join("", ["dokploy-backups-", random_id.${suffixName}.hex])`;
+      expect([bucket.name, bucket.access_type]).toEqual([`\${${name}}`, "NoPublicAccess"]);
       expect(Object.values<any>(s.json.resource.oci_identity_customer_secret_key)[0].user_id).toBe("ocid1.user.oc1..aaaareach");
-      expect(managerConfig(s).backups).toMatchObject({ bucket: "dokploy-backups", region: "eu-frankfurt-1", schedule: "30 4 * * 0", keepLatestCount: 3, restoreAtFirstBoot: false, enabled: true });
+      expect(managerConfig(s).backups).toMatchObject({ region: "eu-frankfurt-1", schedule: "30 4 * * 0", keepLatestCount: 3, restoreAtFirstBoot: false, enabled: true });
       // As Terraform gets it inside the manager's user_data: an expression, not a string with "$${" escaped.
       const userData = Object.values<any>(s.json.resource.oci_core_instance).map((instance) => instance.metadata.user_data).join("\n");
-      expect(userData).toMatch(/"endpoint" = join\("", \["https:\/\/", one\(data\.oci_objectstorage_namespace\.\S+\[\*\]\.namespace\), "\.compat\.objectstorage\.", "eu-frankfurt-1", "\.oraclecloud\.com"\]\)/);
+      expect(userData).toContain(`"bucket" = ${name},`);
+      expect(userData).toMatch(/"endpoint" = join\("", \["https:\/\/", data\.oci_objectstorage_namespace\.\S+\.namespace, "\.compat\.objectstorage\.", "eu-frankfurt-1", "\.oraclecloud\.com"\]\)/);
     },
   },
   freeformTags: {

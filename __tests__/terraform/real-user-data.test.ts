@@ -54,6 +54,7 @@ const VARIANTS: Array<[string, Record<string, string>]> = [
   ["default form (Tailscale off)", {}],
   ["Tailscale on", { tailscale_auth_key: TAILSCALE_KEY, tailscale_tags: "tag:dokploy", tailscale_ssh: "true" }],
   ["tailnet admin", { tailscale_auth_key: TAILSCALE_KEY, tailscale_tags: "tag:dokploy", admin_access: "tailnet" }],
+  ["backups off", { backups_enabled: "false" }],
   ["several SSH keys", { ssh_public_keys: [ED25519, RSA_4096, ECDSA_521].join(",") }],
   [
     "everything: tailnet admin, Tailscale SSH, three RSA-4096 keys, pay-as-you-go with 3 workers",
@@ -132,6 +133,13 @@ describe.each(VARIANTS)("metadata evaluated by real terraform: %s", (name, varia
       expect(nodeJson.tailscale.enabled).toBe(variables.tailscale_auth_key !== undefined);
       expect(files.find((file) => file.path === TAILSCALE_KEY_FILE)!.text).toBe(variables.tailscale_auth_key ?? "");
       expect(files.map((file) => file.path)).toEqual([NODE_CONFIG_PATH, TAILSCALE_KEY_FILE, LOADER_PATH, "/etc/systemd/system/dokploy-release-install.service"]);
+      // The backups bucket's name as the manager gets it: the prefix and the stack's random suffix.
+      expect(nodeJson.backups?.bucket).toBe(/_Manager_/.test(node.instance) ? `dokploy-backups-${RANDOM_VALUES.random_id.hex}` : undefined);
+      // The form's backups off: the manager is told so, and no key of the (uncreated) Customer Secret Key is there.
+      if (/_Manager_/.test(node.instance)) {
+        const off = variables.backups_enabled === "false";
+        expect(nodeJson.backups).toMatchObject({ enabled: !off, accessKey: off ? null : RANDOM_VALUES.oci_identity_customer_secret_key.id });
+      }
       expect(nodeJson.release).toMatchObject({ sha256: node.freeformTags[RELEASE_TAG_KEY], url: `https://objectstorage.eu-frankfurt-1.oraclecloud.com${PAR_PATH}` });
     }
   });

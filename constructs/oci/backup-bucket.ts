@@ -1,11 +1,13 @@
-import { Fn, IResolvable, TerraformDataSource, TerraformResource, Token, ref } from "cdktf";
+import { Fn, IResolvable, TerraformResource, Token, ref } from "cdktf";
 import { Construct } from "constructs";
+import { Id } from "@cdktf/provider-random/lib/id";
 import { DataOciIdentityCustomerSecretKeys } from "../../.gen/providers/oci/data-oci-identity-customer-secret-keys";
 import { DataOciObjectstorageNamespace } from "../../.gen/providers/oci/data-oci-objectstorage-namespace";
 import { IdentityCustomerSecretKey } from "../../.gen/providers/oci/identity-customer-secret-key";
 import { ObjectstorageBucket } from "../../.gen/providers/oci/objectstorage-bucket";
 import { BackupsHostConfig } from "../../lib/host-contract";
 import { addPreconditions } from "../../lib/oci-node";
+import { ensureRandomProvider } from "../../lib/providers";
 import { BACKUP_SCHEDULE, OCI_REGION, OCI_USER_ID, checkNumber, planTimeChecks } from "../../lib/rules";
 
 /** OCI allows two Customer Secret Keys per user. */
@@ -46,7 +48,7 @@ export interface BackupBucketProps {
    * @default - true
    */
   readonly enabled?: boolean | IResolvable;
-  /** The bucket is `<namePrefix>-backups`. @default - "dokploy" */
+  /** The bucket is `<namePrefix>-backups-<8 random hex digits>` (bucket names are unique per tenancy and region). @default - "dokploy" */
   readonly namePrefix?: string;
   /** @default - no tags */
   readonly freeformTags?: Record<string, string>;
@@ -84,27 +86,34 @@ export class BackupBucket extends Construct {
     // Terraform's count: 1, or 0 when a Terraform bool switches backups off (a literal false creates nothing).
     const count: number = Token.isUnresolved(enabled) ? Fn.conditional(enabled, 1, 0) : enabled ? 1 : 0;
 
-    const namespace = new DataOciObjectstorageNamespace(this, "Namespace", { compartmentId: props.compartmentId, count });
-    this.bucketName = `${props.namePrefix ?? "dokploy"}-backups`;
+    // Read whether or not backups are on (a read creates nothing): the endpoint in node.json is never null, which
+    // Terraform's join would refuse at plan time.
+    const namespace = new DataOciObjectstorageNamespace(this, "Namespace", { compartmentId: props.compartmentId }).namespace;
+    ensureRandomProvider(this);
+    // Made once, with no keepers, and without the count: the name stays the same for the stack's life, also across
+    // backups switched off and on again.
+    const suffix = new Id(this, "BucketSuffix", { byteLength: 4 });
+    const name = (...rest: string[]) => Fn.join("", [`${props.namePrefix ?? "dokploy"}-backups-`, suffix.hex, ...rest]);
+    this.bucketName = name();
     this.bucket = new ObjectstorageBucket(this, "Resource", {
       compartmentId: props.compartmentId,
-      namespace: only(namespace, "namespace"),
+      namespace,
       name: this.bucketName,
       accessType: "NoPublicAccess",
       freeformTags: props.freeformTags,
       count,
     });
     // Joined by Terraform: a token inside a template string would reach jsonencode as an escaped "${" (cdktf warns).
-    this.endpoint = Fn.join("", ["https://", only(namespace, "namespace"), ".compat.objectstorage.", props.region, ".oraclecloud.com"]);
+    this.endpoint = Fn.join("", ["https://", namespace, ".compat.objectstorage.", props.region, ".oraclecloud.com"]);
 
     let accessKey = props.accessKey;
     let secretKey = props.secretKey;
     if (!ownKey) {
-      const displayName = `${this.bucketName} (Dokploy's backups)`;
+      const displayName = name(" (Dokploy's backups)");
       const existing = new DataOciIdentityCustomerSecretKeys(this, "ExistingKeys", { userId: props.userId!, count });
       const key = new IdentityCustomerSecretKey(this, "SecretKey", { userId: props.userId!, displayName, count });
       // The key this stack made is listed too once it exists: only the others count.
-      const others = `length([for k in flatten(${existing.fqn}[*].customer_secret_keys) : k if k.display_name != ${JSON.stringify(displayName)} && k.state != "DELETED"])`;
+      const others = `length([for k in flatten(${existing.fqn}[*].customer_secret_keys) : k if k.display_name != ${displayName} && k.state != "DELETED"])`;
       addPreconditions(
         key,
         {
@@ -140,9 +149,8 @@ export class BackupBucket extends Construct {
 }
 
 /** `one(<resource>[*].<attribute>)`: the attribute of a counted resource, null when its count is 0. */
-function only(resource: TerraformResource | DataOciObjectstorageNamespace | DataOciIdentityCustomerSecretKeys, attribute: string): string {
+function only(resource: TerraformResource, attribute: string): string {
   // A reference Terraform sees as an expression wherever it lands (a literal "${" inside a larger string would be
-  // escaped by cdktf, e.g. in the endpoint inside node.json's jsonencode).
-  const address = `${resource instanceof TerraformDataSource ? "data." : ""}${resource.terraformResourceType}.${resource.friendlyUniqueId}`;
-  return Token.asString(Fn.one(ref(`${address}[*].${attribute}`)));
+  // escaped by cdktf, e.g. inside node.json's jsonencode).
+  return Token.asString(Fn.one(ref(`${resource.terraformResourceType}.${resource.friendlyUniqueId}[*].${attribute}`)));
 }

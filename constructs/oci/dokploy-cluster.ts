@@ -107,7 +107,7 @@ export interface DokployClusterProps {
   readonly freeformTags?: Record<string, string>;
   /**
    * Dokploy's own state (its database and /etc/dokploy) backed up on a schedule to a private bucket
-   * `<namePrefix>-backups`, with S3 credentials from a Customer Secret Key, and restored at a new manager's first
+   * `<namePrefix>-backups-<8 random hex digits>`, with S3 credentials from a Customer Secret Key, and restored at a new manager's first
    * boot (BackupBucketProps).
    * @default - no backups: losing the manager loses Dokploy's projects, domains and registered servers
    */
