@@ -339,6 +339,46 @@ describe("register-workers", () => {
     expect(output.match(/started dokploy-traefik again/g)).toHaveLength(1);
   });
 
+  describe("Dokploy's Traefik holding an address another endpoint of dokploy-network holds", () => {
+    // `docker network inspect dokploy-network --verbose --format '{{json .Services}}'` as a real manager printed it
+    // after a reboot of the whole cluster (__tests__/vm), IDs shortened: Traefik had the dokploy service's VIP.
+    const task = (name: string, address: string) => ({ Name: name, EndpointID: `e-${name}`, EndpointIP: address, Info: { "Host IP": "10.0.0.10" } });
+    const services = (traefik: string) => ({
+      "": { VIP: "<nil>", Ports: [], LocalLBIndex: 0, Tasks: [task("dokploy-traefik", traefik)] },
+      dokploy: { VIP: "10.20.1.2", Ports: [], LocalLBIndex: 256, Tasks: [task("dokploy.1.vzq33gh6ck7a", "10.20.1.5")] },
+      "lab-app": { VIP: "10.20.1.6", Ports: [], LocalLBIndex: 257, Tasks: [task("lab-app.1.jpyh111msde1", "10.20.1.11")] },
+    });
+
+    async function passesWith(traefik: string): Promise<{ restarts: string; output: string }> {
+      const manager = await makeManager({ nodes: [MANAGER_NODE, node(1)] });
+      const state = path.join(manager.root, ".stub-state/docker");
+      fs.mkdirSync(state, { recursive: true });
+      fs.writeFileSync(path.join(state, "running-containers"), "dokploy-traefik\n");
+      fs.writeFileSync(path.join(state, "network-services.json"), JSON.stringify(services(traefik)));
+      // What the restart gets it: a free address.
+      fs.writeFileSync(path.join(state, "network-services.after-restart.json"), JSON.stringify(services("10.20.1.12")));
+      const loop = manager.register({ loop: true });
+      await waitFor(() => manager.fake.servers.length === 1, "the registration");
+      await morePasses(manager, 3);
+      const { output } = await loop.kill();
+      const restarts = path.join(state, "restarts");
+      return { restarts: fs.existsSync(restarts) ? fs.readFileSync(restarts, "utf8") : "", output };
+    }
+
+    test("a service's virtual IP: restarted once, with the reason logged", async () => {
+      const { restarts, output } = await passesWith("10.20.1.2");
+      expect(restarts).toBe("dokploy-traefik\n");
+      expect(output.match(/restarted dokploy-traefik: .*/g)).toEqual([
+        `restarted dokploy-traefik: its address 10.20.1.2 on dokploy-network is also the virtual IP of service "dokploy", so nothing behind it answered (Docker gave it a taken address after a reboot)`,
+      ]);
+    });
+
+    test("a task's address too; an address of its own is left alone", async () => {
+      expect((await passesWith("10.20.1.11")).restarts).toBe("dokploy-traefik\n");
+      expect(await passesWith("10.20.1.3")).toMatchObject({ restarts: "" });
+    });
+  });
+
   test("malformed node records are skipped and reported once each; the rest of the pass goes on", async () => {
     const ESC = "\u001b";
     const record = (id: string, hostname: unknown, addr: unknown, extra: object = {}) => ({

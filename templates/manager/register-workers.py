@@ -51,6 +51,12 @@ METADATA_HEADERS = {"Authorization": "Bearer Oracle"}
 HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}")
 # After a 4xx for one node, that node waits this long: the same request would fail the same way.
 REJECTED_NODE_WAIT_SECONDS = 300
+# Dokploy's Traefik: a standalone container on the swarm's attachable overlay network, which Docker mishandles after
+# a reboot (revive_proxy).
+PROXY_CONTAINER = "dokploy-traefik"
+PROXY_NETWORK = "dokploy-network"
+# At most one restart of the proxy for an address conflict in this many seconds, should Docker keep giving it one.
+PROXY_RESTART_SECONDS = 300
 # Ignores http_proxy and friends: the API key goes to Dokploy on this host and nowhere else.
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # The batched input of a query that takes none: {"0":{"json":null}}.
@@ -338,6 +344,7 @@ class Reconciler:
         self.managed = read_managed()
         self.told = set()  # notes logged once
         self.removed = set()  # ids of the nodes removed in this pass
+        self.proxy_restarted_at = None  # time.monotonic() of the last restart for an address conflict
 
     def report_node(self, node_id, problem):
         if self.skipped.get(str(node_id)) != problem:
@@ -373,9 +380,38 @@ class Reconciler:
     def revive_proxy(self):
         # Docker gives up on a container whose overlay attach failed at boot, so Dokploy's Traefik stays down after
         # a reboot (Dokploy #4057; seen on real machines, __tests__/vm): start it again.
-        if docker("ps", "-qf", "name=^dokploy-traefik$", "-f", "status=exited"):
-            docker("start", "dokploy-traefik")
-            log("started dokploy-traefik again (Docker left it stopped)")
+        if docker("ps", "-qf", f"name=^{PROXY_CONTAINER}$", "-f", "status=exited"):
+            docker("start", PROXY_CONTAINER)
+            log(f"started {PROXY_CONTAINER} again (Docker left it stopped)")
+            return
+        if docker("ps", "-qf", f"name=^{PROXY_CONTAINER}$", "-f", "status=running"):
+            self.free_proxy_address()
+
+    def free_proxy_address(self):
+        # After a reboot of the whole cluster Docker gave the proxy an overlay address that the dokploy service held
+        # as its virtual IP, and no app answered through it (seen on real machines, __tests__/vm); a restart gets it
+        # a free address.
+        if self.proxy_restarted_at is not None and time.monotonic() - self.proxy_restarted_at < PROXY_RESTART_SECONDS:
+            return
+        services = json.loads(docker("network", "inspect", PROXY_NETWORK, "--verbose", "--format", "{{json .Services}}"))
+        if not isinstance(services, dict):
+            return
+        mine, held = set(), {}
+        for name, service in services.items():
+            if field(service, "VIP") not in (None, "", "<nil>"):
+                held[str(field(service, "VIP")).split("/")[0]] = f"the virtual IP of service {quoted(name)}"
+            for task in field(service, "Tasks") or []:
+                address = str(field(task, "EndpointIP")).split("/")[0]
+                if field(task, "Name") == PROXY_CONTAINER:
+                    mine.add(address)
+                else:
+                    held.setdefault(address, f"the address of {quoted(str(field(task, 'Name')))}")
+        clash = sorted(address for address in mine if address in held)
+        if clash:
+            docker("restart", PROXY_CONTAINER)
+            self.proxy_restarted_at = time.monotonic()
+            log(f"restarted {PROXY_CONTAINER}: its address {clash[0]} on {PROXY_NETWORK} is also {held[clash[0]]}, "
+                "so nothing behind it answered (Docker gave it a taken address after a reboot)")
 
     def reconcile(self, expected, workers):
         ready = {worker["hostname"] for worker in workers if worker["ready"] and worker["hostname"] in expected}
