@@ -42,7 +42,7 @@ const imds = http.createServer((request, response) => {
     response.writeHead(status, body === undefined ? {} : { "Content-Type": "application/json" }).end(body === undefined ? undefined : JSON.stringify(body));
   };
   const now = state();
-  if ((now.imdsFailingUntil ?? 0) > Date.now()) return answer(500);
+  if (now.imdsFailing && now.imdsFailing.until > Date.now() && now.imdsFailing.for.includes(from)) return answer(500);
   if (request.headers.authorization !== "Bearer Oracle") return answer(401);
   const instance = now.instances[from];
   if (request.method !== "GET" || !instance) return answer(404);

@@ -17,8 +17,8 @@ export interface ImdsInstance {
 export interface LabState {
   /** By the machine's private address. */
   readonly instances: Record<string, ImdsInstance>;
-  /** Until then (ms since the epoch) the metadata service answers 500. */
-  readonly imdsFailingUntil?: number;
+  /** Until `until` (ms since the epoch) the metadata service answers 500 to the machines at these addresses. */
+  readonly imdsFailing?: { readonly until: number; readonly for: readonly string[] };
   /** The installer server drops this many connections before it answers (a mirror down for a while). */
   readonly installersFailFirst?: number;
 }
