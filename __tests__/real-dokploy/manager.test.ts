@@ -556,7 +556,7 @@ describe("backups to a loopback S3 bucket and restore, through the real Dokploy"
     expect(backupRuns()).toBe("done\ndone\ndone");
     expect(dokploy.dockerCalls()).toContain("exec dokploy-postgres-stub pg_dump -v -Fc -U dokploy -d dokploy -f /tmp/database.sql");
     const status = JSON.parse((await backups(host, "status")).output);
-    expect(status).toMatchObject({ schedule: "0 3 * * *", keepLatestCount: 2, files: 2, lastRun: { status: "done" }, latestFile: { size: zips()[1].size } });
+    expect(status).toMatchObject({ schedule: "0 3 * * *", keepLatestCount: 2, files: 2, totalBytes: zips()[0].size + zips()[1].size, lastRun: { status: "done" }, latestFile: { size: zips()[1].size } });
 
     // The manager is lost: an empty Dokploy and /etc/dokploy on a new one, whose first boot restores the newest
     // backup (restoreAtFirstBoot), makes a new API key in the restored Dokploy and configures the schedule again.
