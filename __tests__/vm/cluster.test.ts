@@ -109,7 +109,16 @@ beforeAll(async () => {
   // first minute is not survivable on this image (see docs/testing.md), so the cut comes after it.
   for (const vm of workers) vm.start();
   await Promise.all(workers.map((vm) => waitForCloudInit(vm)));
-  killedDuring = (await workers[1].mustRun("systemctl is-active dokploy-worker-setup.service || true")).trim();
+  // The setup unit starts once the loader has installed the release, which may be after cloud-init is done.
+  killedDuring = await eventually(
+    "worker-2's setup unit running",
+    async () => {
+      const state = (await workers[1].mustRun("systemctl is-active dokploy-worker-setup.service || true")).trim();
+      return state === "activating" ? state : false;
+    },
+    BOOT_LIMIT_MS,
+    2000,
+  );
   await workers[1].kill();
   workers[1].start();
   manager.start();
