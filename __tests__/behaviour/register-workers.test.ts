@@ -349,12 +349,13 @@ describe("register-workers", () => {
       "lab-app": { VIP: "10.20.1.6", Ports: [], LocalLBIndex: 257, Tasks: [task("lab-app.1.jpyh111msde1", "10.20.1.11")] },
     });
 
-    async function passesWith(traefik: string): Promise<{ restarts: string; output: string }> {
+    /** `traefik`: its address in the network's answer; null: the network cannot be read. */
+    async function passesWith(traefik: string | null): Promise<{ restarts: string; output: string }> {
       const manager = await makeManager({ nodes: [MANAGER_NODE, node(1)] });
       const state = path.join(manager.root, ".stub-state/docker");
       fs.mkdirSync(state, { recursive: true });
       fs.writeFileSync(path.join(state, "running-containers"), "dokploy-traefik\n");
-      fs.writeFileSync(path.join(state, "network-services.json"), JSON.stringify(services(traefik)));
+      if (traefik !== null) fs.writeFileSync(path.join(state, "network-services.json"), JSON.stringify(services(traefik)));
       // What the restart gets it: a free address.
       fs.writeFileSync(path.join(state, "network-services.after-restart.json"), JSON.stringify(services("10.20.1.12")));
       const loop = manager.register({ loop: true });
@@ -376,6 +377,13 @@ describe("register-workers", () => {
     test("a task's address too; an address of its own is left alone", async () => {
       expect((await passesWith("10.20.1.11")).restarts).toBe("dokploy-traefik\n");
       expect(await passesWith("10.20.1.3")).toMatchObject({ restarts: "" });
+    });
+
+    test("a network it cannot read: said once, no restart, and the workers are still registered", async () => {
+      // passesWith waits for the registration itself.
+      const { restarts, output } = await passesWith(null);
+      expect(restarts).toBe("");
+      expect(output.match(/cannot check dokploy-traefik's address on dokploy-network: .*/g)).toHaveLength(1);
     });
   });
 

@@ -393,7 +393,11 @@ class Reconciler:
         # a free address.
         if self.proxy_restarted_at is not None and time.monotonic() - self.proxy_restarted_at < PROXY_RESTART_SECONDS:
             return
-        services = json.loads(docker("network", "inspect", PROXY_NETWORK, "--verbose", "--format", "{{json .Services}}"))
+        # Only a check: a network it cannot read never stops the registration.
+        try:
+            services = json.loads(docker("network", "inspect", PROXY_NETWORK, "--verbose", "--format", "{{json .Services}}"))
+        except (PassFailed, ValueError) as problem:
+            return self.tell_once(f"cannot check {PROXY_CONTAINER}'s address on {PROXY_NETWORK}: {one_line(str(problem))}")
         if not isinstance(services, dict):
             return
         mine, held = set(), {}
