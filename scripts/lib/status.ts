@@ -245,9 +245,12 @@ function diskFull(resources: NodeResources | RemoteResult): boolean {
   return "disk" in resources && resources.disk.usedBytes >= (resources.disk.sizeBytes * DISK_FULL_PERCENT) / 100;
 }
 
+/** Sizes are shown in decimal units, as Oracle states its free amounts. */
+const GB = 1e9;
+
 function resourceLines(resources: NodeResources | RemoteResult): string[] {
   if (!("disk" in resources)) return [`usage and disk: FAILED ${printable(resources.output)}`];
-  const gb = (bytes: number) => (bytes / 1e9).toFixed(1);
+  const gb = (bytes: number) => (bytes / GB).toFixed(1);
   const { disk, usage } = resources;
   const usedPercent = Math.round((100 * disk.usedBytes) / disk.sizeBytes);
   const lines = [
@@ -305,7 +308,6 @@ export function parseBackups(result: RemoteResult): RemoteResult {
   return { ok: last?.status !== "error" && fits, output: lines.join("\n") };
 }
 
-const GB = 1e9;
 const size = (bytes: number) => (bytes < 1e6 ? `${Math.round(bytes / 1e3)} kB` : bytes < GB ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / GB).toFixed(1)} GB`);
 
 const text = (value: unknown, fallback = "?") => (typeof value === "string" ? value : fallback);
