@@ -19,10 +19,15 @@ export { RELEASE_TAG_KEY };
 
 /** The templates' release with `changes` (archive path -> new content, or a function of the shipped one). */
 export function releaseWith(changes: Record<string, string | ((shipped: string) => string)> = {}): HostReleaseArtifact {
-  const entries: ReleaseEntry[] = releaseEntries().map((entry) => {
+  const shipped = releaseEntries();
+  const entries: ReleaseEntry[] = shipped.map((entry) => {
     const change = changes[entry.path];
     return change === undefined ? entry : { ...entry, content: typeof change === "function" ? change(entry.content) : change };
   });
+  // A path the release does not ship is a new file (a unit a later release adds).
+  for (const [file, content] of Object.entries(changes)) {
+    if (!shipped.some((entry) => entry.path === file)) entries.push({ path: file, content: typeof content === "function" ? content("") : content, mode: 0o644 });
+  }
   return buildRelease(entries);
 }
 

@@ -35,6 +35,13 @@ const A = releaseWith();
 const B = releaseWith({ "bin/token-server.py": (text) => text.replace(/^(import .*)$/m, "$1\nRELEASE = 'B'") });
 // C: a token server that cannot start.
 const C = releaseWith({ "bin/token-server.py": (text) => text.replace(/^(import .*)$/m, "$1\nraise SystemExit('broken release C')") });
+/** B plus a unit the manager's role starts: how a new unit (the workers' rejoin timer, say) reaches running nodes. */
+const ADDED_UNIT = "dokploy-lab-added.service";
+const E = releaseWith({
+  "bin/token-server.py": (text) => text.replace(/^(import .*)$/m, "$1\nRELEASE = 'E'"),
+  [`systemd/${ADDED_UNIT}`]: "[Unit]\nDescription=a unit release E adds\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+  "roles/manager": (text) => `${text}${ADDED_UNIT}\n`,
+});
 const D = releaseWith({ "bin/register-workers.py": (text) => text.replace(/^(import .*)$/m, "$1\nRELEASE = 'D'") });
 
 let storage: FakeObjectStorage;
@@ -59,7 +66,7 @@ beforeEach(async () => {
   await storage.start();
   imds = new FakeImds();
   await imds.start();
-  for (const release of [A, B, C, D]) storage.put(release.objectName, release.bytes);
+  for (const release of [A, B, C, D, E]) storage.put(release.objectName, release.bytes);
   root = makeTempRoot("dokploy-oci-release-");
   tokenServerPort = await freePort();
   writeTokenServerConfig({ root, secret: randomBytes(32).toString("hex"), port: tokenServerPort });
@@ -97,10 +104,20 @@ describe("first boot", () => {
     expect(fs.readlinkSync(path.join(root, "opt/dokploy-oci/bin"))).toBe("current/bin");
     expect(fs.readlinkSync(path.join(root, "etc/systemd/system", TOKEN_SERVER))).toBe(path.join(root, "opt/dokploy-oci/current/systemd", TOKEN_SERVER));
     expect(fs.existsSync(path.join(root, "etc/systemd/system/docker.service.d/dokploy-metadata-guard.conf"))).toBe(true);
-    const calls = fs.readFileSync(path.join(root, "stub-calls.log"), "utf8");
-    expect(calls).toContain(`systemctl enable --now ${TOKEN_SERVER}`);
-    expect(calls).toContain("systemctl enable --now --no-block dokploy-manager-setup.service");
-    expect(calls).toContain("systemctl enable --now --no-block dokploy-release-agent.service");
+    const calls = fs.readFileSync(path.join(root, "stub-calls.log"), "utf8").split("\n");
+    // One enable for every unit (each enable makes systemd reload, which takes seconds on a small node), then each
+    // unit started in the role's order: the token server before the setup that publishes through it.
+    expect(calls.filter((call) => call.startsWith("systemctl enable"))).toEqual([
+      `systemctl enable ${TOKEN_SERVER} dokploy-manager-setup.service dokploy-register-workers.service dokploy-docker-cleanup.timer dokploy-usage-sampler.service dokploy-release-agent.service`,
+    ]);
+    expect(calls.filter((call) => call.startsWith("systemctl start"))).toEqual([
+      `systemctl start ${TOKEN_SERVER}`,
+      "systemctl start --no-block dokploy-manager-setup.service",
+      "systemctl start dokploy-register-workers.service",
+      "systemctl start dokploy-docker-cleanup.timer",
+      "systemctl start dokploy-usage-sampler.service",
+      "systemctl start --no-block dokploy-release-agent.service",
+    ]);
     expect(releaseState(root)).toMatchObject({ current: A.sha256, switching: null, failed: [] });
     expect(log()).toMatch(new RegExp(`release: release ${A.sha256.slice(0, 12)} verified and unpacked\n.*release: running release ${A.sha256.slice(0, 12)} \\(`));
     await waitFor(() => unitPid(root, TOKEN_SERVER) !== undefined, "the token server's start");
@@ -181,6 +198,20 @@ describe("upgrades in place, from the tag", () => {
     expect(currentRelease(root)).toBe(B.sha256);
     // Kept: the running release and the one before it.
     expect(fs.readdirSync(path.join(root, "opt/dokploy-oci/releases")).sort()).toEqual([A.sha256, B.sha256].sort());
+  });
+
+  test("an upgrade that adds a unit links it, enables and starts it (one enable), and restarts only what changed", async () => {
+    const before = fs.readFileSync(path.join(root, "stub-calls.log"), "utf8").length;
+    setTag(E.sha256);
+    await waitFor(() => releaseState(root)?.current === E.sha256, "the switch to E", CHAIN_TEST_LIMIT_MS);
+    expect(fs.readlinkSync(path.join(root, "etc/systemd/system", ADDED_UNIT))).toBe(path.join(root, "opt/dokploy-oci/current/systemd", ADDED_UNIT));
+    const calls = fs.readFileSync(path.join(root, "stub-calls.log"), "utf8").slice(before).split("\n");
+    expect(calls.filter((call) => /^systemctl (enable|start|restart) /.test(call))).toEqual([
+      `systemctl restart ${TOKEN_SERVER}`,
+      `systemctl enable ${ADDED_UNIT}`,
+      `systemctl start ${ADDED_UNIT}`,
+    ]);
+    expect(releaseState(root)!.failed).toEqual([]);
   });
 
   test("two upgrades in a row end on the last; IMDS is read, Object Storage only asked when the tag changes", async () => {

@@ -256,6 +256,14 @@ def agent_problem(sha):
     return None
 
 
+def enable_and_start(units):
+    """Enables the units in one call (systemctl reloads systemd once per enable), then starts each, in order."""
+    if units:
+        systemctl("enable", *[unit for unit, *_ in units])
+    for unit, *flags in units:
+        systemctl("start", *flags, unit)
+
+
 def restart(units):
     for unit in units:
         if unit != SELF_UNIT:
@@ -265,8 +273,7 @@ def restart(units):
 def first_boot(sha):
     state = read_state()
     switch_to(sha)
-    for unit, *flags in role_units(sha):
-        systemctl("enable", "--now", *flags, unit)
+    enable_and_start(role_units(sha))
     write_state({**state, "current": sha, "switching": None})
     log(f"running release {short(sha)} ({version(sha)})")
 
@@ -283,15 +290,14 @@ def upgrade(sha):
     units = changed_units(old, sha)
     active = [u for u in units if u == SELF_UNIT or systemctl("is-active", "--quiet", u, check=False)]
     known = set(unit_files(old))
-    added = [(u, flags) for u, *flags in role_units(sha) if u not in known]
+    added = [entry for entry in role_units(sha) if entry[0] not in known]
     log(f"switching from release {short(old)} to {short(sha)} ({version(sha)}); restarting: {', '.join(active) or 'nothing'}")
     write_state({**state, "switching": {"from": old, "to": sha}})
     switch_to(sha)
     try:
         restart(active)
-        for unit, flags in added:
-            systemctl("enable", "--now", *flags, unit)
-        problem = (agent_problem(sha) if SELF_UNIT in units else None) or healthy(active + [u for u, _ in added])
+        enable_and_start(added)
+        problem = (agent_problem(sha) if SELF_UNIT in units else None) or healthy(active + [u for u, *_ in added])
     except Failed as error:
         problem = str(error)
     if problem is None:
