@@ -20,6 +20,8 @@ export const RELEASE_TAG_KEY = "dokploy-oci-release";
 export const RELEASES_HOME = "/opt/dokploy-oci";
 /** The loader in user_data. */
 export const LOADER_PATH = `${RELEASES_HOME}/loader.sh`;
+/** What the loader reads (loaderConfigText), beside node.json; 0600 like it: the URL is a read capability. */
+export const LOADER_CONFIG_PATH = "/etc/dokploy-oci/release.conf";
 /** A release larger than this is refused by the loader and the agent (the real one is about 50 KB). */
 export const RELEASE_MAX_BYTES = 8 * 1024 * 1024;
 /** How often the agent reads the release tag from the instance metadata service. */
@@ -168,7 +170,7 @@ export interface IHostRelease {
   readonly upload: ITerraformDependable;
 }
 
-/** node.json's `release` key (templates/common/loader.sh and release-agent.py read it). */
+/** node.json's `release` key (release-agent.py reads it; the loader gets its values from loaderConfigText). */
 export interface ReleaseNodeConfig {
   readonly sha256: string;
   readonly url: string;
@@ -194,3 +196,13 @@ export function releaseNodeConfig(release: IHostRelease): ReleaseNodeConfig {
   };
 }
 
+/**
+ * release.conf, what the loader (templates/common/loader.sh) reads: the node's role and node.json's `release`
+ * values it needs, one `key=value` a line, so that a bash program needs no JSON parser.
+ */
+export function loaderConfigText(role: "manager" | "worker", release: ReleaseNodeConfig): string {
+  const { sha256, url, maxBytes, downloadTimeoutSeconds } = release;
+  return Object.entries({ role, sha256, url, maxBytes, downloadTimeoutSeconds })
+    .map(([key, value]) => `${key}=${value}\n`)
+    .join("");
+}
