@@ -170,9 +170,11 @@ export interface IHostRelease {
   readonly upload: ITerraformDependable;
 }
 
-/** node.json's `release` key (release-agent.py reads it; the loader gets its values from loaderConfigText). */
+/**
+ * node.json's `release` key (release-agent.py reads it). The first release's sha256 is not in it: only the loader
+ * needs it, from release.conf (loaderConfigText), which also carries the values below it needs.
+ */
 export interface ReleaseNodeConfig {
-  readonly sha256: string;
   readonly url: string;
   readonly maxBytes: number;
   readonly downloadTimeoutSeconds: number;
@@ -185,7 +187,6 @@ export interface ReleaseNodeConfig {
 /** The node.json `release` section for a release. */
 export function releaseNodeConfig(release: IHostRelease): ReleaseNodeConfig {
   return {
-    sha256: release.sha256,
     url: release.url,
     maxBytes: RELEASE_MAX_BYTES,
     downloadTimeoutSeconds: 120,
@@ -197,11 +198,11 @@ export function releaseNodeConfig(release: IHostRelease): ReleaseNodeConfig {
 }
 
 /**
- * release.conf, what the loader (templates/common/loader.sh) reads: the node's role and node.json's `release`
- * values it needs, one `key=value` a line, so that a bash program needs no JSON parser.
+ * release.conf, what the loader (templates/common/loader.sh) reads: the node's role, the first release's sha256 and
+ * the values of node.json's `release` it needs, one `key=value` a line, so that a bash program needs no JSON parser.
  */
-export function loaderConfigText(role: "manager" | "worker", release: ReleaseNodeConfig): string {
-  const { sha256, url, maxBytes, downloadTimeoutSeconds } = release;
+export function loaderConfigText(role: "manager" | "worker", sha256: string, release: ReleaseNodeConfig): string {
+  const { url, maxBytes, downloadTimeoutSeconds } = release;
   return Object.entries({ role, sha256, url, maxBytes, downloadTimeoutSeconds })
     .map(([key, value]) => `${key}=${value}\n`)
     .join("");

@@ -153,7 +153,7 @@ export const USAGE_SAMPLE_SECONDS = 60;
 export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T>): CloudConfig {
   const tailscale = props.tailscale;
   const release = releaseNodeConfig(props.release);
-  const loaderConfig = { path: LOADER_CONFIG_PATH, content: loaderConfigText(props.role, release), permissions: "0600" };
+  const loaderConfig = { path: LOADER_CONFIG_PATH, content: loaderConfigText(props.role, props.release.sha256, release), permissions: "0600" };
   return new CloudConfig({
     configPath: NODE_CONFIG_PATH,
     config: () => ({

@@ -37,6 +37,7 @@ export function releaseWith(changes: Record<string, string | ((shipped: string) 
   return buildRelease(entries);
 }
 
+/** The release a node installs first (release.conf's sha256) and the values of node.json's `release` the tests size. */
 export interface ReleaseSection {
   sha256: string;
   url: string;
@@ -47,15 +48,16 @@ export interface ReleaseSection {
 }
 
 /**
- * Adds node.json's `release` section (keeping the other keys), writes release.conf from it and the node's role and
- * installs the loader, as cloud-init does.
+ * Adds node.json's `release` section (keeping the other keys), writes release.conf from it, the node's role and the
+ * release's sha256, and installs the loader, as cloud-init does.
  */
 export function installLoader(root: string, release: ReleaseSection): void {
   const configPath = path.join(root, NODE_CONFIG_PATH);
   const config = JSON.parse(fs.readFileSync(configPath, "utf8"));
-  config.release = { maxBytes: 8388608, downloadTimeoutSeconds: 20, tag: RELEASE_TAG_KEY, ...release } satisfies ReleaseNodeConfig;
+  const { sha256, ...section } = release;
+  config.release = { maxBytes: 8388608, downloadTimeoutSeconds: 20, tag: RELEASE_TAG_KEY, ...section } satisfies ReleaseNodeConfig;
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
-  fs.writeFileSync(path.join(root, LOADER_CONFIG_PATH), loaderConfigText(config.role, config.release), { mode: 0o600 });
+  fs.writeFileSync(path.join(root, LOADER_CONFIG_PATH), loaderConfigText(config.role, sha256, config.release), { mode: 0o600 });
   fs.mkdirSync(path.dirname(path.join(root, LOADER_PATH)), { recursive: true });
   fs.copyFileSync(shippedScript("common/loader.sh"), path.join(root, LOADER_PATH));
 }

@@ -26,35 +26,20 @@ refuse() {
   exit 1
 }
 
-# release.conf holds node.json's values one key=value a line (lib/host-release.ts loaderConfigText), so the loader
-# needs no JSON parser. A key it does not read is refused: the file and the loader come from the same synth, so
-# one is a mismatch, never a setting to skip. Values are never printed (url is a capability).
-KEYS=(role sha256 url maxBytes downloadTimeoutSeconds)
-declare -A WANT=([role]='manager|worker' [sha256]='[0-9a-f]{64}' [url]='https?://[^[:space:]]+/' [maxBytes]='[1-9][0-9]{0,9}' [downloadTimeoutSeconds]='[1-9][0-9]{0,5}')
-declare -A CONF=()
+# release.conf (lib/host-release.ts loaderConfigText) holds node.json's values one key=value a line, so that the
+# loader needs no JSON parser. Each key below must be there and match, role first so that the errors after it reach
+# the role's setup log; other keys change nothing here and are ignored. No value is logged: url is a capability.
+declare -A CONF=() WANT=([role]='manager|worker' [sha256]='[0-9a-f]{64}' [url]='https?://[^[:space:]]+/' [maxBytes]='[1-9][0-9]{0,9}' [downloadTimeoutSeconds]='[1-9][0-9]{0,5}')
 [[ -r $CONFIG ]] || refuse "cannot be read"
-n=0 problem=
-while IFS= read -r line || [[ -n $line ]]; do
-  n=$((n + 1))
-  key=${line%%=*}
-  if [[ ! $line =~ ^[A-Za-z0-9]+= ]]; then
-    problem=${problem:-"line $n is not <key>=<value>"}
-  elif [[ ! -v WANT[$key] ]]; then
-    problem=${problem:-"line $n: $key is not a key the loader reads (${KEYS[*]})"}
-  elif [[ -v CONF[$key] ]]; then
-    problem=${problem:-"line $n: $key is given twice"}
-  else
-    CONF[$key]=${line#*=}
-  fi
+while IFS= read -r line; do
+  if [[ $line == ?*=* ]]; then CONF[${line%%=*}]=${line#*=}; fi
 done <"$CONFIG"
-# Role first, and the first bad line said once it is known: every other refusal reaches the role's setup log.
-for key in "${KEYS[@]}"; do
-  [[ -v CONF[$key] ]] || refuse "${problem:-$key is missing}"
+for key in role sha256 url maxBytes downloadTimeoutSeconds; do
+  [[ -v CONF[$key] ]] || refuse "$key is missing"
   [[ ${CONF[$key]} =~ ^(${WANT[$key]})$ ]] || refuse "$key must match ${WANT[$key]}"
   if [[ $key == role ]]; then
     LOG_FILE=$ROOT/var/log/dokploy-${CONF[role]}-setup.log
     mkdir -p "${LOG_FILE%/*}"
-    [[ -z $problem ]] || refuse "$problem"
   fi
 done
 SHA=${CONF[sha256]} URL=${CONF[url]} MAX_BYTES=${CONF[maxBytes]} TIMEOUT=${CONF[downloadTimeoutSeconds]}
