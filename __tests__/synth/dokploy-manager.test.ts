@@ -1,3 +1,4 @@
+import { randomBytes } from "crypto";
 import { TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { gunzipSync } from "zlib";
 import { parse } from "yaml";
@@ -134,6 +135,16 @@ describe("the manager's cloud-config", () => {
     const bytes = manager.cloudConfig.estimateUserDataBytes();
     console.log(`manager user_data: about ${bytes} bytes (gzip+base64)`);
     expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - SSH_KEYS_RESERVE_BYTES);
+  });
+
+  test("the estimate counts a Terraform-filled file's own text around the values in it (release.conf's lines)", () => {
+    const stack = new TerraformStack(Testing.app(), "estimate");
+    const url = new TerraformVariable(stack, "url", { type: "string" }).stringValue;
+    const withFile = (content: string) =>
+      new CloudConfig({ configPath: "/c.json", config: {}, files: [], terraformFiles: [{ path: "/f", content, permissions: "0600" }], runCommands: [] }).estimateUserDataBytes();
+    // 1,500 random bytes as hex: at least 2,000 characters of base64 once gzipped, whatever gzip does.
+    const text = randomBytes(1500).toString("hex");
+    expect(withFile(`${text}\nurl=${url}\n`) - withFile(url)).toBeGreaterThan(2000);
   });
 
   test("SSH keys that do not fit beside user_data are refused: at synth when literal, by terraform when a variable", () => {
