@@ -1,7 +1,7 @@
 /**
- * A node's host release under a stand-in root: node.json's `release` section and release.conf (the loader's copy of
- * its values, rendered as the stack renders it: lib/host-release.ts loaderConfigText), the loader as user_data carries it,
- * and releases built like the stack builds them (lib/host-release.ts), with files changed on purpose (a release B
+ * A node's host release under a stand-in root: node.json's `release` section and release.conf (what the loader
+ * reads, rendered as the stack renders it: lib/host-release.ts loaderConfigText), the loader as user_data carries
+ * it, and releases built like the stack builds them (lib/host-release.ts), with files changed on purpose (a release B
  * whose token server differs, a release C whose token server cannot start). `systemctl` is release-stubs' (it runs
  * the supervised units for real), then host-stubs' commands.
  */
