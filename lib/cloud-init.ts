@@ -4,7 +4,7 @@
  * gzip+base64 (cloud-init detects gzip), well inside OCI's 32,000-byte metadata limit now that the host programs
  * travel as a release (lib/host-release.ts).
  */
-import { Fn, Token } from "cdktf";
+import { Fn, Token, Tokenization } from "cdktf";
 import { gzipSync } from "zlib";
 import { Scalar, stringify } from "yaml";
 import { joinLiteralAndTokens, jsonencodeWithTokens } from "./terraform-text";
@@ -100,7 +100,7 @@ export class CloudConfig {
    * (a secret's length): what OCI will see, give or take gzip's choices.
    */
   public estimateUserDataBytes(): number {
-    const samples = [JSON.stringify(withSampleValues(this.nodeConfig())), ...(this.props.terraformFiles ?? []).map(() => "k".repeat(64))];
+    const samples = [JSON.stringify(withSampleValues(this.nodeConfig())), ...(this.props.terraformFiles ?? []).map((file) => withSampleValues(file.content) as string)];
     const yaml = this.renderYaml((index) => Buffer.from(samples[index]).toString("base64"));
     return gzipSync(Buffer.from(yaml), { level: TERRAFORM_GZIP_LEVEL }).toString("base64").length;
   }
@@ -121,6 +121,11 @@ function doubleQuoted(value: string): Scalar {
 }
 
 function withSampleValues(value: unknown): unknown {
+  // Text around a value (a file's lines) is kept: only the value is stood in for.
+  if (typeof value === "string" && Token.isUnresolved(value)) {
+    const fragments = Tokenization.reverseString(value);
+    if (fragments.literals.length > 0) return fragments.literals.join("") + fragments.tokens.map((token) => withSampleValues(Token.asString(token))).join("");
+  }
   if (Token.isUnresolved(value)) return Buffer.from(JSON.stringify(value)).toString("base64").padEnd(64, "x").slice(0, 64);
   if (Array.isArray(value)) return value.map(withSampleValues);
   if (value !== null && typeof value === "object") {

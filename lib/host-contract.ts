@@ -74,6 +74,8 @@ export interface HostPort {
 
 /** The keys every node's node.json has. */
 export interface NodeConfigBase {
+  /** Which units the node's release starts (the loader gets it from release.conf). */
+  readonly role: "manager" | "worker";
   readonly hostPorts: HostPort[];
   /** harden.sh rejects containers' traffic to 169.254.169.254 when true. */
   readonly blockContainerMetadata: boolean;

@@ -20,6 +20,8 @@ export const RELEASE_TAG_KEY = "dokploy-oci-release";
 export const RELEASES_HOME = "/opt/dokploy-oci";
 /** The loader in user_data. */
 export const LOADER_PATH = `${RELEASES_HOME}/loader.sh`;
+/** What the loader reads (loaderConfigText), beside node.json; 0600 like it: the URL is a read capability. */
+export const LOADER_CONFIG_PATH = "/etc/dokploy-oci/release.conf";
 /** A release larger than this is refused by the loader and the agent (the real one is about 50 KB). */
 export const RELEASE_MAX_BYTES = 8 * 1024 * 1024;
 /** How often the agent reads the release tag from the instance metadata service. */
@@ -168,9 +170,11 @@ export interface IHostRelease {
   readonly upload: ITerraformDependable;
 }
 
-/** node.json's `release` key (templates/common/loader.sh and release-agent.py read it). */
+/**
+ * node.json's `release` key (release-agent.py reads it). The first release's sha256 is not in it: only the loader
+ * needs it, from release.conf (loaderConfigText), which also carries the values below it needs.
+ */
 export interface ReleaseNodeConfig {
-  readonly sha256: string;
   readonly url: string;
   readonly maxBytes: number;
   readonly downloadTimeoutSeconds: number;
@@ -183,7 +187,6 @@ export interface ReleaseNodeConfig {
 /** The node.json `release` section for a release. */
 export function releaseNodeConfig(release: IHostRelease): ReleaseNodeConfig {
   return {
-    sha256: release.sha256,
     url: release.url,
     maxBytes: RELEASE_MAX_BYTES,
     downloadTimeoutSeconds: 120,
@@ -194,3 +197,13 @@ export function releaseNodeConfig(release: IHostRelease): ReleaseNodeConfig {
   };
 }
 
+/**
+ * release.conf, what the loader (templates/common/loader.sh) reads: the node's role, the first release's sha256 and
+ * the values of node.json's `release` it needs, one `key=value` a line, so that a bash program needs no JSON parser.
+ */
+export function loaderConfigText(role: "manager" | "worker", sha256: string, release: ReleaseNodeConfig): string {
+  const { url, maxBytes, downloadTimeoutSeconds } = release;
+  return Object.entries({ role, sha256, url, maxBytes, downloadTimeoutSeconds })
+    .map(([key, value]) => `${key}=${value}\n`)
+    .join("");
+}

@@ -10,7 +10,7 @@ import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-o
 import { CloudConfig, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
 import { ORACLE_IDLE_RULE } from "./free-tier";
 import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, USAGE_STATE_DIR, systemdUnit } from "./host-contract";
-import { IHostRelease, LOADER_PATH, RELEASE_TAG_KEY, releaseNodeConfig } from "./host-release";
+import { IHostRelease, LOADER_CONFIG_PATH, LOADER_PATH, RELEASE_TAG_KEY, loaderConfigText, releaseNodeConfig } from "./host-release";
 import { readHostFile } from "./templates";
 import { UBUNTU_VERSION, UBUNTU_VERSIONS, checkNumber } from "./rules";
 import { TailscaleHostConfig } from "./tailscale-node";
@@ -127,6 +127,8 @@ function validateNodeSize(size: ResolvedNodeOptions, name: (key: keyof NodeOptio
 
 /** How a node boots: what differs between a manager and a worker; nodeCloudConfig adds what they share. */
 export interface NodeBootProps<T extends NodeConfigBase> {
+  /** node.json's `role`, which the loader also reads (release.conf). */
+  readonly role: T["role"];
   /** The node.json's own keys; called each time user_data is rendered (at synth). */
   readonly config: () => Omit<T, keyof NodeConfigBase>;
   /** The host firewall's open ports; called when user_data is rendered, so ports opened later are in it. */
@@ -143,20 +145,23 @@ export interface NodeBootProps<T extends NodeConfigBase> {
 export const USAGE_SAMPLE_SECONDS = 60;
 
 /**
- * A node's cloud-config: node.json and the host release's loader with the unit that runs it at every boot until
- * the first release is installed (templates/common/loader.sh); the release brings harden.sh and the role's units,
+ * A node's cloud-config: node.json, the host release's loader with what it reads (release.conf) and the unit that
+ * runs it at every boot until the first release is installed (templates/common/loader.sh); the release brings harden.sh and the role's units,
  * Tailscale's when node.json has a `tailscale` key. Every node blocks its containers from the instance metadata
  * service (harden.sh), which holds the node's credentials.
  */
 export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T>): CloudConfig {
   const tailscale = props.tailscale;
+  const release = releaseNodeConfig(props.release);
+  const loaderConfig = { path: LOADER_CONFIG_PATH, content: loaderConfigText(props.role, props.release.sha256, release), permissions: "0600" };
   return new CloudConfig({
     configPath: NODE_CONFIG_PATH,
     config: () => ({
+      role: props.role,
       ...props.config(),
       hostPorts: props.hostPorts(),
       blockContainerMetadata: true,
-      release: releaseNodeConfig(props.release),
+      release,
       dockerCleanup: { pruneAfterHours: props.dockerPruneAfterHours },
       usage: {
         stateDir: USAGE_STATE_DIR,
@@ -168,7 +173,7 @@ export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T
       ...(tailscale ? { tailscale: tailscale.config } : {}),
     }),
     files: [{ path: LOADER_PATH, content: readHostFile("common/loader.sh"), permissions: "0700" }, RELEASE_INSTALL_UNIT],
-    terraformFiles: tailscale ? [tailscale.keyFile] : [],
+    terraformFiles: [loaderConfig, ...(tailscale ? [tailscale.keyFile] : [])],
     runCommands: [
       ["systemctl", "daemon-reload"],
       ["systemctl", "enable", "--now", "--no-block", "dokploy-release-install.service"],

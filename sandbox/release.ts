@@ -1,13 +1,24 @@
 /**
- * A node's host release under a stand-in root: node.json's `release` section, the loader as user_data carries it,
- * and releases built like the stack builds them (lib/host-release.ts), with files changed on purpose (a release B
+ * A node's host release under a stand-in root: node.json's `release` section and release.conf (what the loader
+ * reads, rendered as the stack renders it: lib/host-release.ts loaderConfigText), the loader as user_data carries
+ * it, and releases built like the stack builds them (lib/host-release.ts), with files changed on purpose (a release B
  * whose token server differs, a release C whose token server cannot start). `systemctl` is release-stubs' (it runs
  * the supervised units for real), then host-stubs' commands.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { NODE_CONFIG_PATH } from "../lib/host-contract";
-import { HostReleaseArtifact, LOADER_PATH, RELEASE_TAG_KEY, ReleaseEntry, buildRelease, releaseEntries } from "../lib/host-release";
+import {
+  HostReleaseArtifact,
+  LOADER_CONFIG_PATH,
+  LOADER_PATH,
+  RELEASE_TAG_KEY,
+  ReleaseEntry,
+  ReleaseNodeConfig,
+  buildRelease,
+  loaderConfigText,
+  releaseEntries,
+} from "../lib/host-release";
 import { shippedScript } from "./shipped";
 import { HOST_STUBS, Running, start } from "./worker";
 
@@ -31,6 +42,7 @@ export function releaseWith(changes: Record<string, string | ((shipped: string) 
   return buildRelease(entries);
 }
 
+/** The release a node installs first (release.conf's sha256) and the values of node.json's `release` the tests size. */
 export interface ReleaseSection {
   sha256: string;
   url: string;
@@ -40,12 +52,17 @@ export interface ReleaseSection {
   healthSeconds: number;
 }
 
-/** Adds node.json's `release` section (keeping the other keys) and installs the loader, as cloud-init does. */
+/**
+ * Adds node.json's `release` section (keeping the other keys), writes release.conf from it, the node's role and the
+ * release's sha256, and installs the loader, as cloud-init does.
+ */
 export function installLoader(root: string, release: ReleaseSection): void {
   const configPath = path.join(root, NODE_CONFIG_PATH);
   const config = JSON.parse(fs.readFileSync(configPath, "utf8"));
-  config.release = { maxBytes: 8388608, downloadTimeoutSeconds: 20, tag: RELEASE_TAG_KEY, ...release };
+  const { sha256, ...section } = release;
+  config.release = { maxBytes: 8388608, downloadTimeoutSeconds: 20, tag: RELEASE_TAG_KEY, ...section } satisfies ReleaseNodeConfig;
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
+  fs.writeFileSync(path.join(root, LOADER_CONFIG_PATH), loaderConfigText(config.role, sha256, config.release), { mode: 0o600 });
   fs.mkdirSync(path.dirname(path.join(root, LOADER_PATH)), { recursive: true });
   fs.copyFileSync(shippedScript("common/loader.sh"), path.join(root, LOADER_PATH));
 }

@@ -26,6 +26,7 @@ import { Running, cleanupWorkers, makeTempRoot, start } from "../../sandbox/work
 import { shippedScript } from "../../sandbox/shipped";
 import { readHostFile } from "../../lib/templates";
 import { FakeImds } from "../harness/fake-imds";
+import { LOADER_CONFIG_PATH } from "../../lib/host-release";
 
 jest.setTimeout(CHAIN_TEST_LIMIT_MS);
 
@@ -98,7 +99,9 @@ async function firstBoot(): Promise<void> {
 }
 
 describe("first boot", () => {
-  test("the loader fetches the release node.json names, checks it, and the agent links it and starts the role's units", async () => {
+  test("the loader fetches the release release.conf names, checks it, and the agent links it and starts the role's units", async () => {
+    // A key the loader does not read changes nothing.
+    fs.appendFileSync(path.join(root, LOADER_CONFIG_PATH), "mirror=https://example.com/\n");
     await firstBoot();
     expect(currentRelease(root)).toBe(A.sha256);
     expect(fs.readlinkSync(path.join(root, "opt/dokploy-oci/bin"))).toBe("current/bin");
@@ -143,7 +146,7 @@ describe("first boot", () => {
     storage.tamper = true;
     const tampered = await runLoader(root, { ...env, DOKPLOY_OCI_RETRY_WINDOW: "3" }).done;
     expect(tampered.code).toBe(1);
-    expect(log()).toMatch(/the download's sha256 is [0-9a-f]{64}, not the one node\.json names: refused, nothing of it runs/);
+    expect(log()).toMatch(/the download's sha256 is [0-9a-f]{64}, not the one release\.conf names: refused, nothing of it runs/);
     expect(log()).toMatch(/ERROR: no verified release .* dokploy-release-install\.service tries again/);
     storage.tamper = false;
     storage.bucket.objects.delete(A.objectName);
@@ -152,6 +155,58 @@ describe("first boot", () => {
     expect(currentRelease(root)).toBeUndefined();
     expect(fs.existsSync(path.join(root, "stub-calls.log"))).toBe(false);
     expect(fs.readdirSync(path.join(root, "opt/dokploy-oci/releases"))).toEqual([]);
+  });
+});
+
+describe("release.conf, what the loader reads", () => {
+  const conf = () => path.join(root, LOADER_CONFIG_PATH);
+  // Each case changes one line of the file cloud-init wrote; the loader names the key and the file and fetches nothing.
+  test.each([
+    ["sha256 missing", (text: string) => text.replace(/^sha256=.*\n/m, ""), "sha256 is missing"],
+    ["sha256 in capitals", (text: string) => text.replace(/^sha256=(.*)$/m, (_, sha: string) => `sha256=${sha.toUpperCase()}`), "sha256 must match [0-9a-f]{64}"],
+    ["sha256 one digit short", (text: string) => text.replace(/^(sha256=.*).$/m, "$1"), "sha256 must match [0-9a-f]{64}"],
+    ["url without its trailing slash", (text: string) => text.replace(/^(url=.*)\/$/m, "$1"), "url must match https?://[^[:space:]]+/"],
+    ["url not http(s)", (text: string) => text.replace(/^url=https?:/m, "url=ftp:"), "url must match https?://[^[:space:]]+/"],
+    ["downloadTimeoutSeconds not a number", (text: string) => text.replace(/^downloadTimeoutSeconds=.*$/m, "downloadTimeoutSeconds=20s"), "downloadTimeoutSeconds must match"],
+    ["maxBytes empty", (text: string) => text.replace(/^maxBytes=.*$/m, "maxBytes="), "maxBytes must match [1-9][0-9]{0,9}"],
+  ])("%s: refused in the role's setup log, exit 1, nothing fetched", async (_, change, message) => {
+    const url = /^url=(.*)$/m.exec(fs.readFileSync(conf(), "utf8"))![1];
+    fs.writeFileSync(conf(), change(fs.readFileSync(conf(), "utf8")));
+    const exit = await runLoader(root, env).done;
+    expect(exit.code).toBe(1);
+    expect(log()).toContain(`release: ERROR: ${conf()}: ${message}`);
+    expect(log()).toContain("; nothing is fetched\n");
+    // The pre-authenticated URL is a capability: never in a log.
+    expect(exit.output + log()).not.toContain(new URL(url).pathname);
+    expect(storage.requests).toEqual([]);
+    expect(fs.existsSync(path.join(root, "opt/dokploy-oci/releases"))).toBe(false);
+    expect(fs.existsSync(path.join(root, "stub-calls.log"))).toBe(false);
+  });
+
+  test("no role, an unknown role, no file: said on the loader's output (the unit's journal), nothing fetched", async () => {
+    const text = fs.readFileSync(conf(), "utf8");
+    for (const [changed, message] of [
+      [text.replace(/^role=.*\n/m, ""), "role is missing"],
+      [text.replace(/^role=.*$/m, "role=workers"), "role must match manager|worker"],
+      [text.replace(/^role=/m, "role "), "role is missing"],
+      [undefined, "cannot be read"],
+    ] as const) {
+      if (changed === undefined) fs.rmSync(conf());
+      else fs.writeFileSync(conf(), changed);
+      const exit = await runLoader(root, env).done;
+      expect(exit).toMatchObject({ code: 1 });
+      expect(exit.output).toMatch(new RegExp(`^\\S+ release: ERROR: ${conf()}: ${message.replace(/\|/g, "\\|")}; nothing is fetched\n$`));
+    }
+    expect(fs.existsSync(path.join(root, "var/log"))).toBe(false);
+    expect(storage.requests).toEqual([]);
+  });
+
+  test("written as the stack writes it: the role and node.json's values, one key=value a line, 0600", () => {
+    const nodeJson = JSON.parse(fs.readFileSync(path.join(root, "etc/dokploy-oci/node.json"), "utf8"));
+    expect(fs.readFileSync(conf(), "utf8")).toBe(
+      `role=manager\nsha256=${A.sha256}\nurl=${storage.url}\nmaxBytes=${nodeJson.release.maxBytes}\ndownloadTimeoutSeconds=${nodeJson.release.downloadTimeoutSeconds}\n`,
+    );
+    expect(fs.statSync(conf()).mode & 0o777).toBe(0o600);
   });
 });
 

@@ -15,6 +15,7 @@ const TAILSCALE = "__tests__/behaviour/tailscale-up.test.ts";
 const METADATA_GUARD = "__tests__/firewall/metadata-guard.test.ts";
 const HOST_PORTS = "__tests__/firewall/host-ports.test.ts";
 const MANAGER_REPLACED = "__tests__/lab/manager-replaced.test.ts";
+const RELEASE = "__tests__/behaviour/host-release.test.ts";
 
 interface Row {
   readonly mutant: string;
@@ -82,6 +83,11 @@ const TABLE: Row[] = [
     mutant: "tailscale-up.sh ignores enabled: false",
     edit: { file: "common/tailscale-up.sh", find: "config_read TAILSCALE_ENABLED tailscale.enabled true", replace: "TAILSCALE_ENABLED=true" },
     killedBy: { file: TAILSCALE, name: "tailscale-up.sh enabled: false (the ORM form left the key empty): exits 0 at once, installs nothing, runs no `up`" },
+  },
+  {
+    mutant: "the loader takes any sha256 release.conf gives",
+    edit: { file: "common/loader.sh", find: "[sha256]='[0-9a-f]{64}'", replace: "[sha256]='.*'" },
+    killedBy: { file: RELEASE, name: "release.conf, what the loader reads sha256 in capitals: refused in the role's setup log, exit 1, nothing fetched" },
   },
 ];
 

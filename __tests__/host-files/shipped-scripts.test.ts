@@ -6,6 +6,7 @@
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as path from "path";
 import { readHostFile, templatePath } from "../../lib/templates";
 import { shippedScript } from "../../sandbox/shipped";
 import { leftOutLines, notComments, pythonAst, STRICT_MODE, templateText } from "../helpers/shipped-text";
@@ -25,7 +26,47 @@ function heredocBodies(text: string): string[] {
   return bodies;
 }
 
+/**
+ * What of a shell script runs python source written in the script itself: `python3 -c`, python reading its program
+ * from stdin (`python3 -`, a heredoc, a pipe), or a heredoc that is python. Running a python file is fine.
+ */
+function embeddedPython(script: string): string[] {
+  const lines = notComments(script.split("\n"));
+  const inline = lines.filter((line) => /\bpython3?(\s+-[A-Za-z]+)*\s+-[A-Za-z]*c\b/.test(line) || /\bpython3?(\s+-[A-Za-z]+)*(\s+-)?\s*($|[<|;&)])/.test(line));
+  const heredocs = heredocBodies(script).filter((body) => /^\s*(import \w|from [\w.]+ import |def \w+\(|print\()/m.test(body));
+  return [...inline, ...heredocs];
+}
+
+/** Every shell file under templates/ (by name or by shebang), relative to templates/. */
+function shellTemplates(dir = ""): string[] {
+  return fs.readdirSync(templatePath(dir || "."), { withFileTypes: true }).flatMap((entry) => {
+    const file = path.posix.join(dir, entry.name);
+    if (entry.isDirectory()) return shellTemplates(file);
+    return file.endsWith(".sh") || /^#!\S*\b(ba)?sh\b/.test(templateText(file)) ? [file] : [];
+  });
+}
+
 describe("shipped host scripts", () => {
+  test("no shell file under templates/ embeds python (the check itself catches each way of doing it)", () => {
+    const files = shellTemplates();
+    expect(files).toEqual(expect.arrayContaining(HOST_SCRIPTS.filter((file) => file.endsWith(".sh"))));
+    expect(files.filter((file) => embeddedPython(templateText(file)).length > 0)).toEqual([]);
+    // The loader as it read node.json before release.conf, and the other shapes python from bash takes.
+    const embedded = [
+      `IFS=$'\\t' read -r ROLE SHA < <(python3 -c '\nimport json, sys\nprint(json.load(open(sys.argv[1]))["role"])' "$F")`,
+      `value=$(python3 -Ic 'print(1)')`,
+      `python3 - "$F" <<'PY'\nimport json\nPY`,
+      `python3 <<EOF\nprint(1)\nEOF`,
+      `cat "$F" | python3`,
+      `run_with_retry python3 -u - <"$PROGRAM"`,
+    ];
+    for (const sample of embedded) expect({ sample, found: embeddedPython(sample).length > 0 }).toEqual({ sample, found: true });
+    // Running a program file, even one that reads JSON from stdin, is not embedding.
+    for (const sample of [`python3 "$NODE_CONFIG" - BackendState`, `exec python3 "$DIR/bin/release-agent.py" first-boot "$SHA"`, `# python3 -c was here`, `python3 -m json.tool <"$F"`]) {
+      expect({ sample, found: embeddedPython(sample) }).toEqual({ sample, found: [] });
+    }
+  });
+
   test("every script under templates/ that lands on a node is covered here", () => {
     const onNodes = ["common", "manager", "worker"].flatMap((dir) =>
       fs.readdirSync(templatePath(dir)).filter((file) => /\.(sh|py)$/.test(file)).map((file) => `${dir}/${file}`),

@@ -1,3 +1,4 @@
+import { randomBytes } from "crypto";
 import { TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { gunzipSync } from "zlib";
 import { parse } from "yaml";
@@ -6,7 +7,7 @@ import { DataOciCoreImages } from "../../.gen/providers/oci/data-oci-core-images
 import { ClusterNetwork } from "../../constructs/oci/cluster-network";
 import { DokployManager, DokployManagerProps, TESTED_DOKPLOY_VERSION } from "../../constructs/oci/dokploy-manager";
 import { CloudConfig, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "../../lib/cloud-init";
-import { LOADER_PATH, releaseEntries } from "../../lib/host-release";
+import { LOADER_CONFIG_PATH, LOADER_PATH, releaseEntries } from "../../lib/host-release";
 import { ormStackJson } from "../../scripts/lib/orm-package";
 import { readTemplate } from "../../lib/templates";
 import { validateStack } from "../../scripts/lib/validate";
@@ -79,19 +80,22 @@ describe("DokployManager synth", () => {
 });
 
 describe("the manager's cloud-config", () => {
-  test("passes `cloud-init schema` and carries node.json, the loader and its unit; the programs are in the release", () => {
+  test("passes `cloud-init schema` and carries node.json, the loader, what it reads and its unit; the programs are in the release", () => {
     const { manager } = synthManager();
     const yaml = manager.cloudConfig.renderYaml(() => Buffer.from("{}").toString("base64"));
     const check = cloudInitSchemaCheck(yaml);
     expect(check).toMatchObject({ ok: true });
     const document = parse(yaml.replace(/^#cloud-config\n/, ""));
     const files = new Map<string, any>(document.write_files.map((file: any) => [file.path, file]));
-    expect([...files.keys()]).toEqual(["/etc/dokploy-oci/node.json", LOADER_PATH, "/etc/systemd/system/dokploy-release-install.service"]);
+    expect([...files.keys()]).toEqual(["/etc/dokploy-oci/node.json", "/etc/dokploy-oci/release.conf", LOADER_PATH, "/etc/systemd/system/dokploy-release-install.service"]);
+    expect(LOADER_CONFIG_PATH).toBe("/etc/dokploy-oci/release.conf");
     // Expectations from the template files and python's parser, not from readHostFile, which makes this text.
     const loader: string = files.get(LOADER_PATH).content;
     expect(loader.split("\n").slice(0, 2)).toEqual(["#!/usr/bin/env bash", "set -Eeuo pipefail"]);
     expect(notComments(leftOutLines(templateText("common/loader.sh"), loader))).toEqual([]);
+    // node.json holds secrets; release.conf the releases bucket's pre-authenticated URL, a read capability.
     expect(files.get("/etc/dokploy-oci/node.json").permissions).toBe("0600");
+    expect(files.get("/etc/dokploy-oci/release.conf").permissions).toBe("0600");
     expect(document.runcmd).toEqual([["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "--no-block", "dokploy-release-install.service"]]);
   });
 
@@ -131,6 +135,16 @@ describe("the manager's cloud-config", () => {
     const bytes = manager.cloudConfig.estimateUserDataBytes();
     console.log(`manager user_data: about ${bytes} bytes (gzip+base64)`);
     expect(bytes).toBeLessThan(OCI_METADATA_LIMIT_BYTES - SSH_KEYS_RESERVE_BYTES);
+  });
+
+  test("the estimate counts a Terraform-filled file's own text around the values in it (release.conf's lines)", () => {
+    const stack = new TerraformStack(Testing.app(), "estimate");
+    const url = new TerraformVariable(stack, "url", { type: "string" }).stringValue;
+    const withFile = (content: string) =>
+      new CloudConfig({ configPath: "/c.json", config: {}, files: [], terraformFiles: [{ path: "/f", content, permissions: "0600" }], runCommands: [] }).estimateUserDataBytes();
+    // 1,500 random bytes as hex: at least 2,000 characters of base64 once gzipped, whatever gzip does.
+    const text = randomBytes(1500).toString("hex");
+    expect(withFile(`${text}\nurl=${url}\n`) - withFile(url)).toBeGreaterThan(2000);
   });
 
   test("SSH keys that do not fit beside user_data are refused: at synth when literal, by terraform when a variable", () => {

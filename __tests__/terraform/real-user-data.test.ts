@@ -12,7 +12,7 @@ import { Testing } from "cdktf";
 import { OCI_METADATA_LIMIT_BYTES } from "../../lib/cloud-init";
 import { ormStackJson } from "../../scripts/lib/orm-package";
 import { NODE_CONFIG_PATH, TAILSCALE_KEY_FILE } from "../../lib/host-contract";
-import { LOADER_PATH, RELEASE_TAG_KEY } from "../../lib/host-release";
+import { LOADER_CONFIG_PATH, LOADER_PATH, RELEASE_TAG_KEY } from "../../lib/host-release";
 import { buildApp } from "../../main";
 import { cloudInitSchemaCheck } from "../helpers/cloud-init";
 import { openSshPublicKey } from "../helpers/ssh-keys";
@@ -125,14 +125,14 @@ describe.each(VARIANTS)("metadata evaluated by real terraform: %s", (name, varia
     for (const node of rendered) expect({ node: node.instance, ...cloudInitSchemaCheck(node.cloudConfig) }).toMatchObject({ node: node.instance, ok: true });
   });
 
-  test("user_data carries node.json, the key file, the loader and its unit; the loader passes shellcheck; node.json is JSON", () => {
+  test("user_data carries node.json, release.conf, the key file, the loader and its unit; the loader passes shellcheck; node.json is JSON", () => {
     for (const node of rendered) {
       const files = carriedFiles(node.cloudConfig);
       expect(checkTools(files)).toEqual([]);
       const nodeJson = JSON.parse(files.find((file) => file.path === NODE_CONFIG_PATH)!.text);
       expect(nodeJson.tailscale.enabled).toBe(variables.tailscale_auth_key !== undefined);
       expect(files.find((file) => file.path === TAILSCALE_KEY_FILE)!.text).toBe(variables.tailscale_auth_key ?? "");
-      expect(files.map((file) => file.path)).toEqual([NODE_CONFIG_PATH, TAILSCALE_KEY_FILE, LOADER_PATH, "/etc/systemd/system/dokploy-release-install.service"]);
+      expect(files.map((file) => file.path)).toEqual([NODE_CONFIG_PATH, LOADER_CONFIG_PATH, TAILSCALE_KEY_FILE, LOADER_PATH, "/etc/systemd/system/dokploy-release-install.service"]);
       // The backups bucket's name as the manager gets it: the prefix and the stack's random suffix.
       expect(nodeJson.backups?.bucket).toBe(/_Manager_/.test(node.instance) ? `dokploy-backups-${RANDOM_VALUES.random_id.hex}` : undefined);
       // The form's backups off: the manager is told so, and no key of the (uncreated) Customer Secret Key is there.
@@ -140,7 +140,16 @@ describe.each(VARIANTS)("metadata evaluated by real terraform: %s", (name, varia
         const off = variables.backups_enabled === "false";
         expect(nodeJson.backups).toMatchObject({ enabled: !off, accessKey: off ? null : RANDOM_VALUES.oci_identity_customer_secret_key.id });
       }
-      expect(nodeJson.release).toMatchObject({ sha256: node.freeformTags[RELEASE_TAG_KEY], url: `https://objectstorage.eu-frankfurt-1.oraclecloud.com${PAR_PATH}` });
+      const url = `https://objectstorage.eu-frankfurt-1.oraclecloud.com${PAR_PATH}`;
+      expect(nodeJson.release).toMatchObject({ url });
+      expect(nodeJson.release.sha256).toBeUndefined();
+      // What the loader reads, as Terraform filled it in: the role, the tag's release, the URL, node.json's limits.
+      const loaderConfig = files.find((file) => file.path === LOADER_CONFIG_PATH)!;
+      expect(loaderConfig.permissions).toBe("0600");
+      expect(loaderConfig.text).toBe(
+        `role=${/_Manager_/.test(node.instance) ? "manager" : "worker"}\nsha256=${node.freeformTags[RELEASE_TAG_KEY]}\nurl=${url}\n` +
+          `maxBytes=${nodeJson.release.maxBytes}\ndownloadTimeoutSeconds=${nodeJson.release.downloadTimeoutSeconds}\n`,
+      );
     }
   });
 });

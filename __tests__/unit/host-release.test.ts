@@ -9,8 +9,20 @@ import * as os from "os";
 import * as path from "path";
 import { Testing } from "cdktf";
 import { RELEASE_READ_ACCESS_EXPIRES } from "../../constructs/oci/host-release";
-import { RELEASE_TAG_KEY, ROLE_UNITS, buildRelease, releaseEntries } from "../../lib/host-release";
+import { RELEASE_TAG_KEY, ROLE_UNITS, buildRelease, loaderConfigText, releaseEntries, releaseNodeConfig } from "../../lib/host-release";
 import { buildApp } from "../../main";
+
+describe("what a node is told about its release", () => {
+  test("release.conf: the role, the release's sha256 and the values of node.json's release the loader needs, one key=value a line", () => {
+    const sha256 = "0123456789abcdef".repeat(4);
+    const url = "https://objectstorage.eu-frankfurt-1.oraclecloud.com/p/token/n/ns/b/releases/o/";
+    const section = releaseNodeConfig({ sha256, url, upload: { fqn: "oci_objectstorage_object.upload" } });
+    expect(section).toMatchObject({ url, maxBytes: 8388608, downloadTimeoutSeconds: 120 });
+    // The first release's sha256 is only the loader's: node.json does not carry it.
+    expect(section).not.toHaveProperty("sha256");
+    expect(loaderConfigText("worker", sha256, section)).toBe(`role=worker\nsha256=${sha256}\nurl=${url}\nmaxBytes=8388608\ndownloadTimeoutSeconds=120\n`);
+  });
+});
 
 describe("the release artifact", () => {
   test("the same templates give the same bytes, named by their sha256; a changed file gives another release", () => {

@@ -176,8 +176,8 @@ export class DokployManager extends Construct {
     this.cloudConfig = nodeCloudConfig<ManagerNodeConfig>({
       // Read when user_data is rendered (at synth): pools declared later are in it.
       dockerPruneAfterHours: node.dockerPruneAfterHours,
+      role: "manager",
       config: () => ({
-        role: "manager",
         privateIp,
         swarm: { defaultAddrPool: network.swarmAddressPool, defaultAddrPoolMaskLength: network.swarmAddressPoolMaskLength },
         dokploy: {

@@ -139,8 +139,8 @@ export class SwarmWorkerPool extends Construct {
     const release = props.release ?? HostRelease.of(this, props.compartmentId);
     this.cloudConfig = nodeCloudConfig<WorkerNodeConfig>({
       dockerPruneAfterHours: node.dockerPruneAfterHours,
+      role: "worker",
       config: () => ({
-        role: "worker",
         name,
         docker: { installerUrl: dockerInstallerUrl },
         // Its own credential only: with the secret, a worker could pose as any other.
