@@ -1,4 +1,4 @@
-import { execFile } from "child_process";
+import { execFile, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -117,6 +117,22 @@ describe("npm run status", () => {
     expect(worker.release.output).toContain(`curl -fsS -o /tmp/release.tar.gz ${url}${sha("b")}.tar.gz && echo "${sha("b")}  /tmp/release.tar.gz" | sha256sum -c`);
     expect(worker.release.output).toContain(`sudo python3 /tmp/release/bin/release-agent.py adopt ${sha("b")} ${url}'`);
     expect(formatStatus(status, MANAGER)).toMatch(/setup log: .*\nhost release: bbbbbbbbbbbb \(0\.2\.0\)/);
+  });
+
+  test("a node that does not answer within --timeout is said to be slow, not unreachable, and fails the report", async () => {
+    const wrapper = path.join(hosts, "ssh-slow-manager");
+    fs.writeFileSync(wrapper, `#!/usr/bin/env bash\nSTATUS_HOSTS_DIR='${hosts}' STATUS_SLOW='${MANAGER}' exec '${path.join(STUBS, "ssh")}' "$@"\n`, { mode: 0o755 });
+    const status = await collectStatus({ ...options(), sshCommand: wrapper, timeoutInSeconds: 1 });
+    expect(status.manager.cloudInit).toEqual({ ok: false, output: "no answer from ubuntu@203.0.113.10 within 1 s (--timeout)" });
+    expect(formatStatus(status, MANAGER)).not.toContain("unreachable");
+    expect(statusFailed(status)).toBe(true);
+  });
+
+  test("the CLI refuses a --timeout that is not a whole number of seconds, naming the flag", async () => {
+    for (const timeout of ["abc", "0", "1.5", "-3"]) {
+      const run = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "scripts", "status.ts"), MANAGER, "--timeout", timeout], { cwd: ROOT, encoding: "utf8" });
+      expect({ timeout, code: run.status, stderr: run.stderr.trim() }).toEqual({ timeout, code: 2, stderr: `--timeout must be a whole number of seconds above 0, not "${timeout}"` });
+    }
   });
 
   describe("each node's disk and Oracle's idle rule", () => {

@@ -8,6 +8,9 @@ import { DOKPLOY_LOCAL_URL, TRPC_NULL_INPUT, USAGE_STATE_DIR } from "../../lib/h
 import { spawn } from "child_process";
 import * as net from "net";
 
+/** How long one command on a node may take by default: seconds on a healthy node, whose SSH answers in one. */
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+
 export interface StatusOptions {
   /** Manager public IP or host name. */
   readonly manager: string;
@@ -17,7 +20,7 @@ export interface StatusOptions {
   readonly identityFile?: string;
   /** Dokploy's URL as seen from the manager. @default - "http://127.0.0.1:3000" */
   readonly dokployUrl?: string;
-  /** Per-command timeout in seconds. @default - 20 */
+  /** How long one command on a node may take, connecting included, before ssh is stopped. @default - DEFAULT_TIMEOUT_SECONDS */
   readonly timeoutInSeconds?: number;
   /** The ssh program. @default - "ssh" */
   readonly sshCommand?: string;
@@ -80,10 +83,11 @@ export interface ClusterStatus {
  */
 export function runRemote(options: StatusOptions, command: string, workerAddress?: string): Promise<RemoteResult> {
   const user = options.user ?? "ubuntu";
+  const timeoutInSeconds = options.timeoutInSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   const target = workerAddress ? `${user}@${workerAddress}` : `${user}@${options.manager}`;
   const args = [
     "-o", "BatchMode=yes",
-    "-o", `ConnectTimeout=${options.timeoutInSeconds ?? 20}`,
+    "-o", `ConnectTimeout=${timeoutInSeconds}`,
     "-o", "StrictHostKeyChecking=accept-new",
     ...(options.identityFile ? ["-i", options.identityFile] : []),
     ...(workerAddress ? ["-J", `${user}@${options.manager}`] : []),
@@ -95,13 +99,19 @@ export function runRemote(options: StatusOptions, command: string, workerAddress
     let output = "";
     child.stdout.on("data", (chunk) => (output += chunk));
     child.stderr.on("data", (chunk) => (output += chunk));
-    const timer = setTimeout(() => child.kill("SIGTERM"), ((options.timeoutInSeconds ?? 20) + 5) * 1000);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGTERM");
+    }, timeoutInSeconds * 1000);
     child.on("error", (error) => {
       clearTimeout(timer);
       resolve({ ok: false, output: `cannot run ${options.sshCommand ?? "ssh"}: ${error.message}` });
     });
     child.on("close", (code) => {
       clearTimeout(timer);
+      // Stopped, ssh exits 255 without a word: a slow node is not an unreachable one.
+      if (timedOut) return resolve({ ok: false, output: `no answer from ${target} within ${timeoutInSeconds} s (--timeout)${output.trim() ? `: ${output.trim()}` : ""}` });
       const reached = code !== 255; // ssh's own failures (unreachable, refused, auth) exit 255
       resolve({ ok: code === 0, output: reached ? output.trim() : `unreachable (${target}): ${output.trim()}` });
     });
