@@ -306,8 +306,8 @@ describe("apps on workers answer", () => {
     // The client is a service task on the manager: the swarm's allocator gives it its overlay address. (A standalone
     // `docker run --network lab-secure` needs an attachment from the manager too, and on a loaded emulated manager
     // that timed out, "attaching to network failed ... context deadline exceeded", in a run of this test.)
-    // socat: the tools image's static busybox cannot resolve names.
-    const probe = `while :; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socat -t 10 - TCP:lab-secure-app:80 | tail -n 1 >/tmp/answer.new && mv /tmp/answer.new /tmp/answer; sleep 2; done`;
+    // socat: the tools image's static busybox cannot resolve names; the image has no /tmp.
+    const probe = `mkdir -p /tmp; while :; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socat -t 10 - TCP:lab-secure-app:80 | tail -n 1 >/tmp/answer.new && mv /tmp/answer.new /tmp/answer; sleep 2; done`;
     await cluster.manager.mustRun(
       "docker network create --driver overlay --opt encrypted lab-secure && " +
         "docker service create --detach --name lab-secure-app --network lab-secure --constraint node.role==worker --replicas 1 " +
