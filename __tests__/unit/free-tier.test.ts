@@ -81,6 +81,22 @@ describe("checkBudget", () => {
     expect(() => checkBudget([share("manager", "managerCount", 1, 1, 1, 50)], budget)).toThrow(message);
   });
 
+  test("each group's line multiplies its count by each size", () => {
+    expect(() => checkBudget([share("workers", "workerCount", 3, 2, 1, 10)])).toThrow("\n  workers: 3 x (2 OCPU, 1 GB, 10 GB boot) = 6 OCPU, 3 GB, 30 GB boot\n");
+  });
+
+  test("one size only Terraform knows, in any group, leaves the whole check to the precondition", () => {
+    const memory = new TerraformVariable(stack, "memory_to_check", { type: "number" }).numberValue;
+    // Known, these would be 3 or 4 OCPUs over the 2 of Always Free.
+    expect(() => checkBudget([share("manager", "managerCount", 1, 3, memory, 50)])).not.toThrow();
+    expect(() => checkBudget([share("manager", "managerCount", 1, 3, 6, 50), share("workers", "workerCount", 1, 1, memory, 50)])).not.toThrow();
+  });
+
+  test("a tenancy kind only Terraform knows is left to the precondition even with a budget given", () => {
+    const kind = new TerraformVariable(stack, "kind_with_budget", { type: "string" }).stringValue;
+    expect(() => checkBudget([share("manager", "managerCount", 1, 3, 6, 50)], { ocpus: 1 }, kind as never)).not.toThrow();
+  });
+
   test("a count or a tenancy kind only Terraform knows is left to the precondition", () => {
     const count = new TerraformVariable(stack, "count_to_check", { type: "number" }).numberValue;
     const kind = new TerraformVariable(stack, "kind_to_check", { type: "string" }).stringValue;
