@@ -57,6 +57,11 @@ test.each([
   expect(parseInt(field.slice(0, 6), 8)).toBe(sum);
 });
 
+test("a nested file: each enclosing folder by its full path", () => {
+  const tar = gunzipSync(buildRelease([{ path: "systemd/docker.service.d/x.conf", content: "", mode: 0o644 }]).bytes);
+  expect([0, 512, 1024].map((offset) => text(tar, offset, 100).replace(/\0+$/, ""))).toEqual(["systemd/", "systemd/docker.service.d/", "systemd/docker.service.d/x.conf"]);
+});
+
 test("a name of 100 bytes fits the header; 101 needs a ustar prefix and is refused", () => {
   expect(() => buildRelease([{ path: "a".repeat(100), content: "", mode: 0o644 }])).not.toThrow();
   expect(() => buildRelease([{ path: "a".repeat(101), content: "", mode: 0o644 }])).toThrow(
