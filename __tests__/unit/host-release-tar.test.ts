@@ -74,6 +74,8 @@ test("hostReleaseFile writes the release to <tmpdir>/dokploy-oci-releases/<sha25
   // The real one is shared by every process that synthesizes; this test must see the file written, not find it there.
   // (The module itself: the namespace import's properties cannot be redefined.)
   const tmpdir = jest.spyOn(require("os") as typeof os, "tmpdir").mockReturnValue(tmp);
+  // An earlier release's folder is there already (the templates changed since).
+  fs.mkdirSync(path.join(tmp, "dokploy-oci-releases"));
   try {
     const { artifact, file } = hostReleaseFile();
     expect(file).toBe(`${tmp}/dokploy-oci-releases/${artifact.sha256}.tar.gz`);
