@@ -17,7 +17,8 @@ export default {
   jest: {
     projectType: "custom",
     configFile: "jest.config.js",
-    config: { testMatch: tests, reporters: ["default"] },
+    // scripts/stryker-bail-environment.js: after a mutant's first failing test its other tests are skipped.
+    config: { testMatch: tests, reporters: ["default"], testEnvironment: "./scripts/stryker-bail-environment.js" },
   },
   checkers: ["typescript"],
   tsconfigFile: "tsconfig.json",
@@ -30,9 +31,12 @@ export default {
   timeoutMS: 120000,
   dryRunTimeoutMinutes: 60,
   // .package.dev.json exists only while a test packs the package (npm pack's prepack/postpack).
-  ignorePatterns: ["dist", "cdktf.out", "coverage", "bench", "/reports", "__tests__/vm", "sandbox/vm", ".package.dev.json", "*.tgz"],
+  ignorePatterns: ["dist", "cdktf.out", "coverage", "bench", "/reports", "__tests__/vm", "sandbox/vm", ".package.dev.json", "*.tgz", "docs/mutation"],
   reporters: ["clear-text", "progress", "json", "html"],
   jsonReporter: { fileName: `${report}.json` },
   htmlReporter: { fileName: `${report}.html` },
-  incremental: false,
+  // Each mutant's result is kept in a committed file: a later run, of any batch, tests only the mutants whose code or
+  // covering tests changed, and the reports show every batch run so far (docs/mutation.md).
+  incremental: true,
+  incrementalFile: "docs/mutation/stryker-incremental.json",
 };
