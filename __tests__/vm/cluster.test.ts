@@ -240,7 +240,7 @@ describe("npm run status on the real cluster", () => {
     const status = await new Promise<{ code: number | null; output: string }>((resolve) => {
       // An emulated node answers SSH in seconds where an A1 node takes a fraction of one: 8 sessions at once on the
       // manager's one emulated vCPU outlast the default timeout (a run saw every command stopped at 25 s).
-      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO, "scripts", "status.ts"), cluster.manager.ip, "--timeout", "180"], {
+      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO, "scripts", "status.ts"), cluster.manager.ip, "--timeout", "300"], {
         cwd: REPO,
         env: { ...process.env, DOKPLOY_OCI_SSH: cluster.lab.sshCommand() },
       });
