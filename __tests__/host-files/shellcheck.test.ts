@@ -1,6 +1,6 @@
 /**
  * Every shell script that lands on a host (templates/**\/*.sh), the real-Dokploy preparation script, the real
- * machines' image recipe and lab installers (sandbox/vm) and every test stub (any *stubs directory in
+ * machines' image recipe and lab installers (sandbox/vm), the test runner (scripts/*.sh) and every test stub (any *stubs directory in
  * __tests__/harness or sandbox) passes the real shellcheck.
  * A missing shellcheck fails the suite: a skipped lint would look green while checking nothing.
  */
@@ -23,7 +23,7 @@ function filesUnder(dir: string, keep: (file: string) => boolean): string[] {
 const templateScripts = filesUnder(path.join(REPO, "templates"), (file) => file.endsWith(".sh"));
 // Test tooling that runs as root on the CI machine (prepares the real Dokploy, builds the real machines' image) or on
 // the real machines (the lab's installers).
-const toolScripts = [path.join(REPO, "__tests__/real-dokploy"), path.join(REPO, "sandbox/vm")].flatMap((dir) => filesUnder(dir, (file) => file.endsWith(".sh")));
+const toolScripts = [path.join(REPO, "__tests__/real-dokploy"), path.join(REPO, "sandbox/vm"), path.join(REPO, "scripts")].flatMap((dir) => filesUnder(dir, (file) => file.endsWith(".sh")));
 const stubScripts = STUB_PARENTS.flatMap((parent) =>
   fs
     .readdirSync(parent, { withFileTypes: true })
@@ -53,6 +53,7 @@ test("there are scripts to check", () => {
     "sandbox/vm/image/customize.sh",
     "sandbox/vm/installers/docker-install.sh",
     "sandbox/vm/installers/dokploy-install.sh",
+    "scripts/test-all.sh",
   ]);
 });
 

@@ -62,8 +62,11 @@ export function sweepStaleLabs(): void {
       continue;
     }
     if (isAlive(owner.pid)) continue;
-    for (const pid of owner.pids) if (isAlive(pid)) process.kill(pid, "SIGKILL");
-    spawnSync("ip", ["netns", "delete", name.replace(/\.json$/, "")]);
+    const namespace = name.replace(/\.json$/, "");
+    // Every process still inside the lab's namespace is the lab's (machines, services, SSH connections).
+    const inside = spawnSync("ip", ["netns", "pids", namespace], { encoding: "utf8" }).stdout ?? "";
+    for (const pid of new Set([...owner.pids, ...inside.split(/\s+/).filter(Boolean).map(Number)])) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    spawnSync("ip", ["netns", "delete", namespace]);
     if (owner.dir) fs.rmSync(owner.dir, { recursive: true, force: true });
     fs.rmSync(record, { force: true });
   }
@@ -134,6 +137,7 @@ export class Vm {
 
   /** Pulls the power: the machine stops at once, wherever it was. */
   async kill(): Promise<void> {
+    await this.lab.closeConnection(this.ip);
     if (this.process) await stopProcess(this.process);
   }
 
@@ -192,6 +196,8 @@ export class VmLab {
   /** The lab's SSH key: its public half goes into the instances' ssh_authorized_keys. */
   readonly sshKey = path.join(this.dir, "id_ed25519");
   private readonly pids: number[] = [];
+  /** Per machine, an SSH connection kept open (ssh -M) whose socket later commands share (`ssh`). */
+  private readonly connections = new Map<string, ChildProcess>();
   private services?: ChildProcess;
   private dhcp?: ChildProcess;
   private dokployBridge?: net.Server;
@@ -329,10 +335,43 @@ export class VmLab {
     this.setState((state) => ({ ...state, instances: { ...state.instances, [ip]: change(state.instances[ip]) } }));
   }
 
-  /** Runs `command` on the machine at `ip` as `ubuntu`, with `input` on stdin; never throws for a failing command. */
-  ssh(ip: string, command: string[], input: string, limitMs: number): Promise<SshResult> {
-    const options = ["BatchMode=yes", "StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR", "ConnectTimeout=10", "ServerAliveInterval=10"];
-    return this.inNamespace(["ssh", "-i", this.sshKey, ...options.flatMap((option) => ["-o", option]), `${SSH_USER}@${ip}`, "--", ...command], limitMs, input);
+  /**
+   * Runs `command` on the machine at `ip` as `ubuntu`, with `input` on stdin; never throws for a failing command.
+   * After the first command that reaches the machine, later ones are sessions on one kept connection: a new login
+   * (sshd's start, the key exchange, authentication) costs an emulated machine seconds of CPU, and the tests poll.
+   * While that connection is down (a reboot), commands log in on their own.
+   */
+  async ssh(ip: string, command: string[], input: string, limitMs: number): Promise<SshResult> {
+    const socket = path.join(this.dir, `ssh-${ip}.sock`);
+    const shared = this.connectionOpen(ip) && fs.existsSync(socket);
+    const mux = shared ? ["ControlMaster=no", `ControlPath=${socket}`] : [];
+    const result = await this.inNamespace(["ssh", ...this.sshOptions(mux), `${SSH_USER}@${ip}`, "--", ...command], limitMs, input);
+    if (result.code !== 255 && !this.connectionOpen(ip)) this.openConnection(ip, socket);
+    return result;
+  }
+
+  private sshOptions(extra: string[] = []): string[] {
+    const options = ["BatchMode=yes", "StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR", "ConnectTimeout=10", "ServerAliveInterval=10", ...extra];
+    return ["-i", this.sshKey, ...options.flatMap((option) => ["-o", option])];
+  }
+
+  private connectionOpen(ip: string): boolean {
+    const connection = this.connections.get(ip);
+    return connection !== undefined && connection.exitCode === null && connection.signalCode === null;
+  }
+
+  private openConnection(ip: string, socket: string): void {
+    fs.rmSync(socket, { force: true });
+    const connection = spawn("ip", ["netns", "exec", this.namespace, "ssh", ...this.sshOptions(["ControlMaster=yes", `ControlPath=${socket}`]), "-N", `${SSH_USER}@${ip}`], { stdio: "ignore" });
+    this.connections.set(ip, connection);
+    this.remember(connection.pid!);
+  }
+
+  /** Closes the kept connection to a machine (its power is about to go). */
+  async closeConnection(ip: string): Promise<void> {
+    const connection = this.connections.get(ip);
+    this.connections.delete(ip);
+    if (connection) await stopProcess(connection);
   }
 
   /**
@@ -359,6 +398,7 @@ export class VmLab {
   /** Stops every machine and service (by pid), deletes the namespace and the lab's folder. */
   async teardown(): Promise<void> {
     await Promise.all(this.machines.map((vm) => vm.kill()));
+    await Promise.all([...this.connections.keys()].map((ip) => this.closeConnection(ip)));
     for (const child of [this.services, this.dhcp]) if (child) await stopProcess(child);
     await new Promise<void>((resolve) => (this.dokployBridge ? this.dokployBridge.close(() => resolve()) : resolve()));
     spawnSync("ip", ["netns", "delete", this.namespace]);
