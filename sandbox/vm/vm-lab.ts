@@ -169,6 +169,25 @@ export class Vm {
     }
   }
 
+  /**
+   * Reboots the machine from inside (`systemctl reboot`) and returns once SSH answers from the new boot: until the
+   * old system is down, its sshd still answers (and a kept connection outlives sshd's stop), so answering is not
+   * enough; the kernel's boot id tells the two boots apart.
+   */
+  async reboot(limitMs: number): Promise<void> {
+    const before = (await this.mustRun("cat /proc/sys/kernel/random/boot_id")).trim();
+    await this.run("systemctl reboot");
+    await this.lab.closeConnection(this.ip);
+    const deadline = Date.now() + limitMs;
+    for (;;) {
+      await this.waitForSsh(Math.max(deadline - Date.now(), 0));
+      const now = await this.run("cat /proc/sys/kernel/random/boot_id", 30_000);
+      if (now.code === 0 && now.stdout.trim() !== before) return;
+      if (Date.now() > deadline) throw new Error(`${this.name}: still on its old boot ${limitMs} ms after systemctl reboot`);
+      await sleep(3000);
+    }
+  }
+
   /** The end of the machine's console, for failure messages. */
   serialTail(lines = 40): string {
     if (!fs.existsSync(this.serialLog)) return "(no serial log)";
