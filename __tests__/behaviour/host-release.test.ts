@@ -281,6 +281,17 @@ describe("upgrades in place, from the tag", () => {
     expect(imds.authorizations.every((header) => header === "Bearer Oracle")).toBe(true);
   });
 
+  test("a release.json a power loss left empty: the agent rebuilds it from the current link, says so, and still upgrades by the tag", async () => {
+    // Seen on a real machine whose power was pulled minutes after its first boot: the file was there, 0 bytes.
+    await agent.kill();
+    fs.writeFileSync(path.join(root, "var/lib/dokploy-oci/release.json"), "");
+    setTag(B.sha256);
+    agent = runAgent(root, ["watch"], env);
+    await waitFor(() => fs.statSync(path.join(root, "var/lib/dokploy-oci/release.json")).size > 0 && releaseState(root)?.current === B.sha256, "the switch to B", CHAIN_TEST_LIMIT_MS);
+    expect(log()).toContain(`release.json was unreadable (a power loss while it was written?); rebuilt from the current link: release ${A.sha256.slice(0, 12)}\n`);
+    expect(releaseState(root)).toMatchObject({ current: B.sha256, previous: A.sha256, switching: null, failed: [] });
+  });
+
   test("a reboot in the middle of a switch: at the next start the agent goes back to the release it came from", async () => {
     await agent.kill();
     // What a power cut leaves between the switch and its check: the state says switching, current is the new one.

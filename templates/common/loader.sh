@@ -92,7 +92,11 @@ if [[ ! -d $DIR ]]; then
   done
   mkdir "$WORK/tree"
   tar -xzf "$WORK/release.tar.gz" -C "$WORK/tree" --no-same-owner
+  # Every file on the disk before the release folder exists, and the folder after: a power loss leaves the
+  # release whole or absent (absent: the next boot fetches it again), never with empty files.
+  sync
   mv -T "$WORK/tree" "$DIR"
+  sync
   rm -rf "$WORK"
   log "release ${SHA:0:12} verified and unpacked"
 fi

@@ -78,13 +78,34 @@ def read_state():
             return json.load(f)
     except FileNotFoundError:
         return {"current": None, "previous": None, "switching": None, "failed": []}
+    except ValueError:
+        # Empty or cut: a power loss before the write reached the disk (seen on a real machine whose power was
+        # pulled minutes after its first boot). What runs is what `current` links to; the rest is not known.
+        link = os.readlink(CURRENT) if os.path.islink(CURRENT) else ""
+        sha = os.path.basename(link) if SHA256.fullmatch(os.path.basename(link)) else None
+        state = {"current": sha, "previous": None, "switching": None, "failed": []}
+        log(f"{STATE_FILE} was unreadable (a power loss while it was written?); rebuilt from the current link: release {short(sha)}")
+        write_state(state)
+        return state
+
+
+def sync_dir(path):
+    """Makes a rename or a new link in path durable: until the folder reaches the disk, a power loss can undo it."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def write_state(state):
     os.makedirs(STATE_DIR, mode=0o700, exist_ok=True)
     with open(f"{STATE_FILE}.new", "w") as f:
         json.dump({**state, "updatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(f"{STATE_FILE}.new", STATE_FILE)
+    sync_dir(STATE_DIR)
 
 
 def systemctl(*args, check=True):
@@ -144,7 +165,11 @@ def fetch(sha):
                 if member.name.startswith("/") or ".." in member.name.split("/") or not (member.isfile() or member.isdir()):
                     raise Failed(f"release {short(sha)}: unexpected entry {member.name!r}")
             tar.extractall(tree)
+        # Every unpacked file on the disk before the release counts as there: after a power loss a release folder
+        # holds whole files, never empty ones.
+        os.sync()
         os.rename(tree, release_dir(sha))
+        sync_dir(RELEASES)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -195,6 +220,7 @@ def switch_to(sha):
         os.remove(temporary)
     os.symlink(f"releases/{sha}", temporary)
     os.replace(temporary, CURRENT)
+    sync_dir(HOME)
     for unit in unit_files(sha):
         link = f"{SYSTEMD_DIR}/{unit}"
         target = f"{CURRENT}/systemd/{unit}"
