@@ -78,15 +78,21 @@ describe("estimateUserDataBytes", () => {
   });
 
   test("each Terraform value is stood in for by 64 characters; text around it in a file is kept", () => {
+    const password = new TerraformVariable(stack, "password", { type: "string", sensitive: true }).stringValue;
+    // Values only: three values with no text between them are one value, cut to 64 characters.
+    const joined = `${secret}${password}${secret}`;
     const config = new CloudConfig({
       configPath: "/etc/n.json",
-      config: { s: secret, list: [secret] },
+      config: { s: secret, list: [password], joined },
       files: [SCRIPT],
-      terraformFiles: [{ path: "/etc/k", content: `key=${secret}\n`, permissions: "0600" }],
+      // The text around the values is long enough that standing in for the whole file would change the size.
+      terraformFiles: [{ path: "/etc/k", content: `user=admin-of-the-cluster-${"0123456789abcdef".repeat(8)}\nsecret=${secret}\npassword=${password}\n`, permissions: "0600" }],
       runCommands: RUN,
     });
-    const sample = standIn(secret);
-    expect(sample).toHaveLength(64);
-    expect(config.estimateUserDataBytes()).toBe(userDataBytes(expectedYaml(b64(`{"s":"${sample}","list":["${sample}"]}`), b64(`key=\n${sample}`))));
+    const [s, p, j] = [standIn(secret), standIn(password), standIn(joined)];
+    expect([s, p, j].map((sample) => sample.length)).toEqual([64, 64, 64]);
+    // A file's literal text first, then its values' stand-ins, nothing between them.
+    const keyFile = `user=admin-of-the-cluster-${"0123456789abcdef".repeat(8)}\nsecret=\npassword=\n${s}${p}`;
+    expect(config.estimateUserDataBytes()).toBe(userDataBytes(expectedYaml(b64(`{"s":"${s}","list":["${p}"],"joined":"${j}"}`), b64(keyFile))));
   });
 });

@@ -78,10 +78,15 @@ describe("OrmOutput: a link needs 3 to 45 characters of text", () => {
 });
 
 describe("buildSchemaYaml", () => {
+  // Longer than yaml's default line width (80): it stays on one line.
+  const LONG = "The last letter of the alphabet, which this field takes and nothing else, whatever the form says.";
+
   test("fields in declaration order, groups in order of their first field, hidden ones last; outputs; the main button", () => {
     const stack = newStack();
     new TerraformVariable(stack, "compartment_ocid", { type: "string" });
-    new OrmVariable(stack, "zeta", { title: "Zeta", group: "Second", type: "string", default: "z", description: "Last letter.", pattern: "^z$", maxLength: 1 });
+    new OrmVariable(stack, "zeta", { title: "Zeta", group: "Second", type: "string", default: "z", description: LONG, pattern: "^z$", maxLength: 1 });
+    // Declared in the tree, absent from the JSON given: no field.
+    new OrmVariable(stack, "gone", { title: "Gone", group: "Third", type: "string" });
     new OrmVariable(stack, "alpha", { title: "Alpha", group: "First", type: "number", ormType: "integer", minimum: 1, maximum: 3, default: 2, required: true });
     new OrmVariable(stack, "beta", { title: "Beta", group: "Second", type: "bool", default: false });
     new OrmVariable(stack, "key", { title: "Key", group: "First", type: "string", sensitive: true });
@@ -92,6 +97,7 @@ describe("buildSchemaYaml", () => {
     const json = synth(stack);
     // A null default (Terraform's optional variable; cdktf writes none, a hand-made stack may): not required, no default shown.
     json.variable.mode.default = null;
+    delete json.variable.gone;
     const yaml = buildSchemaYaml(stack, json, { title: "T", description: "D", primaryOutputButton: "${url}" });
     expect(yaml).toBe(
       [
@@ -119,7 +125,7 @@ describe("buildSchemaYaml", () => {
         "  zeta:",
         "    type: string",
         "    title: Zeta",
-        "    description: Last letter.",
+        `    description: ${LONG}`,
         "    default: z",
         "    required: false",
         "    pattern: ^z$",
@@ -216,6 +222,6 @@ describe("buildSchemaYaml", () => {
     expect(() => typeOf("list(string)")).toThrow(
       "variable v: Terraform type list(string) has no field in ORM's schema.yaml; use string, number or bool (a list can travel as a comma-separated string)",
     );
-    expect(() => typeOf("map(number)")).toThrow("variable v: Terraform type map(number) has no field");
+    expect(() => typeOf("map( number )")).toThrow("variable v: Terraform type map(number) has no field");
   });
 });

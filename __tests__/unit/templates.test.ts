@@ -26,10 +26,18 @@ afterEach(() => {
   fakeFiles.clear();
 });
 
-/** readHostFile of `lines` as the template fixture/<name>. */
+/**
+ * readHostFile of `lines` as the template fixture/<name>, from the module loaded afresh: its patterns are built when
+ * it loads, and Stryker counts a mutant of them as covered only by the tests that load the module.
+ */
 function shipped(name: string, lines: string[]): string {
   fakeFiles.set(path.join(FIXTURE_DIR, name), lines.join("\n"));
-  return readHostFile(`fixture/${name}`);
+  let text = "";
+  jest.isolateModules(() => {
+    text = (require("../../lib/templates") as typeof import("../../lib/templates")).readHostFile(`fixture/${name}`);
+  });
+  expect(text).toBe(readHostFile(`fixture/${name}`));
+  return text;
 }
 
 describe("packageRoot and template paths", () => {
@@ -101,6 +109,10 @@ describe("readHostFile: shell scripts lose full-line comments, not heredoc bodie
     );
   });
 
+  test("<<- strips leading tabs only, all of them", () => {
+    expect(shipped("h.sh", ["#!/bin/sh", "cat <<-EOF", "EOF\t", "# kept", "\t\tEOF", "# dropped"])).toBe(["#!/bin/sh", "cat <<-EOF", "EOF\t", "# kept", "\t\tEOF"].join("\n"));
+  });
+
   test("a here-string (<<<) is no heredoc", () => {
     expect(shipped("g.sh", ["#!/bin/sh", "read -r x <<<hello", "# dropped", "hello", "echo $x"])).toBe(["#!/bin/sh", "read -r x <<<hello", "hello", "echo $x"].join("\n"));
   });
@@ -134,6 +146,21 @@ describe("readHostFile: python loses comments and docstrings of functions with m
     expect(shipped("h.py", ["def f():", "    x = 1", '    """text"""', "    return x"])).toBe(["def f():", "    x = 1", '    """text"""', "    return x"].join("\n"));
     expect(shipped("i.py", ['"""Module."""', "import os"])).toBe(['"""Module."""', "import os"].join("\n"));
     expect(shipped("j.py", ["if x:", '    """text"""', "    y = 1"])).toBe(["if x:", '    """text"""', "    y = 1"].join("\n"));
+  });
+
+  test("a method's docstring goes too; a def inside a line or a one-line class is no def", () => {
+    expect(shipped("l.py", ["class C:", "    def m(self):", '        """Doc."""', "        return 1"])).toBe(["class C:", "    def m(self):", "        return 1"].join("\n"));
+    expect(shipped("m.py", ["if undef or x:", '    """text"""', "    y = 1"])).toBe(["if undef or x:", '    """text"""', "    y = 1"].join("\n"));
+    // Read line by line: the class line does not end with the colon, so no body starts after it.
+    expect(shipped("n.py", ["class C: pass", '    """text"""', "    y = 1"])).toBe(["class C: pass", '    """text"""', "    y = 1"].join("\n"));
+  });
+
+  test("a triple quote inside a statement is no docstring", () => {
+    expect(shipped("o.py", ["def f():", '    x = """a"""', "    return x"])).toBe(["def f():", '    x = """a"""', "    return x"].join("\n"));
+  });
+
+  test("a line of spaces after the docstring is looked past, whatever its indent", () => {
+    expect(shipped("p.py", ["def f():", '    """Doc."""', " ", "    return 1"])).toBe(["def f():", " ", "    return 1"].join("\n"));
   });
 
   test("an unclosed docstring at the end of the file stays", () => {
