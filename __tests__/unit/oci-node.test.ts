@@ -16,6 +16,7 @@ import {
   ubuntuImageId,
 } from "../../lib/oci-node";
 import { NodeConfigBase } from "../../lib/host-contract";
+import { tailscaleHostConfig } from "../../lib/tailscale-node";
 import { openSshPublicKey } from "../helpers/ssh-keys";
 
 const SHA = "ab".repeat(32);
@@ -298,17 +299,51 @@ describe("the boot and the instance", () => {
 
   test("SSH keys that do not fit beside user_data are refused now; Terraform keys are checked at plan time", () => {
     const { stack, release } = newStack();
-    const base = { node: resolveNodeOptions({}), compartmentId: "c", displayName: "n", hostnameLabel: "n", subnetId: "s", nsgIds: [], cloudConfig: boot(release), release };
-    // Only the bytes count here (the constructs check each key): one RSA key 100 times is about 40,000 bytes.
-    const tooMany = Array(100).fill(openSshPublicKey("rsa-2048"));
-    expect(() => createNodeInstance(stack, "Big", { ...base, sshPublicKeys: tooMany })).toThrow(
-      /^sshPublicKeys: \d+ bytes of keys, \d+ left: the SSH public keys and the node's user_data together pass OCI's 32000-byte metadata limit; use fewer keys or ed25519 ones$/,
+    const cloudConfig = boot(release);
+    const base = { node: resolveNodeOptions({}), compartmentId: "c", displayName: "n", hostnameLabel: "n", subnetId: "s", nsgIds: [], cloudConfig, release };
+    // The keys' bytes, newlines between them, against 32,000 less user_data's estimate (the constructs check each key).
+    const room = 32000 - cloudConfig.estimateUserDataBytes();
+    const half = Math.floor(room / 2);
+    expect(() => createNodeInstance(stack, "Exact", { ...base, sshPublicKeys: ["x".repeat(half), "y".repeat(room - half - 1)] })).not.toThrow();
+    expect(() => createNodeInstance(stack, "Over", { ...base, sshPublicKeys: ["x".repeat(half), "y".repeat(room - half)] })).toThrow(
+      `sshPublicKeys: ${room + 1} bytes of keys, ${room} left: the SSH public keys and the node's user_data together pass OCI's 32000-byte metadata limit; use fewer keys or ed25519 ones`,
     );
+    expect(JSON.parse(Testing.synth(stack)).resource.oci_core_instance.Exact.lifecycle).toEqual({ ignore_changes: ["source_details[0].source_id", "metadata"] });
     const keys = new TerraformVariable(stack, "keys", { type: "list(string)" }).listValue;
+    const key = new TerraformVariable(stack, "key", { type: "string" }).stringValue;
     createNodeInstance(stack, "Node", { ...base, sshPublicKeys: keys });
-    const [check] = JSON.parse(Testing.synth(stack)).resource.oci_core_instance.Node.lifecycle.precondition;
-    expect(check.error_message).toBe("sshPublicKeys: the SSH public keys and the node's user_data together pass OCI's 32000-byte metadata limit; use fewer keys or ed25519 ones.");
-    expect(check.condition).toMatch(/^\$\{\(length\(join\("\\n", var\.keys\)\) <= \d+\)\}$/);
+    // One key only Terraform knows, among literal ones: the whole list is checked at plan time.
+    createNodeInstance(stack, "Mixed", { ...base, sshPublicKeys: ["x".repeat(room), key] });
+    const instances = JSON.parse(Testing.synth(stack)).resource.oci_core_instance;
+    const [check] = instances.Node.lifecycle.precondition;
+    expect(check).toEqual({
+      condition: `\${(length(join("\\n", var.keys)) <= ${room})}`,
+      error_message: "sshPublicKeys: the SSH public keys and the node's user_data together pass OCI's 32000-byte metadata limit; use fewer keys or ed25519 ones.",
+    });
+    expect(instances.Mixed.lifecycle.precondition).toEqual([{ ...check, condition: `\${(length(join("\\n", ["${"x".repeat(room)}", var.key])) <= ${room})}` }]);
+  });
+
+  test("Tailscale on the node: its section in node.json, its key file filled in by Terraform", () => {
+    const { stack, release, resolve } = newStack();
+    const authKey = new TerraformVariable(stack, "ts_key", { type: "string", sensitive: true }).stringValue;
+    const tailscale = tailscaleHostConfig({ authKey, tags: ["tag:a"] }, "worker-1");
+    const cloudConfig = nodeCloudConfig<Config>({ role: "worker", config: () => ({ extra: "x" }), hostPorts: () => [], release, dockerPruneAfterHours: 12, tailscale });
+    expect(cloudConfig.nodeConfig().tailscale).toEqual(tailscale.config);
+    expect(cloudConfig.renderYaml()).toContain('  - path: /etc/dokploy-oci/tailscale.key\n    permissions: "0600"\n    owner: root:root\n    encoding: b64\n    content: "DOKPLOY_OCI_FILE_2_B64"\n');
+    expect(resolve(cloudConfig.renderUserData())).toContain(`base64encode(sensitive(can(regex("^tskey-client-[^?]*$", var.ts_key))`);
+  });
+
+  test("user_data between the limit less the keys' reserve and the limit itself is refused", () => {
+    const { stack, release } = newStack();
+    // Random text does not compress: sized so that the estimate lands between 29,750 and 32,000 bytes.
+    const noise = require("crypto").randomBytes(16500).toString("base64");
+    const cloudConfig = nodeCloudConfig<Config>({ role: "worker", config: () => ({ extra: noise }), hostPorts: () => [], release, dockerPruneAfterHours: 12 });
+    const bytes = cloudConfig.estimateUserDataBytes();
+    expect(bytes).toBeGreaterThan(29750);
+    expect(bytes).toBeLessThan(32000);
+    expect(() =>
+      createNodeInstance(stack, "Node", { node: resolveNodeOptions({}), compartmentId: "c", displayName: "worker-9", hostnameLabel: "n", subnetId: "s", nsgIds: [], sshPublicKeys: ["k"], cloudConfig, release }),
+    ).toThrow(`worker-9: user_data is about ${bytes} bytes; at most 29750 leaves 2250 for the SSH keys within OCI's 32000-byte metadata limit`);
   });
 
   test("user_data past what the metadata limit leaves for keys is refused, naming the node and the figures", () => {
