@@ -17,8 +17,9 @@ export default {
   jest: {
     projectType: "custom",
     configFile: "jest.config.js",
-    // scripts/stryker-bail-environment.js: after a mutant's first failing test its other tests are skipped.
-    config: { testMatch: tests, reporters: ["default"], testEnvironment: "./scripts/stryker-bail-environment.js" },
+    // scripts/stryker-bail-environment.js: after a mutant's first failing test its other tests are skipped;
+    // scripts/stryker-unit-first-sequencer.js: the unit test files, quickest to fail, run first.
+    config: { testMatch: tests, reporters: ["default"], testEnvironment: "./scripts/stryker-bail-environment.js", testSequencer: "./scripts/stryker-unit-first-sequencer.js" },
   },
   checkers: ["typescript"],
   tsconfigFile: "tsconfig.json",
