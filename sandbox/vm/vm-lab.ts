@@ -2,7 +2,7 @@
  * Real machines for the tests: qemu boots the node image (image/build.sh) with its own kernel, systemd, cloud-init
  * and Docker, on a bridge inside a network namespace of its own with no uplink, no default route and no forwarding,
  * so nothing a machine sends leaves this machine. On the bridge: a DHCP server (dnsmasq, addresses reserved by MAC,
- * the gateway .1 as router, as a VCN's DHCP gives them) and lab-services.ts (the stand-in metadata service at
+ * the gateway .1 as router, as a VCN's DHCP gives them; its DNS answers NXDOMAIN for every name) and lab-services.ts (the stand-in metadata service at
  * 169.254.169.254, the installer server, the fake Dokploy's forward). Each machine boots a copy-on-write overlay of
  * the image, so the image stays clean. `teardown()` stops every process by pid and deletes the namespace, also
  * after a failed start; `sweepStaleLabs()` removes what a killed test run left.
@@ -276,7 +276,10 @@ export class VmLab {
     this.dhcp = spawn(
       "ip",
       [
-        "netns", "exec", this.namespace, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--interface=br0", "--bind-interfaces",
+        // DNS at the metadata address, as OCI's resolver: with nowhere to forward, every name is NXDOMAIN at once.
+        // Unanswered, each registry lookup of dockerd (a service's digest, each task's pull) waited out its timeouts.
+        "netns", "exec", this.namespace, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--interface=br0", "--bind-interfaces",
+        "--no-resolv", "--no-hosts", "--local=/#/",
         `--dhcp-range=${LAB_SERVER_IP.replace(/\.1$/, ".0")},static,255.255.255.0,12h`, `--dhcp-hostsfile=${path.join(this.dir, "dhcp-hosts")}`,
         `--dhcp-option=option:router,${LAB_SERVER_IP}`, `--dhcp-option=option:dns-server,${IMDS_ADDRESS}`,
         `--dhcp-leasefile=${path.join(this.dir, "leases")}`, "--log-dhcp", `--log-facility=${path.join(this.dir, "dnsmasq.log")}`,
