@@ -42,6 +42,11 @@ export interface CloudConfigProps {
    * @default - none
    */
   readonly terraformFiles?: ReadonlyArray<CloudConfigFile>;
+  /**
+   * Commands run early at every boot, before cloud-init writes files (cloud-init's bootcmd).
+   * @default - none
+   */
+  readonly bootCommands?: ReadonlyArray<ReadonlyArray<string>>;
   /** Commands run once, at the end of the first boot. */
   readonly runCommands: ReadonlyArray<ReadonlyArray<string>>;
 }
@@ -66,6 +71,7 @@ export class CloudConfig {
       // Key-only SSH even before the bootstrap's own hardening runs.
       ssh_pwauth: false,
       disable_root: true,
+      ...(this.props.bootCommands?.length ? { bootcmd: this.props.bootCommands.map((command) => [...command]) } : {}),
       write_files: [
         ...this.terraformFiles().map((file, index) => ({
           path: file.path,

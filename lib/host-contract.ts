@@ -20,6 +20,10 @@ export const HOST_LIBRARY_PATH = "/opt/dokploy-oci/lib/host-lib.sh";
 export const NODE_CONFIG_READER_PATH = "/opt/dokploy-oci/lib/node-config.py";
 /** The usage sampler's samples and summary (usage.json, read by npm run status). */
 export const USAGE_STATE_DIR = "/var/lib/dokploy-oci/usage";
+/** The host release a node runs (the release agent writes it; the first release's unit runs until it exists). */
+export const RELEASE_STATE_PATH = "/var/lib/dokploy-oci/release.json";
+/** Written once cloud-init's first boot is on disk (the last command of its runcmd). */
+export const FIRST_BOOT_DONE_PATH = "/var/lib/dokploy-oci/first-boot.done";
 const SYSTEMD_UNIT_DIR = "/etc/systemd/system";
 
 /** The Docker daemon's socket, on the host and as mounted into containers. */

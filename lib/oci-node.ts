@@ -2,6 +2,7 @@
  * What manager and worker instances share: the Ubuntu image and availability-domain lookups, size validation
  * for the shapes the library supports, the boot (node.json, harden.sh, units, Tailscale) and the instance itself.
  */
+import * as path from "path";
 import { Fn, Lazy, Op, Precondition, TerraformCount, TerraformResource, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CoreInstance } from "../.gen/providers/oci/core-instance";
@@ -9,7 +10,7 @@ import { DataOciCoreImages } from "../.gen/providers/oci/data-oci-core-images";
 import { DataOciIdentityAvailabilityDomains } from "../.gen/providers/oci/data-oci-identity-availability-domains";
 import { CloudConfig, OCI_METADATA_LIMIT_BYTES, SSH_KEYS_RESERVE_BYTES } from "./cloud-init";
 import { ORACLE_IDLE_RULE } from "./free-tier";
-import { HostPort, NODE_CONFIG_PATH, NodeConfigBase, USAGE_STATE_DIR, systemdUnit } from "./host-contract";
+import { FIRST_BOOT_DONE_PATH, HostPort, NODE_CONFIG_PATH, NodeConfigBase, RELEASE_STATE_PATH, USAGE_STATE_DIR, systemdUnit } from "./host-contract";
 import { IHostRelease, LOADER_CONFIG_PATH, LOADER_PATH, RELEASE_TAG_KEY, loaderConfigText, releaseNodeConfig } from "./host-release";
 import { readHostFile } from "./templates";
 import { UBUNTU_VERSION, UBUNTU_VERSIONS, checkNumber } from "./rules";
@@ -174,14 +175,32 @@ export function nodeCloudConfig<T extends NodeConfigBase>(props: NodeBootProps<T
     }),
     files: [{ path: LOADER_PATH, content: readHostFile("common/loader.sh"), permissions: "0700" }, RELEASE_INSTALL_UNIT],
     terraformFiles: [loaderConfig, ...(tailscale ? [tailscale.keyFile] : [])],
+    bootCommands: [FIRST_BOOT_REDONE],
     runCommands: [
       ["systemctl", "daemon-reload"],
-      ["systemctl", "enable", "--now", "--no-block", "dokploy-release-install.service"],
+      ["systemctl", "enable", "--now", "--no-block", RELEASE_INSTALL_UNIT_NAME],
+      FIRST_BOOT_RECORDED,
     ],
   });
 }
 
-const RELEASE_INSTALL_UNIT = systemdUnit("dokploy-release-install.service", "common/dokploy-release-install.service");
+const RELEASE_INSTALL_UNIT_NAME = "dokploy-release-install.service";
+const RELEASE_INSTALL_UNIT = systemdUnit(RELEASE_INSTALL_UNIT_NAME, `common/${RELEASE_INSTALL_UNIT_NAME}`);
+/** cloud-init's "done for this instance" marker of each module. */
+const CLOUD_INIT_INSTANCE_MARKERS = "/var/lib/cloud/instance/sem/config_*";
+/**
+ * A power cut during the first boot can leave files cloud-init had just written empty (ext4 writes data back later)
+ * while its markers say done: on a real machine the SSH host keys and the runcmd script came back empty and the node
+ * never finished. So until the first boot is on disk (FIRST_BOOT_RECORDED) or the host release is installed, each
+ * boot clears the markers, and cloud-init does the whole first boot again.
+ */
+const FIRST_BOOT_REDONE = ["sh", "-c", `test -e ${FIRST_BOOT_DONE_PATH} || test -e ${RELEASE_STATE_PATH} || rm -f ${CLOUD_INIT_INSTANCE_MARKERS}`];
+/** The first boot's last command: what it wrote reaches the disk, then is recorded as done (and that too). */
+const FIRST_BOOT_RECORDED = [
+  "sh",
+  "-c",
+  `systemctl is-enabled --quiet ${RELEASE_INSTALL_UNIT_NAME} && sync && mkdir -p ${path.posix.dirname(FIRST_BOOT_DONE_PATH)} && touch ${FIRST_BOOT_DONE_PATH} && sync`,
+];
 
 /** The instance tag naming the release a node should run: Terraform updates it in place, the node's agent follows. */
 export function releaseTags(release: IHostRelease, tags: Record<string, string> | undefined): Record<string, string> {

@@ -211,12 +211,18 @@ describe("the boot and the instance", () => {
     });
   });
 
-  test("the files: node.json and release.conf (0600, Terraform-filled), the loader (0700) and its unit; two commands", () => {
+  test("the files: node.json and release.conf (0600, Terraform-filled), the loader (0700) and its unit; the first boot redone until it is on disk", () => {
     const { release } = newStack();
     const yaml = boot(release).renderYaml();
     const paths = [...yaml.matchAll(/^ {2}- path: (\S+)\n {4}permissions: "(\d+)"/gm)].map((match) => `${match[1]} ${match[2]}`);
     expect(paths).toEqual(["/etc/dokploy-oci/node.json 0600", "/etc/dokploy-oci/release.conf 0600", "/opt/dokploy-oci/loader.sh 0700", "/etc/systemd/system/dokploy-release-install.service 0644"]);
-    expect(yaml).toMatch(/\nruncmd:\n {2}- - systemctl\n {4}- daemon-reload\n {2}- - systemctl\n {4}- enable\n {4}- --now\n {4}- --no-block\n {4}- dokploy-release-install.service\n$/);
+    expect(yaml).toMatch(
+      /\nruncmd:\n {2}- - systemctl\n {4}- daemon-reload\n {2}- - systemctl\n {4}- enable\n {4}- --now\n {4}- --no-block\n {4}- dokploy-release-install.service\n {2}- - sh\n {4}- -c\n {4}- systemctl is-enabled --quiet dokploy-release-install.service && sync && mkdir -p \/var\/lib\/dokploy-oci && touch \/var\/lib\/dokploy-oci\/first-boot.done && sync\n$/,
+    );
+    // Before write_files, at every boot (behaviour/first-boot.test.ts runs both commands).
+    expect(yaml).toContain(
+      "disable_root: true\nbootcmd:\n  - - sh\n    - -c\n    - test -e /var/lib/dokploy-oci/first-boot.done || test -e /var/lib/dokploy-oci/release.json || rm -f /var/lib/cloud/instance/sem/config_*\nwrite_files:\n",
+    );
     expect(yaml).toContain("    content: |\n      #!/usr/bin/env bash\n");
   });
 
@@ -336,7 +342,7 @@ describe("the boot and the instance", () => {
   test("user_data between the limit less the keys' reserve and the limit itself is refused", () => {
     const { stack, release } = newStack();
     // Random text does not compress: sized so that the estimate lands between 29,750 and 32,000 bytes.
-    const noise = require("crypto").randomBytes(16500).toString("base64");
+    const noise = require("crypto").randomBytes(16200).toString("base64");
     const cloudConfig = nodeCloudConfig<Config>({ role: "worker", config: () => ({ extra: noise }), hostPorts: () => [], release, dockerPruneAfterHours: 12 });
     const bytes = cloudConfig.estimateUserDataBytes();
     expect(bytes).toBeGreaterThan(29750);
