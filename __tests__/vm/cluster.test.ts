@@ -145,8 +145,7 @@ beforeAll(async () => {
   members.push(manager, ...workers);
   // The workers boot long before the manager: it starts once they answer SSH, and its token server answers many
   // minutes later. worker-2 loses its power half-way through its setup (cloud-init done, the setup unit hardening
-  // the host or waiting for the token server). A power cut inside cloud-init's first minute is not survivable on
-  // this image (see docs/testing.md), so the cut comes after it.
+  // the host or waiting for the token server); worker-3, later, loses it inside cloud-init (cutDuringCloudInit).
   for (const vm of workers) vm.start();
   await Promise.all(workers.map(async (vm) => {
     await vm.waitForSsh(BOOT_LIMIT_MS);
