@@ -2,8 +2,9 @@
  * A jest reporter that prints, after the run, where the time went: each test group (the folder under __tests__)
  * with its files, tests, the summed run time of its files and the CPU the whole machine used meanwhile, then the
  * plain closing line CI reads ("jest: N passed, N failed, N skipped"). The CPU figure is the machine's (/proc/stat),
- * so it holds what a file's servers, daemons and virtual machines did too, and anything else running then: cores
- * busy well under 2 mean a group mostly waits, and could share the machine with another. Plain JavaScript because
+ * so it holds what a file's servers, daemons and virtual machines did too, and anything else running then (in
+ * `npm test`, the suites that run beside the rest: scripts/test-all.sh). Measured alone, cores busy well under 2
+ * mean a group mostly waits, and could run beside another. Plain JavaScript because
  * jest loads reporters without transforming them.
  */
 const fs = require("fs");

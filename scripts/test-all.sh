@@ -1,37 +1,55 @@
 #!/usr/bin/env bash
-# npm run test:all: the type check and every tier, the real machines (__tests__/vm) included: they start first and
-# run beside the rest, the shortest way to run both (about 57 minutes on 2 cores; `npm test`, which CI runs, leaves
-# the machines out to stay within CI's 50 minutes). Their output is kept in a file and printed once the other tiers
-# are done, so the two runs' lines do not interleave. Exits non-zero when the type check or either run failed.
+# npm test: the type check and every tier, the real machines (__tests__/vm) included. Two suites run beside
+# the rest instead of in its line: the real machines (CPU-bound, about 40 minutes) and the real Dokploy (about 10
+# minutes, three quarters of them waiting on Dokploy's own timeouts: its public-IP lookup, rclone's retries). Both
+# start first; the other tiers run one file at a time in the foreground. Each side run's output is kept in a file
+# and printed once the other tiers are done, so the runs' lines do not interleave. Exits non-zero when the type
+# check or any run failed. Ctrl-C, CI's limit or a failed type check stops the side runs and the machines.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
-vm_log=$(mktemp "${TMPDIR:-/tmp}/dokploy-oci-test-vm-XXXXXX.log")
-npx jest __tests__/vm "$@" >"$vm_log" 2>&1 &
-vm_pid=$!
-# Stopped with the rest (Ctrl-C, CI's limit, a failed type check): the machines and services of a lab whose test
-# process is gone are stopped and its namespace deleted (sweepStaleLabs, which every run of the tier also does first).
-stop_machines() {
-  kill -TERM "$vm_pid" 2>/dev/null
-  wait "$vm_pid"
+side_suites=(__tests__/vm __tests__/real-dokploy)
+side_pids=()
+side_logs=()
+for suite in "${side_suites[@]}"; do
+  log=$(mktemp "${TMPDIR:-/tmp}/dokploy-oci-test-${suite##*/}-XXXXXX.log")
+  npx jest "$suite" "$@" >"$log" 2>&1 &
+  side_pids+=("$!")
+  side_logs+=("$log")
+  echo "$suite: started, running beside the other tiers; its output follows theirs"
+done
+
+# The machines and services of a lab whose test process is gone are stopped and its namespace deleted
+# (sweepStaleLabs, which every run of the tier also does first); the real Dokploy's suite stops its own in afterAll.
+stop_side_runs() {
+  kill -TERM "${side_pids[@]}" 2>/dev/null
+  wait "${side_pids[@]}"
   node -r ts-node/register/transpile-only -e 'require("./sandbox/vm/vm-lab").sweepStaleLabs()'
-  rm -f "$vm_log"
+  rm -f "${side_logs[@]}"
 }
-trap 'stop_machines; exit 130' INT TERM
-echo "real machines (__tests__/vm): started, running beside the other tiers; their output follows the others'"
+trap 'stop_side_runs; exit 130' INT TERM
 
 if ! npm run --silent typecheck; then
-  stop_machines
+  stop_side_runs
   exit 1
 fi
-npx jest --testPathIgnorePatterns /__tests__/vm/ "$@"
+# One pattern: every folder of side_suites.
+ignored=$(IFS='|' && echo "${side_suites[*]}")
+npx jest --testPathIgnorePatterns "/(${ignored})/" "$@"
 others=$?
 
-echo "== waiting for the real machines (__tests__/vm)"
-wait "$vm_pid"
-machines=$?
+failed=0
+summary="other tiers: exit $others"
+# The shorter run first: its output is ready by now.
+for ((i = ${#side_suites[@]} - 1; i >= 0; i--)); do
+  echo "== waiting for ${side_suites[i]}"
+  wait "${side_pids[i]}"
+  code=$?
+  cat "${side_logs[i]}"
+  rm -f "${side_logs[i]}"
+  summary+="; ${side_suites[i]}: exit $code"
+  ((code == 0)) || failed=1
+done
 trap - INT TERM
-cat "$vm_log"
-rm -f "$vm_log"
-echo "== other tiers: exit $others; real machines: exit $machines"
-((others == 0 && machines == 0))
+echo "== $summary"
+((others == 0 && failed == 0))
