@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# npm test: the type check and every tier, the real machines (__tests__/vm) included. Two suites run beside
-# the rest instead of in its line: the real machines (CPU-bound, about 40 minutes) and the real Dokploy (about 10
-# minutes, three quarters of them waiting on Dokploy's own timeouts: its public-IP lookup, rclone's retries). Both
-# start first; the other tiers run one file at a time in the foreground. Each side run's output is kept in a file
-# and printed once the other tiers are done, so the runs' lines do not interleave. Exits non-zero when the type
-# check or any run failed. Ctrl-C, CI's limit or a failed type check stops the side runs and the machines.
+# npm test: the type check and every tier but the real machines; with --machines (npm run test:all), those too.
+# Suites that would only hold up the others' line run beside it instead: the real Dokploy (about 10 minutes, three
+# quarters of them waiting on Dokploy's own timeouts: its public-IP lookup, rclone's retries) and, with --machines,
+# the real machines (CPU-bound, about 40 minutes). They start first; the other tiers run one file at a time in the
+# foreground. Each side run's output is kept in a file and printed once the other tiers are done, so the runs' lines
+# do not interleave. Exits non-zero when the type check or any run failed. Ctrl-C, CI's limit or a failed type check
+# stops the side runs and the machines. The rest of the arguments go to every jest.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
-side_suites=(__tests__/vm __tests__/real-dokploy)
+side_suites=(__tests__/real-dokploy)
+if [[ ${1:-} == --machines ]]; then
+  shift
+  side_suites=(__tests__/vm "${side_suites[@]}")
+fi
 side_pids=()
 side_logs=()
 for suite in "${side_suites[@]}"; do
@@ -33,9 +38,8 @@ if ! npm run --silent typecheck; then
   stop_side_runs
   exit 1
 fi
-# One pattern: every folder of side_suites.
-ignored=$(IFS='|' && echo "${side_suites[*]}")
-npx jest --testPathIgnorePatterns "/(${ignored})/" "$@"
+# The real machines never run in this line: beside it with --machines, else not at all.
+npx jest --testPathIgnorePatterns "/__tests__/(vm|real-dokploy)/" "$@"
 others=$?
 
 failed=0
