@@ -352,6 +352,18 @@ describe("the boot and the instance", () => {
     ).toThrow(`worker-9: user_data is about ${bytes} bytes; at most 29750 leaves 2250 for the SSH keys within OCI's 32000-byte metadata limit`);
   });
 
+  test("user_data of exactly what the limit leaves for the keys (29,750 bytes) is taken; one byte more is refused", () => {
+    const instance = (bytes: number) => () => {
+      const { stack, release } = newStack();
+      const cloudConfig = nodeCloudConfig<Config>({ role: "worker", config: () => ({}), hostPorts: () => [], release, dockerPruneAfterHours: 12 });
+      // The estimate stands in for a user_data of that size: random text never compresses to an exact length.
+      jest.spyOn(cloudConfig, "estimateUserDataBytes").mockReturnValue(bytes);
+      createNodeInstance(stack, "Node", { node: resolveNodeOptions({}), compartmentId: "c", displayName: "worker-9", hostnameLabel: "n", subnetId: "s", nsgIds: [], sshPublicKeys: ["k"], cloudConfig, release });
+    };
+    expect(instance(29750)).not.toThrow();
+    expect(instance(29751)).toThrow("worker-9: user_data is about 29751 bytes; at most 29750 leaves 2250");
+  });
+
   test("user_data past what the metadata limit leaves for keys is refused, naming the node and the figures", () => {
     const { stack, release } = newStack();
     // Random text does not compress: about 40,000 base64 characters.
