@@ -2,10 +2,10 @@
 # npm test: the type check and every tier but the real machines; with --machines (npm run test:all), those too.
 # Suites that would only hold up the others' line run beside it instead: the real Dokploy (about 10 minutes, three
 # quarters of them waiting on Dokploy's own timeouts: its public-IP lookup, rclone's retries) and, with --machines,
-# the real machines (CPU-bound, about 40 minutes). They start first; the other tiers run one file at a time in the
-# foreground. Each side run's output is kept in a file and printed once the other tiers are done, so the runs' lines
-# do not interleave. Exits non-zero when the type check or any run failed. Ctrl-C, CI's limit or a failed type check
-# stops the side runs and the machines. The rest of the arguments go to every jest.
+# the real machines (CPU-bound, about 40 minutes). They start right after the type check (a type error starts
+# nothing); the other tiers run one file at a time in the foreground. Each side run's output is kept in a file and
+# printed once the other tiers are done, so the runs' lines do not interleave. Exits non-zero when the type check
+# or any run failed. Ctrl-C or CI's limit stops the side runs and the machines. The other arguments go to every jest.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -14,30 +14,29 @@ if [[ ${1:-} == --machines ]]; then
   shift
   side_suites=(__tests__/vm "${side_suites[@]}")
 fi
+npm run --silent typecheck || exit 1
+
 side_pids=()
 side_logs=()
 for suite in "${side_suites[@]}"; do
   log=$(mktemp "${TMPDIR:-/tmp}/dokploy-oci-test-${suite##*/}-XXXXXX.log")
-  npx jest "$suite" "$@" >"$log" 2>&1 &
+  # A process group of its own: stopping it reaches jest itself, not only npx.
+  setsid npx jest "$suite" "$@" >"$log" 2>&1 &
   side_pids+=("$!")
   side_logs+=("$log")
   echo "$suite: started, running beside the other tiers; its output follows theirs"
 done
 
 # The machines and services of a lab whose test process is gone are stopped and its namespace deleted
-# (sweepStaleLabs, which every run of the tier also does first); the real Dokploy's suite stops its own in afterAll.
+# (sweepStaleLabs, which every run of the tier also does first).
 stop_side_runs() {
-  kill -TERM "${side_pids[@]}" 2>/dev/null
+  for pid in "${side_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
   wait "${side_pids[@]}"
   node -r ts-node/register/transpile-only -e 'require("./sandbox/vm/vm-lab").sweepStaleLabs()'
   rm -f "${side_logs[@]}"
 }
 trap 'stop_side_runs; exit 130' INT TERM
 
-if ! npm run --silent typecheck; then
-  stop_side_runs
-  exit 1
-fi
 # The real machines never run in this line: beside it with --machines, else not at all.
 npx jest --testPathIgnorePatterns "/__tests__/(vm|real-dokploy)/" "$@"
 others=$?

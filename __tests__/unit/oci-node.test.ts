@@ -355,7 +355,7 @@ describe("the boot and the instance", () => {
   test("user_data of exactly what the limit leaves for the keys (29,750 bytes) is taken; one byte more is refused", () => {
     const instance = (bytes: number) => () => {
       const { stack, release } = newStack();
-      const cloudConfig = nodeCloudConfig<Config>({ role: "worker", config: () => ({}), hostPorts: () => [], release, dockerPruneAfterHours: 12 });
+      const cloudConfig = nodeCloudConfig<Config>({ role: "worker", config: () => ({ extra: "x" }), hostPorts: () => [], release, dockerPruneAfterHours: 12 });
       // The estimate stands in for a user_data of that size: random text never compresses to an exact length.
       jest.spyOn(cloudConfig, "estimateUserDataBytes").mockReturnValue(bytes);
       createNodeInstance(stack, "Node", { node: resolveNodeOptions({}), compartmentId: "c", displayName: "worker-9", hostnameLabel: "n", subnetId: "s", nsgIds: [], sshPublicKeys: ["k"], cloudConfig, release });
