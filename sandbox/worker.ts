@@ -4,7 +4,8 @@
  * on PATH, real bash, curl and python3.
  *
  * The swarm's node list is one JSON file shared by a test's nodes (`STUB_SWARM_NODES`, see worker-stubs/docker):
- * workers add themselves when they join and the manager's `docker node ls` reads it.
+ * workers add themselves when they join, and the manager's engine API (the fake docker-api.py, `startDockerApi`)
+ * answers from it.
  * Every process and temp root made here is remembered; call `cleanupWorkers()` in `afterEach`.
  */
 import { installHostLibrary, shippedScript } from "./shipped";
@@ -12,6 +13,7 @@ import { WORKERS_TAG_KEY } from "../lib/worker-identity";
 import { TOKEN_SERVER_STATE_DIR, workerCredential } from "./token-server";
 import { USAGE_STATE_DIR } from "../lib/host-contract";
 import { spawn } from "child_process";
+import { waitFor } from "./wait";
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
@@ -25,6 +27,7 @@ export const WORKER_BOOTSTRAP = "opt/dokploy-oci/bin/worker-bootstrap.sh";
 export const HARDEN = "opt/dokploy-oci/bin/harden.sh";
 export const SWARM_CA_DIGEST = "opt/dokploy-oci/bin/swarm-ca-digest.py";
 export const REGISTER_WORKERS = shippedScript("manager/register-workers.py");
+const DOCKER_API = path.join(REPO, "sandbox/docker-api.py");
 export const WORKER_LOG = "var/log/dokploy-worker-setup.log";
 export const WORKER_MARKER = "opt/dokploy-worker-setup-complete";
 export const AUTHORIZED_KEYS = "root/.ssh/authorized_keys";
@@ -77,8 +80,8 @@ export interface SwarmNode {
   Addr: string;
 }
 
-/** What the stub's swarm list may also hold: a node whose `docker node inspect` record is `Raw`, or one that is gone. */
-export type SwarmRecord = SwarmNode | { ID: string; Raw: unknown } | { ID: string; Vanished: true };
+/** What the swarm's node list may also hold: a node whose record, as the engine lists it, is `Raw`. */
+export type SwarmRecord = SwarmNode | { ID: string; Raw: unknown };
 
 export interface WorkerOptions {
   tokenServerUrl: string;
@@ -276,7 +279,20 @@ export function writeRegistrationConfig(root: string, registration: Registration
   fs.writeFileSync(configPath, JSON.stringify({ ...config, tokenServer, registration: complete }, null, 2), { mode: 0o600 });
 }
 
-/** Starts register-workers.py on the manager host at `root`, reading the swarm from `nodesFile`. */
+/**
+ * Serves the fake Docker Engine API (docker-api.py) at `<root>/var/run/docker.sock`, where the manager's reconciler
+ * asks the engine, from the host's stub state and the swarm's `nodesFile`; resolves once it listens. Stopped by
+ * cleanupWorkers.
+ */
+export async function startDockerApi(root: string, nodesFile: string): Promise<void> {
+  const api = start("python3", [DOCKER_API, path.join(root, "var/run/docker.sock"), path.join(root, ".stub-state/docker"), nodesFile], hostEnv(root));
+  let exited = false;
+  void api.done.then(() => (exited = true));
+  await waitFor(() => exited || api.output().includes("ready"), "the fake Docker API");
+  if (exited) throw new Error(`the fake Docker API stopped: ${api.output()}`);
+}
+
+/** Starts register-workers.py on the manager host at `root`, reading the swarm from `nodesFile` (startDockerApi first). */
 export function runRegistration(root: string, nodesFile: string, args: string[] = []): Running {
   return start("python3", [REGISTER_WORKERS, ...args], hostEnv(root, { STUB_SWARM_NODES: nodesFile }));
 }

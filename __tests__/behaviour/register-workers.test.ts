@@ -1,8 +1,8 @@
 /**
  * Behaviour of templates/manager/register-workers.py (the reconciler): the real program against the fake Dokploy
  * (which enforces the tRPC transport, x-api-key auth and the server procedures' inputs and refusals), a fake
- * instance metadata service holding the manager's workers tag (harness/fake-imds.ts), and a stub docker that
- * answers `node ls` / `inspect` / `update` / `ps` / `rm` from a JSON file the test controls (sandbox/worker-stubs/docker).
+ * instance metadata service holding the manager's workers tag (harness/fake-imds.ts), and a fake Docker Engine API
+ * that lists, drains and removes nodes from a JSON file the test controls (sandbox/docker-api.py).
  * The end-to-end tests run the whole chain: manager bootstrap -> reconciler -> token server -> worker bootstraps
  * -> registration, then grow and shrink by changing the tag only.
  */
@@ -32,6 +32,7 @@ import {
   runRegistration,
   Running,
   start,
+  startDockerApi,
   startFileServer,
   SwarmNode,
   SwarmRecord,
@@ -97,7 +98,7 @@ async function startFake(): Promise<FakeDokploy> {
 
 /** A manager whose Dokploy already has the admin, the API key (unlimited) and the workers' SSH key, as the bootstrap leaves it. */
 async function makeManager(
-  options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmRecord[]; credentials?: boolean; dokployUrl?: string; tag?: string } = {},
+  options: { registration?: Partial<RegistrationConfig>; nodes?: SwarmRecord[]; credentials?: boolean; dokployUrl?: string; tag?: string; dockerApi?: boolean } = {},
 ): Promise<Manager> {
   const fake = await startFake();
   const imds = await startImds(options.tag ?? "worker:3");
@@ -126,6 +127,7 @@ async function makeManager(
   if (options.credentials !== false) writeCredentials(root, { api_key: apiKey, ssh_key_id: sshKeyId });
   const nodesFile = path.join(root, "swarm-nodes.json");
   writeSwarmNodes(nodesFile, options.nodes ?? [MANAGER_NODE, node(1), node(2), node(3)]);
+  if (options.dockerApi !== false) await startDockerApi(root, nodesFile);
   return {
     root,
     fake,
@@ -287,6 +289,26 @@ describe("register-workers", () => {
     expect(loop.output().split(/waiting for \S+\/opt\/dokploy-credentials.json/)).toHaveLength(2);
   });
 
+  test("Docker not answering, then not a swarm manager: each said once, nothing registered or removed; then the pass goes on", async () => {
+    const manager = await makeManager({ dockerApi: false });
+    const loop = manager.register({ loop: true });
+    await waitFor(() => loop.output().includes("listing the swarm's nodes: Docker is not answering"), "the first problem");
+    // The engine answers, but as a node outside any swarm (what a real dockerd answered before swarm init).
+    fs.renameSync(manager.nodesFile, `${manager.nodesFile}.later`);
+    await startDockerApi(manager.root, manager.nodesFile);
+    await waitFor(() => loop.output().includes("This node is not a swarm manager"), "the second problem");
+    await sleep(500);
+    expect(manager.fake.calls).toEqual([]);
+    fs.renameSync(`${manager.nodesFile}.later`, manager.nodesFile);
+    await waitFor(() => manager.fake.servers.length === 3, "three registrations");
+    const { output } = await loop.kill();
+    expect(output.match(/Docker is not answering/g)).toHaveLength(1);
+    // Docker's message as one escaped line.
+    expect(output.match(/listing the swarm's nodes failed: This node is not a swarm manager\. Use \\"docker swarm init\\"/g)).toHaveLength(1);
+    expect(output).toContain("register-workers: working again");
+    expect(readSwarmNodes(manager.nodesFile)).toHaveLength(4);
+  });
+
   test("killed mid-pass, after a create whose answer never came back: each worker registered exactly once", async () => {
     const manager = await makeManager();
     // Between the program and Dokploy: forwards everything, but swallows the answer to the second server.create.
@@ -399,7 +421,6 @@ describe("register-workers", () => {
       record("portxxxxxxxxxxxxxxxxxxxxx", "worker-port", "10.0.0.30:2377"),
       record("zeroxxxxxxxxxxxxxxxxxxxxx", "worker-zero", "0.0.0.0"),
       record("numberxxxxxxxxxxxxxxxxxxx", "worker-number", 167772191),
-      { ID: "goneyxxxxxxxxxxxxxxxxxxxx", Vanished: true },
       { ID: "spec-nullxxxxxxxxxxxxxxxx", Raw: { ID: "spec-nullxxxxxxxxxxxxxxxx", Spec: null, Status: null } },
       { ID: "not-objectxxxxxxxxxxxxxxx", Raw: "a string" },
       // A null description and a forged hostname: registered under a name built from the address.
@@ -519,9 +540,9 @@ describe("growing, shrinking, replacing", () => {
     const calls = fs.readFileSync(path.join(manager.root, "stub-calls.log"), "utf8").split("\n");
     expect(retiredIds).toHaveLength(2);
     for (const id of retiredIds) {
-      const drained = calls.indexOf(`docker node update --availability drain ${id}`);
+      const drained = calls.findIndex((call) => call.startsWith(`docker-api POST /nodes/${id}/update?version=`) && call.includes('"Availability": "drain"'));
       expect(drained).toBeGreaterThanOrEqual(0);
-      expect(calls.indexOf(`docker node rm --force ${id}`)).toBeGreaterThan(drained);
+      expect(calls.indexOf(`docker-api DELETE /nodes/${id}?force=true`)).toBeGreaterThan(drained);
     }
     expect(manager.published()).toEqual({ expected: ["worker-1"], ready: ["worker-1"] });
     // Shrunk workers can no longer fetch anything.
@@ -638,6 +659,7 @@ describe("end to end", () => {
     const tokenServer = await startTokenServer({ root: managerRoot, secret, expected: null });
     const nodesFile = path.join(managerRoot, "swarm-nodes.json");
     writeSwarmNodes(nodesFile, [MANAGER_NODE]);
+    await startDockerApi(managerRoot, nodesFile);
 
     // Everything starts at once, as on a fresh deployment: the workers and the registration wait for the manager.
     const workers = [1, 2, 3, 4, 5].map((n) =>

@@ -36,7 +36,7 @@ import { WORKERS_TAG_KEY } from "../../lib/worker-identity";
 import { ACCEPTED_EMAILS } from "../helpers/email-addresses";
 import { NULL_INPUT, RealDokploy, START_LIMIT_MS, startRealDokploy } from "../harness/real-dokploy";
 import { S3Server, startS3Server } from "../harness/s3-server";
-import { cleanupWorkers, HOST_STUBS, hostEnv, REGISTER_WORKERS, Running, start, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../../sandbox/worker";
+import { cleanupWorkers, HOST_STUBS, hostEnv, REGISTER_WORKERS, Running, start, startDockerApi, SwarmNode, writeRegistrationConfig, writeSwarmNodes } from "../../sandbox/worker";
 import { waitFor } from "../../sandbox/wait";
 import { installManager, MANAGER_BACKUPS, MANAGER_BOOTSTRAP, managerNodeConfig } from "../../sandbox/manager";
 
@@ -86,8 +86,11 @@ interface Host {
   setTag(value: string): void;
 }
 
-/** A manager host; `dokployUrl` is where its programs reach Dokploy (a proxy in front of it, say). */
-function makeHost(dokployUrl = dokploy.url): Host {
+/**
+ * A manager host; `dokployUrl` is where its programs reach Dokploy (a proxy in front of it, say). Its engine API is
+ * the fake (sandbox/docker-api.py), answering from the node list `register` writes.
+ */
+async function makeHost(dokployUrl = dokploy.url): Promise<Host> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "real-dokploy-manager-"));
   roots.push(root);
   const host: Host = {
@@ -137,6 +140,7 @@ function makeHost(dokployUrl = dokploy.url): Host {
     enableDockerCleanup: true,
     instanceMetadataUrl: `file://${host.path("instance.json")}`,
   });
+  await startDockerApi(root, host.path("swarm-nodes.json"));
   return host;
 }
 
@@ -161,7 +165,7 @@ async function expectSuccess(running: Running, host: Host): Promise<void> {
 async function freshCluster(): Promise<Host> {
   dokploy.reset();
   await dokploy.publicIpLookup(true);
-  const host = makeHost();
+  const host = await makeHost();
   await expectSuccess(host.bootstrap(), host);
   return host;
 }
@@ -263,7 +267,7 @@ describe(`manager programs against the real Dokploy`, () => {
   test("a sign-up whose answer is lost while the real public-IP lookup times out: the re-run signs in and waits for the organization", async () => {
     dokploy.reset();
     await dokploy.publicIpLookup(false);
-    const host = makeHost();
+    const host = await makeHost();
     const first = host.bootstrap();
     // The user row exists as soon as sign-up starts; its organization only after the lookup gave up (minutes).
     await poll(() => count('"user"') === 1, "the sign-up to create the user", 5 * 60_000);
@@ -410,7 +414,7 @@ describe("a create whose answer is lost after the real Dokploy committed it: not
     dokploy.reset();
     await dokploy.publicIpLookup(true);
     const proxy = await losingAnswers(match, times);
-    const host = makeHost(proxy.url);
+    const host = await makeHost(proxy.url);
     return { host, proxy, run: host.bootstrap() };
   }
 
@@ -563,7 +567,7 @@ describe("backups to a loopback S3 bucket and restore, through the real Dokploy"
     dokploy.reset();
     fs.rmSync(dokploy.basePath, { recursive: true, force: true });
     fs.mkdirSync(dokploy.basePath);
-    const replacement = makeHost();
+    const replacement = await makeHost();
     withBackups(replacement);
     const started = Date.now();
     await expectSuccess(replacement.bootstrap(), replacement);
@@ -638,7 +642,7 @@ describe("backups to a loopback S3 bucket and restore, through the real Dokploy"
     dokploy.reset();
     await dokploy.publicIpLookup(true);
     const proxy = await losingAnswers(`POST /api/trpc/${procedure}`, 1);
-    const host = makeHost(proxy.url);
+    const host = await makeHost(proxy.url);
     // The shared bucket may hold other tests' backups: no restore at this first boot.
     withBackups(host, KEYS, { restoreAtFirstBoot: false });
     const stopped = await host.bootstrap().done;

@@ -23,11 +23,12 @@
 import argparse
 import contextlib
 import fcntl
+import http.client
 import ipaddress
 import json
 import os
 import re
-import subprocess
+import socket
 import sys
 import time
 import urllib.error
@@ -42,6 +43,9 @@ STATE_FILE = ROOT + "/var/lib/dokploy-oci/reconciler-state.json"
 SERVER_TYPES = ("deploy", "build", "none")
 REQUEST_TIMEOUT_SECONDS = 10
 DOCKER_TIMEOUT_SECONDS = 60
+# The Docker Engine API, asked directly: a pass every few seconds costs a few requests on the socket, where each run
+# of the docker CLI cost a process start (five a pass made the reconciler the busiest thing on an idle manager).
+DOCKER_SOCKET = "/var/run/docker.sock"
 # One pool in the workers tag: "<namePrefix>:<count>" (SwarmWorkerPool's name rule and its largest count).
 POOL_ENTRY = re.compile(r"([a-z][a-z0-9-]{0,20}):(0|[1-9][0-9]{0,2})")
 MAX_POOL_SIZE = 100
@@ -253,15 +257,49 @@ def describe(error):
     return f"HTTP {error.status}: {error}"
 
 
-def docker(*args):
+def docker_socket():
+    """The engine's socket: DOCKER_HOST's unix:// path when set, as the docker CLI reads it, else the default."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return host[len("unix://"):] if host.startswith("unix://") else ROOT + DOCKER_SOCKET
+
+
+class DockerConnection(http.client.HTTPConnection):
+    """HTTP over the engine's Unix socket."""
+
+    def __init__(self):
+        super().__init__("docker", timeout=DOCKER_TIMEOUT_SECONDS)
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(docker_socket())
+
+
+def docker(method, path, what, body=None):
+    """One Docker Engine API request (unversioned: the engine's own API version); its JSON answer, None for an empty
+    one. PassFailed saying `what` failed, with Docker's message, when the engine refuses or does not answer."""
+    connection = DockerConnection()
     try:
-        result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=DOCKER_TIMEOUT_SECONDS)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise PassFailed(f"docker {args[0]} {args[1]}: {error}") from None
-    if result.returncode != 0:
-        lines = result.stderr.strip().splitlines() or ["(no output)"]
-        raise PassFailed(f"docker {args[0]} {args[1]} failed: {one_line(lines[-1])}")
-    return result.stdout
+        connection.request(method, path, None if body is None else json.dumps(body),
+                           {} if body is None else {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        status, data = response.status, response.read()
+    except (OSError, http.client.HTTPException) as error:
+        raise PassFailed(f"{what}: Docker is not answering ({one_line(error)})") from None
+    finally:
+        connection.close()
+    try:
+        answer = json.loads(data) if data.strip() else None
+    except ValueError:
+        raise PassFailed(f"{what}: Docker answered HTTP {status} with something that is not JSON") from None
+    if status >= 400:
+        raise PassFailed(f"{what} failed: {one_line(field(answer, 'message') or f'HTTP {status}')}")
+    return answer
+
+
+def docker_filters(**filters):
+    """The `filters` query parameter: {"name": ["value"], ...} as JSON (desired_state becomes desired-state)."""
+    return urllib.parse.quote(json.dumps({key.replace("_", "-"): [value] for key, value in filters.items()}))
 
 
 def field(record, *path):
@@ -269,20 +307,6 @@ def field(record, *path):
     for key in path:
         record = record.get(key) if isinstance(record, dict) else None
     return record
-
-
-def inspect_nodes(ids):
-    """`docker node inspect` of every id; a node that left between ls and inspect is dropped, not fatal."""
-    if not ids:
-        return []
-    try:
-        return json.loads(docker("node", "inspect", *ids))
-    except PassFailed:
-        nodes = []
-        for node_id in ids:  # one at a time: docker refuses the whole batch when one id is gone
-            with contextlib.suppress(PassFailed):
-                nodes.extend(json.loads(docker("node", "inspect", node_id)))
-        return nodes
 
 
 def server_name(hostname, address):
@@ -299,7 +323,9 @@ def worker_from(node):
         return None
     node_id, hostname = field(node, "ID"), field(node, "Description", "Hostname")
     worker = {"id": node_id, "hostname": hostname if isinstance(hostname, str) else None,
-              "ready": field(node, "Status", "State") == "ready", "draining": field(node, "Spec", "Availability") == "drain"}
+              "ready": field(node, "Status", "State") == "ready", "draining": field(node, "Spec", "Availability") == "drain",
+              # What an update of the node sends back (draining it).
+              "version": field(node, "Version", "Index"), "spec": field(node, "Spec")}
     if not isinstance(node_id, str) or not node_id:
         return "it has no ID"
     if not worker["ready"]:
@@ -316,13 +342,9 @@ def worker_from(node):
 
 def swarm_workers(report_node):
     """Every worker node of the swarm (see worker_from); each malformed record goes to report_node and is skipped."""
-    ids = [line.strip() for line in docker("node", "ls", "-q").splitlines() if line.strip()]
-    try:
-        nodes = inspect_nodes(ids)
-    except ValueError:
-        raise PassFailed("docker node inspect printed something that is not JSON") from None
+    nodes = docker("GET", "/nodes", "listing the swarm's nodes")
     if not isinstance(nodes, list):
-        raise PassFailed("docker node inspect printed something that is not a list")
+        raise PassFailed("Docker's list of the swarm's nodes is not a list")
     workers = []
     for node in nodes:
         worker = worker_from(node)
@@ -380,11 +402,13 @@ class Reconciler:
     def revive_proxy(self):
         # Docker gives up on a container whose overlay attach failed at boot, so Dokploy's Traefik stays down after
         # a reboot (Dokploy #4057; seen on real machines, __tests__/vm): start it again.
-        if docker("ps", "-qf", f"name=^{PROXY_CONTAINER}$", "-f", "status=exited"):
-            docker("start", PROXY_CONTAINER)
+        containers = docker("GET", f"/containers/json?all=1&filters={docker_filters(name=f'^{PROXY_CONTAINER}$')}",
+                            f"looking for {PROXY_CONTAINER}")
+        state = field(containers[0], "State") if isinstance(containers, list) and containers else None
+        if state == "exited":
+            docker("POST", f"/containers/{PROXY_CONTAINER}/start", f"starting {PROXY_CONTAINER}")
             log(f"started {PROXY_CONTAINER} again (Docker left it stopped)")
-            return
-        if docker("ps", "-qf", f"name=^{PROXY_CONTAINER}$", "-f", "status=running"):
+        elif state == "running":
             self.free_proxy_address()
 
     def free_proxy_address(self):
@@ -395,9 +419,10 @@ class Reconciler:
             return
         # Only a check: a network it cannot read never stops the registration.
         try:
-            services = json.loads(docker("network", "inspect", PROXY_NETWORK, "--verbose", "--format", "{{json .Services}}"))
-        except (PassFailed, ValueError) as problem:
+            network = docker("GET", f"/networks/{PROXY_NETWORK}?verbose=true", f"reading {PROXY_NETWORK}")
+        except PassFailed as problem:
             return self.tell_once(f"cannot check {PROXY_CONTAINER}'s address on {PROXY_NETWORK}: {one_line(str(problem))}")
+        services = field(network, "Services")
         if not isinstance(services, dict):
             return
         mine, held = set(), {}
@@ -412,7 +437,7 @@ class Reconciler:
                     held.setdefault(address, f"the address of {quoted(str(field(task, 'Name')))}")
         clash = sorted(address for address in mine if address in held)
         if clash:
-            docker("restart", PROXY_CONTAINER)
+            docker("POST", f"/containers/{PROXY_CONTAINER}/restart", f"restarting {PROXY_CONTAINER}")
             self.proxy_restarted_at = time.monotonic()
             log(f"restarted {PROXY_CONTAINER}: its address {clash[0]} on {PROXY_NETWORK} is also {held[clash[0]]}, "
                 "so nothing behind it answered (Docker gave it a taken address after a reboot)")
@@ -463,10 +488,15 @@ class Reconciler:
         if not worker["ready"]:
             return self.remove_node(worker, f"{name}, no longer expected and not ready", force=True)
         if not worker["draining"]:
-            docker("node", "update", "--availability", "drain", node_id)
+            if not isinstance(worker["version"], int) or not isinstance(worker["spec"], dict):
+                raise PassFailed(f"cannot drain {name} ({node_id}): its node record has no version or spec")
+            docker("POST", f"/nodes/{node_id}/update?version={worker['version']}", f"draining {name} ({node_id})",
+                   {**worker["spec"], "Availability": "drain"})
             log(f"draining {name} ({node_id}): it is no longer expected")
         started = self.draining.setdefault(node_id, time.monotonic())
-        tasks = docker("node", "ps", node_id, "--filter", "desired-state=running", "-q").split()
+        tasks = docker("GET", f"/tasks?filters={docker_filters(node=node_id, desired_state='running')}",
+                       f"listing the tasks on {name} ({node_id})")
+        tasks = tasks if isinstance(tasks, list) else []
         waited = time.monotonic() - started
         if tasks and waited < self.config["drain_timeout"]:
             return self.tell_once(f"waiting up to {self.config['drain_timeout']:g}s for the tasks on {name} to move")
@@ -474,7 +504,7 @@ class Reconciler:
                          force=True)
 
     def remove_node(self, worker, what, force=False):
-        docker("node", "rm", *(["--force"] if force else []), worker["id"])
+        docker("DELETE", f"/nodes/{worker['id']}" + ("?force=true" if force else ""), f"removing swarm node {worker['id']}")
         self.draining.pop(worker["id"], None)
         self.removed.add(worker["id"])
         log(f"removed swarm node {worker['id']}: {what}")
