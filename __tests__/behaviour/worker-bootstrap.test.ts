@@ -13,13 +13,16 @@ import {
   AUTHORIZED_KEYS,
   cleanupWorkers,
   getDockerScript,
+  hostEnv,
   JOIN_COMMAND,
   makeTempRoot,
   makeWorker,
   MANAGER_IP,
   PUBLIC_KEY,
+  start,
   startFileServer,
   Worker,
+  WORKER_BOOTSTRAP,
   WORKER_LOG,
   WORKER_MARKER,
   WORKER_TOKEN,
@@ -113,7 +116,7 @@ describe("worker bootstrap", () => {
     const calls = worker.stubCalls();
     expect(calls.indexOf("get-docker.sh")).toBeGreaterThan(-1);
     expect(calls.indexOf("get-docker.sh")).toBeLessThan(calls.findIndex((line) => line.startsWith("docker swarm join")));
-    expect(calls).toContain("systemctl enable --now docker");
+    expect(calls).toEqual(expect.arrayContaining(["systemctl enable docker", "systemctl start docker"]));
     // The shared hardening ran first.
     expect(worker.exists("etc/ssh/sshd_config.d/00-hardening.conf")).toBe(true);
     expect(calls.indexOf("sshd -t")).toBeLessThan(calls.indexOf("get-docker.sh"));
@@ -193,6 +196,23 @@ describe("worker bootstrap", () => {
     await copyRun.kill();
     expect(copy.log()).toMatch(/GET \/token: attempt 1: GONE \(HTTP 410\).*already served while in the swarm.*; next attempt in 0.4s/);
     expect([late.joins(), copy.joins()]).toEqual([[], []]);
+  });
+
+  test("the rejoin check of a worker in the manager's swarm hears 410 and asks Docker nothing", async () => {
+    // Every few minutes on every worker (dokploy-worker-rejoin.timer): the docker CLI's start is the costly part.
+    const secret = newSecret();
+    const server = await tokenServer(secret, 1);
+    publish(server);
+    const worker = makeWorker({ tokenServerUrl: server.url, secret });
+    expect((await worker.run().done).code).toBe(0);
+    // The reconciler sees it as a ready node of the swarm.
+    server.setWorkers(["worker-1"], ["worker-1"]);
+    const setupCalls = worker.stubCalls().length;
+    const check = await start("bash", [worker.path(WORKER_BOOTSTRAP), "rejoin"], hostEnv(worker.root)).done;
+    expect(check.code).toBe(0);
+    expect(server.logs()).toMatch(/refused \/token to worker worker-1: credential already used/);
+    expect(worker.stubCalls().slice(setupCalls).filter((line) => line.startsWith("docker "))).toEqual([]);
+    expect(worker.joins()).toHaveLength(1);
   });
 
   test("token server down, then starting (503), then ready: keeps polling with capped backoff and joins", async () => {

@@ -206,7 +206,10 @@ setup_fail2ban() {
     log "WARNING: fail2ban could not be installed; SSH has no brute-force protection"
     return 0
   fi
-  if run_logged systemctl enable --now fail2ban && fail2ban_running; then
+  # Enabling a package's unit runs its SysV script's sync and reloads systemd up to three times (seconds each on a
+  # small node): only when the package left it disabled.
+  if { systemctl is-enabled --quiet fail2ban || run_logged systemctl enable fail2ban; } &&
+    run_logged systemctl start fail2ban && fail2ban_running; then
     log "fail2ban: running"
   else
     log "WARNING: fail2ban is installed but NOT running (see journalctl -u fail2ban); SSH has no brute-force protection"

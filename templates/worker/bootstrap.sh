@@ -189,7 +189,9 @@ install_docker() {
   installer_too_big "$installer"
   log "running the Docker installer"
   sh "$installer" 2>&1 | log_lines "get-docker: "
-  systemctl enable --now docker 2>&1 | log_lines "systemctl: "
+  # As for fail2ban (harden.sh): enabling reloads systemd up to three times, so only when the installer did not.
+  if ! systemctl is-enabled --quiet docker; then systemctl enable docker 2>&1 | log_lines "systemctl: "; fi
+  systemctl start docker 2>&1 | log_lines "systemctl: "
   docker info >/dev/null 2>&1 || die "the Docker installer finished but docker info fails"
   log "Docker installed"
 }
@@ -255,11 +257,13 @@ swarm_digest() {
 # (410: in the swarm already; no answer: the manager is down) leaves the node as it is.
 rejoin() {
   local answer=$WORK_DIR/join-command state digest
-  state=$(docker info --format '{{.Swarm.LocalNodeState}}') || die "Docker is not answering; rejoin check skipped"
+  # The token server first: it answers 410 to a worker in its swarm, so a check that finds nothing to do never
+  # starts the docker CLI (seconds of CPU every few minutes on a small node).
   fetch_once /token "$answer" 0 "$REQUEST_TIMEOUT"
   [[ $HTTP_STATUS == 200 ]] || return 0
   join_command_valid "$answer" || return 0
   rm -f "$answer"
+  state=$(docker info --format '{{.Swarm.LocalNodeState}}') || die "Docker is not answering; rejoin check skipped"
   digest=${JOIN_TOKEN#SWMTKN-1-}
   digest=${digest%%-*}
   if [[ $state == active || $state == pending ]]; then
