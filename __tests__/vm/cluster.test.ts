@@ -22,8 +22,15 @@ const STEP_LIMIT_MS = 20 * 60_000;
 jest.setTimeout(BOOT_LIMIT_MS + STEP_LIMIT_MS);
 
 const REPO = path.join(__dirname, "..", "..");
+/**
+ * How often a wait asks the manager's swarm (`docker node ls` over SSH): each ask costs the emulated manager a second
+ * or more of CPU (sudo, bash and the docker CLI's start), which every other machine and tier waits for.
+ */
+const SWARM_POLL_MS = 15_000;
 const APP = "lab-app";
 const MESH_PORT = 8080;
+/** Where the encrypted overlay's probe serves what the app answered it (a routing-mesh port). */
+const PROBE_PORT = 8081;
 
 let cluster: VmCluster;
 let rendered: RenderedMetadata[];
@@ -186,10 +193,15 @@ describe("a manager and two workers boot from the rendered user_data with no man
   });
 
   test("the swarm has three Ready nodes and each worker is registered in Dokploy exactly once", async () => {
-    await eventually("three Ready swarm nodes", async () => {
-      const ready = await readyHostnames();
-      return ready.length === 3 && ready;
-    });
+    await eventually(
+      "three Ready swarm nodes",
+      async () => {
+        const ready = await readyHostnames();
+        return ready.length === 3 && ready;
+      },
+      STEP_LIMIT_MS,
+      SWARM_POLL_MS,
+    );
     for (const vm of members) mark(vm, "swarm ready");
     await eventually("both workers registered", async () => cluster.fake.servers.length >= 2);
     for (const vm of memberWorkers()) mark(vm, "registered");
@@ -335,17 +347,19 @@ describe("apps on workers answer", () => {
     // The client is a service task on the manager: the swarm's allocator gives it its overlay address. (A standalone
     // `docker run --network lab-secure` needs an attachment from the manager too, and on a loaded emulated manager
     // that timed out, "attaching to network failed ... context deadline exceeded", in a run of this test.)
-    // socat: the tools image's static busybox cannot resolve names; the image has no /tmp.
-    const probe = `mkdir -p /tmp; while :; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socat -t 10 - TCP:lab-secure-app:80 | tail -n 1 >/tmp/answer.new && mv /tmp/answer.new /tmp/answer; sleep 2; done`;
+    // It asks the app over lab-secure every 2 s and serves the last answer on a routing-mesh port, so the test reads
+    // it from the gateway: a `docker exec` on the manager every few seconds cost its emulated CPU more than the rest.
+    // socat: the tools image's static busybox cannot resolve names.
+    const probe =
+      `mkdir -p /www && httpd -p 80 -h /www && while :; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socat -t 10 - TCP:lab-secure-app:80 | ` +
+      `tail -n 1 >/www/answer && [ -s /www/answer ] && mv /www/answer /www/index.html; sleep 2; done`;
     await cluster.manager.mustRun(
       "docker network create --driver overlay --opt encrypted lab-secure && " +
         "docker service create --detach --name lab-secure-app --network lab-secure --constraint node.role==worker --replicas 1 " +
         "--hostname '{{.Node.Hostname}}' lab/tools sh -c 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www' && " +
-        `docker service create --detach --name lab-secure-probe --network lab-secure --constraint node.role==manager lab/tools sh -c "${probe}"`,
+        `docker service create --detach --name lab-secure-probe --network lab-secure --constraint node.role==manager --publish published=${PROBE_PORT},target=80 lab/tools sh -c "${probe}"`,
     );
-    const body = await eventually("the app over the encrypted overlay", async () =>
-      (await cluster.manager.mustRun("docker exec $(docker ps -q --filter label=com.docker.swarm.service.name=lab-secure-probe) cat /tmp/answer")).trim() || false,
-    );
+    const body = await eventually("the app over the encrypted overlay", async () => (await httpFromGateway(`http://${cluster.manager.ip}:${PROBE_PORT}/`)) || false);
     expect(memberWorkers().map((vm) => vm.name)).toContain(body);
     expect(await cluster.manager.mustRun("ip xfrm state | grep -c '^src'")).not.toBe("0\n");
   });
@@ -384,7 +398,7 @@ describe("growing and shrinking by the manager's workers tag", () => {
     const grewAt = Date.now();
     cluster.updateManagerTags(grown);
     members.push(spare);
-    await eventually("four Ready swarm nodes", async () => (await readyHostnames()).length === 4);
+    await eventually("four Ready swarm nodes", async () => (await readyHostnames()).length === 4, STEP_LIMIT_MS, SWARM_POLL_MS);
     await eventually("the third worker registered", async () => cluster.fake.servers.some((server) => server.ipAddress === spare.ip));
     timings[spare.name] = { ...timings[spare.name], "registered, after the tag grew": Math.round((Date.now() - grewAt) / 1000) };
     await sleep(20_000);
@@ -397,7 +411,7 @@ describe("growing and shrinking by the manager's workers tag", () => {
     await spare.kill();
     members.splice(members.indexOf(spare), 1);
     await eventually("worker-3 gone from Dokploy", async () => !cluster.fake.servers.some((server) => server.name === "worker-3"));
-    await eventually("worker-3 gone from the swarm", async () => !(await swarmNodes()).some((node) => node.hostname === "worker-3"));
+    await eventually("worker-3 gone from the swarm", async () => !(await swarmNodes()).some((node) => node.hostname === "worker-3"), STEP_LIMIT_MS, SWARM_POLL_MS);
     expect((await readyHostnames()).sort()).toEqual(["manager", "worker-1", "worker-2"]);
     expect(cluster.fake.servers.map((server) => server.name).sort()).toEqual(["worker-1", "worker-2"]);
   });
@@ -414,7 +428,7 @@ describe("a reboot of every node", () => {
     expect(guardDone).toBeGreaterThan(0);
     expect(guardDone).toBeLessThan(dockerStarted);
     expect(await metadataAccess(cluster.manager)).toEqual({ root: "ok", nobody: "refused", container: "refused" });
-    await eventually("three Ready swarm nodes after the reboot", async () => (await readyHostnames()).length === 3);
+    await eventually("three Ready swarm nodes after the reboot", async () => (await readyHostnames()).length === 3, STEP_LIMIT_MS, SWARM_POLL_MS);
     expect(await eventually("the app through the manager after the reboot", async () => httpFromGateway(`http://${cluster.manager.ip}/`))).toMatch(/^worker-/);
     expect(cluster.fake.servers.map((server) => server.name).sort()).toEqual(["worker-1", "worker-2"]);
     // What the reconciler did about Dokploy's proxy after the reboot (a restart when its address was a service's).

@@ -13,7 +13,12 @@ for port in 80 443 3000; do
     exit 1
   fi
 done
-systemctl enable --now docker.socket docker.service
+# Enabled as its package's install enables it: the links, no reload (`systemctl enable` would also run the SysV
+# script's sync and reload systemd three times, each seconds of an emulated machine's CPU).
+mkdir -p /etc/systemd/system/sockets.target.wants /etc/systemd/system/multi-user.target.wants
+ln -sf /lib/systemd/system/docker.socket /etc/systemd/system/sockets.target.wants/docker.socket
+ln -sf /lib/systemd/system/docker.service /etc/systemd/system/multi-user.target.wants/docker.service
+systemctl start docker.socket docker.service
 docker image inspect lab/tools >/dev/null 2>&1 || docker import /opt/lab/tools.tar lab/tools
 docker swarm leave --force 2>/dev/null || true
 # shellcheck disable=SC2086 # install.sh splits DOCKER_SWARM_INIT_ARGS into words too
