@@ -284,6 +284,8 @@ def docker(method, path, what, body=None):
                            {} if body is None else {"Content-Type": "application/json"})
         response = connection.getresponse()
         status, data = response.status, response.read()
+    except TimeoutError:
+        raise PassFailed(f"{what}: no answer from Docker within {DOCKER_TIMEOUT_SECONDS}s") from None
     except (OSError, http.client.HTTPException) as error:
         raise PassFailed(f"{what}: Docker is not answering ({one_line(error)})") from None
     finally:
