@@ -101,7 +101,7 @@ def container_state(name):
 
 def answer(method, path, query, body):
     """(status, JSON value or None) for one request."""
-    parts = path.strip("/").split("/")
+    parts = [urllib.parse.unquote(part) for part in path.strip("/").split("/")]
     if method == "GET" and parts == ["nodes"]:
         with Nodes() as nodes:
             return 200, [record(entry) for entry in nodes.entries]

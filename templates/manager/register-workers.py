@@ -299,6 +299,11 @@ def docker(method, path, what, body=None):
     return answer
 
 
+def node_path(node_id, action=""):
+    """/nodes/<id>[/action]: the ID quoted, so no record can turn the request into another endpoint's."""
+    return f"/nodes/{urllib.parse.quote(node_id, safe='')}{action}"
+
+
 def docker_filters(**filters):
     """The `filters` query parameter: {"name": ["value"], ...} as JSON (desired_state becomes desired-state)."""
     return urllib.parse.quote(json.dumps({key.replace("_", "-"): [value] for key, value in filters.items()}))
@@ -492,7 +497,7 @@ class Reconciler:
         if not worker["draining"]:
             if not isinstance(worker["version"], int) or not isinstance(worker["spec"], dict):
                 raise PassFailed(f"cannot drain {name} ({node_id}): its node record has no version or spec")
-            docker("POST", f"/nodes/{node_id}/update?version={worker['version']}", f"draining {name} ({node_id})",
+            docker("POST", node_path(node_id, f"/update?version={worker['version']}"), f"draining {name} ({node_id})",
                    {**worker["spec"], "Availability": "drain"})
             log(f"draining {name} ({node_id}): it is no longer expected")
         started = self.draining.setdefault(node_id, time.monotonic())
@@ -506,7 +511,7 @@ class Reconciler:
                          force=True)
 
     def remove_node(self, worker, what, force=False):
-        docker("DELETE", f"/nodes/{worker['id']}" + ("?force=true" if force else ""), f"removing swarm node {worker['id']}")
+        docker("DELETE", node_path(worker["id"], "?force=true" if force else ""), f"removing swarm node {worker['id']}")
         self.draining.pop(worker["id"], None)
         self.removed.add(worker["id"])
         log(f"removed swarm node {worker['id']}: {what}")
