@@ -366,16 +366,41 @@ describe("apps on workers answer", () => {
 });
 
 /** Asks the metadata service as root, as an unprivileged user and from a container; 'ok' or 'refused' for each. */
-async function metadataAccess(vm: Vm): Promise<Record<string, string>> {
-  const ask = (prefix: string) =>
-    `${prefix} curl --silent --output /dev/null --max-time 10 -H 'Authorization: Bearer Oracle' http://169.254.169.254/opc/v2/instance/ && echo ok || echo refused`;
-  const root = (await vm.mustRun(ask(""))).trim();
-  const nobody = (await vm.mustRun(ask("sudo -u nobody"))).trim();
+type MetadataAsker = "root" | "nobody" | "container";
+
+/**
+ * What each asker met at the metadata service: "ok" (HTTP 200), "refused" (the connection was reset, as the guard
+ * does), or else what happened instead (a timeout on a starved machine, a failed start), which settles nothing.
+ */
+async function metadataAccess(vm: Vm): Promise<Record<MetadataAsker, string>> {
+  const url = "http://169.254.169.254/opc/v2/instance/";
+  const curl = async (prefix: string) => {
+    const answer = (
+      await vm.mustRun(`${prefix} curl --silent --output /dev/null --write-out '%{http_code}' --max-time 10 -H 'Authorization: Bearer Oracle' ${url}; echo " exit $?"`)
+    ).trim();
+    // curl 7.88 exits 7 when the connection is refused ("Couldn't connect to server"), 28 when it timed out.
+    return answer === "200 exit 0" ? "ok" : answer.endsWith(" exit 7") ? "refused" : `curl: ${answer}`;
+  };
   const request = "GET /opc/v2/instance/ HTTP/1.0\\r\\nAuthorization: Bearer Oracle\\r\\n\\r\\n";
-  const container = (
-    await vm.mustRun(`docker run --rm lab/tools sh -c "printf '${request}' | socat -t 10 - TCP:169.254.169.254:80 | head -n 1 | grep -q ' 200 ' && echo ok || echo refused"`)
+  const first = (
+    await vm.mustRun(`docker run --rm lab/tools sh -c "printf '${request}' | socat -t 10 - TCP:169.254.169.254:80,connect-timeout=10 2>&1 | head -n 1"`)
   ).trim();
-  return { root, nobody, container };
+  const container = / 200 /.test(first) ? "ok" : /Connection refused/.test(first) ? "refused" : `socat: ${first || "no answer"}`;
+  return { root: await curl(""), nobody: await curl("sudo -u nobody"), container };
+}
+
+/** Asks until every asker got an answer that settles something: the guard's reset, or the service's 200. */
+async function settledMetadataAccess(vm: Vm): Promise<Record<MetadataAsker, string>> {
+  return eventually(
+    "answers from the metadata service that are not timeouts",
+    async () => {
+      const access = await metadataAccess(vm);
+      if (Object.values(access).every((outcome) => outcome === "ok" || outcome === "refused")) return access;
+      throw new Error(JSON.stringify(access));
+    },
+    5 * 60_000,
+    SWARM_POLL_MS,
+  );
 }
 
 describe("growing and shrinking by the manager's workers tag", () => {
@@ -427,7 +452,7 @@ describe("a reboot of every node", () => {
     const [guardDone, dockerStarted] = order.trim().split("\n").map(Number);
     expect(guardDone).toBeGreaterThan(0);
     expect(guardDone).toBeLessThan(dockerStarted);
-    expect(await metadataAccess(cluster.manager)).toEqual({ root: "ok", nobody: "refused", container: "refused" });
+    expect(await settledMetadataAccess(cluster.manager)).toEqual({ root: "ok", nobody: "refused", container: "refused" });
     await eventually("three Ready swarm nodes after the reboot", async () => (await readyHostnames()).length === 3, STEP_LIMIT_MS, SWARM_POLL_MS);
     expect(await eventually("the app through the manager after the reboot", async () => httpFromGateway(`http://${cluster.manager.ip}/`))).toMatch(/^worker-/);
     expect(cluster.fake.servers.map((server) => server.name).sort()).toEqual(["worker-1", "worker-2"]);
