@@ -95,7 +95,7 @@ export class CloudConfig {
     let rest = this.renderYaml();
     this.terraformFiles().forEach((file, index) => {
       const [before, after] = rest.split(placeholder(index));
-      parts.push(before, Fn.base64encode(file.content));
+      parts.push(before, Fn.base64encode(Token.isUnresolved(file.content) ? joinLiteralAndTokens([file.content]) : file.content));
       rest = after;
     });
     return Fn.base64gzip(joinLiteralAndTokens([...parts, rest]));

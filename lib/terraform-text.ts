@@ -8,7 +8,7 @@
  * The round-trip test with the real terraform binary (__tests__/unit/terraform-text.test.ts) holds both to
  * byte-exact output.
  */
-import { Fn, Token } from "cdktf";
+import { Fn, Token, Tokenization } from "cdktf";
 
 /** Literal text -> a plain attribute string that Terraform evaluates back to exactly that text. */
 export function escapeTerraformTemplate(text: string): string {
@@ -31,9 +31,30 @@ export function escapeForExpression(text: string): string {
  * secrets, lookups) are left for Terraform to resolve.
  */
 export function joinLiteralAndTokens(parts: ReadonlyArray<string>): string {
-  const pieces = parts.filter((part) => part !== "");
+  const pieces = parts.flatMap(splitAroundValues).filter((part) => part !== "");
   if (pieces.every((part) => !Token.isUnresolved(part))) return escapeTerraformTemplate(pieces.join(""));
+  if (pieces.length === 1) return pieces[0];
   return Fn.join("", pieces.map((part) => (Token.isUnresolved(part) ? part : escapeForExpression(part))));
+}
+
+/**
+ * Text with Terraform values inside (`url=${token}`) -> its literal pieces and values, in order. Such text passed
+ * whole to a function (Fn.base64encode) would reach Terraform as a template inside a string literal, which cdktf
+ * warns "may be incorrect" about.
+ */
+function splitAroundValues(text: string): string[] {
+  const fragments = Tokenization.reverseString(text);
+  if (fragments.length < 2) return [text];
+  const pieces: string[] = [];
+  // The public way to walk the fragments in order: join calls this with each next one.
+  fragments.join({
+    join: (left: string, right: string) => {
+      if (pieces.length === 0) pieces.push(left);
+      pieces.push(right);
+      return left;
+    },
+  });
+  return pieces;
 }
 
 /** A JSON-compatible value whose strings may be tokens -> Fn.jsonencode of it with every literal string escaped. */

@@ -1,4 +1,4 @@
-import { App, TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { App, Fn, TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { escapeForExpression, escapeTerraformTemplate, joinLiteralAndTokens, jsonencodeWithTokens } from "../../lib/terraform-text";
 import { ormStackJson } from "../../scripts/lib/orm-package";
 import { applyAndReadOutputs, requireTerraform } from "../helpers/terraform";
@@ -41,7 +41,7 @@ describe("round trip through the real terraform binary", () => {
     console.log(`using ${requireTerraform()}`);
   });
 
-  test("every hard case comes back byte for byte, as a plain string, joined with a token, and inside jsonencode", () => {
+  test("every hard case comes back byte for byte, as a plain string, joined with a token, around a token in one text (as a file's content in base64), and inside jsonencode", () => {
     const app = Testing.app();
     const stack = new TerraformStack(app, "roundtrip");
     const empty = new TerraformVariable(stack, "empty", { type: "string", default: "" });
@@ -49,12 +49,14 @@ describe("round trip through the real terraform binary", () => {
     for (const [name, text] of Object.entries(cases)) {
       new TerraformOutput(stack, `plain_${name}`, { value: escapeTerraformTemplate(text) });
       new TerraformOutput(stack, `joined_${name}`, { value: joinLiteralAndTokens([text, empty.stringValue, text]) });
+      new TerraformOutput(stack, `embedded_${name}`, { value: Fn.base64encode(joinLiteralAndTokens([`${text}${empty.stringValue}${text}`])) });
       new TerraformOutput(stack, `json_${name}`, { value: jsonencodeWithTokens({ text, list: [text, empty.stringValue] }) });
     }
     const outputs = applyAndReadOutputs(ormStackJson(JSON.parse(Testing.synth(stack))));
     for (const [name, text] of Object.entries(cases)) {
       expect([name, outputs[`plain_${name}`].value]).toEqual([name, text]);
       expect([name, outputs[`joined_${name}`].value]).toEqual([name, text + text]);
+      expect([name, Buffer.from(outputs[`embedded_${name}`].value as string, "base64").toString()]).toEqual([name, text + text]);
       expect([name, JSON.parse(outputs[`json_${name}`].value as string)]).toEqual([name, { text, list: [text, ""] }]);
     }
     expect(TWENTY_KB.length).toBe(20480);
