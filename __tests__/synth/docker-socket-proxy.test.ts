@@ -31,6 +31,8 @@ describe("DockerSocketProxy", () => {
     const { json, synthesized } = synthProxy();
     expect(Object.values<any>(json.resource.docker_image)).toEqual([{ name: "tecnativa/docker-socket-proxy:0.3.0", keep_locally: true }]);
     expect(synthesized).toHaveResourceWithProperties(Network, { name: "docker-socket-proxy-net", driver: "bridge", internal: true });
+    // attachable is an overlay's setting only.
+    expect(Object.values<any>(json.resource.docker_network)).toEqual([{ name: "docker-socket-proxy-net", driver: "bridge", internal: true }]);
     const container = proxyContainer(json);
     expect(container).toMatchObject({
       name: "docker-socket-proxy",
@@ -111,7 +113,7 @@ describe("DockerSocketProxy risk rules", () => {
     const attempt = () => synthProxy({ api });
     expect(attempt).toThrow(reason);
     expect(attempt).toThrow(/^api: these grants hand the proxy's clients the host, the swarm or its secrets \(acknowledgeHostRootRisk is not set\)/);
-    expect(attempt).toThrow(/set acknowledgeHostRootRisk: true/);
+    expect(attempt).toThrow(/set acknowledgeHostRootRisk: true if the clients must have them and only trusted containers join the proxy's network\.$/);
     expect(() => synthProxy({ api, acknowledgeHostRootRisk: false })).toThrow(reason);
   });
 
@@ -144,6 +146,8 @@ describe("DockerSocketProxy risk rules", () => {
 describe("DockerSocketProxy bad input", () => {
   test.each<[DockerSocketProxyProps, RegExp]>([
     [{ api: { contaners: true } as DockerApiAccess }, /api: unknown section\(s\) contaners; known: post, events/],
+    [{ api: { contaners: true, imgs: false } as DockerApiAccess }, /^api: unknown section\(s\) contaners, imgs; known: post, events, /],
+    [{ image: "Docker Socket Proxy" }, /^image: "Docker Socket Proxy" is not allowed/],
     [{ api: { containers: "read" } as unknown as DockerApiAccess }, /api\.containers: expected true or false, got "read"/],
     [{ name: "my proxy" }, /name: "my proxy" must be 2 or more letters/],
     [{ networkName: "-net" }, /networkName: "-net" must be/],

@@ -133,6 +133,8 @@ describe("SharedVolumes bad input", () => {
     [{ volumes: [{ name: "data", containerPath: "data" }] }, /volumes\[0\]\.containerPath: "data" must be an absolute path/],
     [{ volumes: [{ name: "data", containerPath: "/" }] }, /volumes\[0\]\.containerPath: "\/" would hide/],
     [{ volumes: [{ name: "a1", containerPath: "/data" }, { name: "b1", containerPath: "/data/" }] }, /volumes\[1\]\.containerPath: "\/data\/" is already the mount point of volumes\[0\]\.containerPath/],
+    [{ volumes: [{ name: "a1", containerPath: "/data" }, { name: "b1", containerPath: "/data//" }] }, /volumes\[1\]\.containerPath: "\/data\/\/" is already the mount point of volumes\[0\]\.containerPath/],
+    [{ mountDockerSocket: true, volumes: [{ name: "sock", containerPath: "/var/run/docker.sock" }] }, /^the Docker socket: "\/var\/run\/docker\.sock" is already the mount point of volumes\[0\]\.containerPath/],
     [{ volumes: [{ name: "data", containerPath: "/data", hostPathVariable: "HOST-PATH" }] }, /volumes\[0\]\.hostPathVariable: "HOST-PATH" is not an environment variable name/],
     [{ volumes: [{ name: "a.b", containerPath: "/a" }, { name: "a-b", containerPath: "/b" }] }, /volumes\[1\]\.hostPathVariable: HOST_A_B_PATH is used twice/],
     [{ uploadDirectory: { hostPath: "uploads" } }, /uploadDirectory\.hostPath: "uploads" must be an absolute path/],
@@ -149,6 +151,20 @@ describe("SharedVolumes bad input", () => {
     expect(() => new SharedVolumes(stack, "Shared", { volumes: [{ name: name.stringValue, containerPath: "/data" }] })).toThrow(
       /volumes\[0\]\.name: must be known at synth time/,
     );
+  });
+
+  test("a container path and a socket path from Terraform variables are accepted (Terraform checks nothing of them; Docker does)", () => {
+    const stack = new TerraformStack(Testing.app(), "test");
+    const text = (name: string) => new TerraformVariable(stack, name, { type: "string" }).stringValue;
+    const shared = new SharedVolumes(stack, "Shared", {
+      volumes: [{ name: "data", containerPath: text("data_path") }],
+      mountDockerSocket: true,
+      dockerSocketPath: text("socket_path"),
+    });
+    new Container(stack, "App", { name: "app", image: "example/app:1", mounts: shared.mounts });
+    const mounts = container(JSON.parse(Testing.synth(stack)), "App").mounts;
+    expect(mounts[0].target).toBe("${var.data_path}");
+    expect(mounts[1]).toEqual({ type: "bind", source: "${var.socket_path}", target: "/var/run/docker.sock" });
   });
 
   test("an upload host path from a Terraform variable is accepted", async () => {

@@ -69,7 +69,14 @@ describe("SshProxy synth", () => {
         file_mode: 0o444,
       },
     ]);
-    expect(container.healthcheck).toMatchObject({ test: ["CMD", "python3", "-c", expect.stringContaining("SSH-"), "2222"], interval: "30s", retries: 3 });
+    expect(container.healthcheck).toEqual({
+      test: ["CMD", "python3", "-c", expect.stringContaining("SSH-"), "2222"],
+      interval: "30s",
+      timeout: "10s",
+      retries: 3,
+      start_period: "15s",
+    });
+    expect(container.stop_grace_period).toBe("10s");
     expect(service.task_spec.networks_advanced).toEqual([{ name: `\${docker_network.${networkName}.id}` }]);
     expect(service.task_spec.resources).toEqual({ limits: { memory_bytes: 128 * 1024 * 1024, nano_cpus: 500_000_000 } });
     expect(service.task_spec.restart_policy).toEqual({ condition: "any", delay: "5s" });
@@ -122,6 +129,12 @@ describe("SshProxy synth", () => {
   test("the image is built from templates/ssh-proxy/ (absolute path), tagged with a hash of the directory", () => {
     const { json } = synthNextcloud();
     const [, image] = only(json, "docker_image");
+    // Each file's name and content, in name order: a renamed file rebuilds too.
+    const hash = createHash("sha256");
+    for (const name of fs.readdirSync(templatePath("ssh-proxy")).sort()) {
+      hash.update(`${name}\0`).update(fs.readFileSync(templatePath(`ssh-proxy/${name}`))).update("\0");
+    }
+    expect(image.name).toBe(`dokploy-oci/ssh-proxy:${hash.digest("hex").slice(0, 12)}`);
     expect(image.build).toEqual({ context: templatePath("ssh-proxy") });
     expect(path.isAbsolute(image.build.context)).toBe(true);
     expect(fs.readdirSync(image.build.context)).toEqual(expect.arrayContaining(["Dockerfile", "sshd_config", "render.sh", "entrypoint.sh", "validate.py"]));
@@ -260,6 +273,12 @@ describe("bad input is refused at synth time, naming the prop", () => {
     ["a repository with a tag", { imageRepository: "registry.example.com/ops/ssh-proxy:1" }, /^imageRepository: "registry\.example\.com\/ops\/ssh-proxy:1" is not a repository/],
     ["a repository with upper case", { imageRepository: "Registry/SSH" }, /^imageRepository: .* is not a repository/],
     ["an empty network", { network: "" }, /^network: give a network name or id/],
+    ["a blank network", { network: "  " }, /^network: give a network name or id/],
+    ["a bad placement constraint", { placementConstraints: ["node.role == manager", "anywhere"] }, /^placementConstraints\[1\]: "anywhere" is not allowed/],
+    ["an ed25519 key labelled as another type", { authorizedKeys: [KEY.replace("ssh-ed25519", "ssh-rsa")] }, /^authorizedKeys\[0\]: not an ed25519 public key/],
+    ["a key with a character outside base64 before its body", { authorizedKeys: [KEY.replace(" AAAA", " *AAAA")] }, /^authorizedKeys\[0\]: not an ed25519 public key/],
+    ["a key with a character outside base64 after its body", { authorizedKeys: [KEY.replace(" app@", "* app@")] }, /^authorizedKeys\[0\]: not an ed25519 public key/],
+    ["a key with three padding characters", { authorizedKeys: [KEY.replace(" app@", "=== app@")] }, /^authorizedKeys\[0\]: not an ed25519 public key/],
     ["too little memory", { memoryLimitInMib: 16 }, /^memoryLimitInMib: 16 is out of range; use a whole number of MiB from 32 to 1048576/],
     ["no CPU", { cpuLimit: 0 }, /^cpuLimit: 0 is out of range; use a number of CPUs from 0.01 to 256/],
   ])("%s", (_name, props, message) => {
@@ -271,6 +290,18 @@ describe("bad input is refused at synth time, naming the prop", () => {
     const commands = new TerraformVariable(stack, "commands", { type: "any" });
     expect(() => new SshProxy(stack, "Proxy", { targetService: "nextcloud", authorizedKeys: [KEY], commands: commands.value })).toThrow(
       /^commands: the allow-list must be known at synth time/,
+    );
+  });
+
+  test("a key with several spaces between its parts is one key", () => {
+    expect(synthWith({ authorizedKeys: [KEY.replace(" ", "   ")] })).not.toThrow();
+  });
+
+  test("a target service from a Terraform value is refused: it names Docker objects", () => {
+    const stack = stackWithProvider();
+    const target = new TerraformVariable(stack, "target", { type: "string" }).stringValue;
+    expect(() => SshProxy.nextcloud(stack, "Proxy", { targetService: target, authorizedKeys: [KEY] })).toThrow(
+      /^targetService: must be known at synth time \(it names Docker objects\)$/,
     );
   });
 
@@ -288,6 +319,9 @@ describe("generateKeyPair", () => {
     const secrets = Object.values<any>(json.resource.docker_secret);
     const clientKey = secrets.find((secret) => secret.name.includes("-client-key-"));
     expect(clientKey.data).toBe(`\${base64encode(tls_private_key.${pairName}.private_key_openssh)}`);
+    // Named by the key, so a new pair makes a new secret, created before the old one goes.
+    expect(clientKey.name).toBe(`nextcloud-ssh-proxy-client-key-\${substr(sha256(tls_private_key.${pairName}.public_key_openssh), 0, 12)}`);
+    expect(clientKey.lifecycle).toEqual({ create_before_destroy: true });
     const keys = secrets.find((secret) => secret.name.includes("-keys-"));
     expect(keys.data).toMatch(new RegExp(`trimspace\\(tls_private_key\\.${pairName}\\.public_key_openssh\\)`));
     expect(proxy.clientKeySecret).toBeDefined();
@@ -300,5 +334,16 @@ describe("generateKeyPair", () => {
     const keys = Object.values<any>(json.resource.docker_secret).find((secret) => secret.name.includes("-keys-"));
     expect(keys.data).toMatch(/concat\(\["ssh-ed25519 AAAAC3[^"]*"\], \[trimspace\(tls_private_key\./);
     expect(() => synthNextcloud({ authorizedKeys: undefined })).toThrow(/authorizedKeys: give the clients' ed25519 public keys, or set generateKeyPair: true/);
+    // Given keys are checked with a generated pair too.
+    expect(() => synthNextcloud({ authorizedKeys: [RSA_KEY], generateKeyPair: true })).toThrow(/^authorizedKeys\[0\]: not an ed25519 public key/);
+  });
+
+  test("a literal key beside one from Terraform: the secret is computed by Terraform, replaced before destroyed", () => {
+    const stack = stackWithProvider();
+    const other = new TerraformVariable(stack, "other_key", { type: "string" }).stringValue;
+    SshProxy.nextcloud(stack, "NextcloudProxy", { targetService: "nextcloud", authorizedKeys: [KEY, other] });
+    const [, secret] = only(JSON.parse(Testing.synth(stack)), "docker_secret");
+    expect(secret.data).toBe(`\${base64encode(join("\\n", concat(["${KEY}", var.other_key], [""])))}`);
+    expect(secret.lifecycle).toEqual({ create_before_destroy: true });
   });
 });

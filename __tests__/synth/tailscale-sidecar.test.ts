@@ -73,7 +73,13 @@ describe("TailscaleSidecar synth", () => {
     const [volumeId, volume] = Object.entries<any>(json.resource.docker_volume)[0];
     expect(volume).toEqual({ name: "tailscale-whoami-state" });
     expect(sidecar.volumes).toEqual([{ volume_name: `\${docker_volume.${volumeId}.name}`, container_path: "/var/lib/tailscale" }]);
-    expect(sidecar.healthcheck.test).toEqual(["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9002/healthz"]);
+    expect(sidecar.healthcheck).toEqual({
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9002/healthz"],
+      interval: "10s",
+      timeout: "5s",
+      retries: 3,
+      start_period: "30s",
+    });
     expect(sidecar).toMatchObject({ name: "tailscale-whoami", restart: "unless-stopped", wait: true, wait_timeout: 120 });
     expect(sidecar.capabilities).toBeUndefined();
     expect(sidecar.devices).toBeUndefined();
@@ -95,13 +101,29 @@ describe("TailscaleSidecar synth", () => {
     expect(sidecar.devices).toEqual([{ host_path: "/dev/net/tun", container_path: "/dev/net/tun" }]);
     expect(sidecar.sysctls).toEqual({ "net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1" });
     expect(synth({ userspace: false }).sidecar.sysctls).toBeUndefined();
+    // Each family's forwarding only for its own routes.
+    expect(synth({ userspace: false, advertiseRoutes: ["10.0.0.0/24"] }).sidecar.sysctls).toEqual({ "net.ipv4.ip_forward": "1" });
+    expect(synth({ userspace: false, advertiseRoutes: ["fd00:1::/64"] }).sidecar.sysctls).toEqual({ "net.ipv6.conf.all.forwarding": "1" });
   });
 
   test("extra args: tags first, then accept-routes, then the user's; tailscaled args in their own variable", () => {
-    const { sidecar } = synth({ tags: ["tag:a", "tag:b-2"], extraArgs: ["--ssh", "--login-server=https://hs.example.com"], tailscaledExtraArgs: ["--verbose=1"] });
-    expect(env(sidecar).TS_EXTRA_ARGS).toBe("--advertise-tags=tag:a,tag:b-2 --ssh --login-server=https://hs.example.com");
-    expect(env(sidecar).TS_TAILSCALED_EXTRA_ARGS).toBe("--verbose=1");
-    expect(env(synth({ tags: [] }).sidecar).TS_EXTRA_ARGS).toBeUndefined();
+    const { sidecar } = synth({
+      tags: ["tag:a", "tag:b-2"],
+      // A value that merely contains a flag's name is not that flag.
+      extraArgs: ["--ssh", "--login-server", "https://my--hostname.example.com"],
+      tailscaledExtraArgs: ["--verbose=1", "--port=41641"],
+    });
+    expect(env(sidecar).TS_EXTRA_ARGS).toBe("--advertise-tags=tag:a,tag:b-2 --ssh --login-server https://my--hostname.example.com");
+    expect(env(sidecar).TS_TAILSCALED_EXTRA_ARGS).toBe("--verbose=1 --port=41641");
+    expect(synth({ tags: [] }).sidecar.env).toEqual([
+      "TS_AUTHKEY=file:/etc/tailscale-sidecar/authkey",
+      "TS_HOSTNAME=whoami",
+      "TS_STATE_DIR=/var/lib/tailscale",
+      "TS_AUTH_ONCE=true",
+      "TS_USERSPACE=true",
+      "TS_ENABLE_HEALTH_CHECK=true",
+      "TS_LOCAL_ADDR_PORT=127.0.0.1:9002",
+    ]);
   });
 
   test("attach: the app joins the sidecar's namespace and is replaced with it; its own lifecycle is kept", () => {
@@ -128,6 +150,8 @@ describe("TailscaleSidecar synth", () => {
   test("plan-time checks of the key: its shape always, and OAuth-needs-tags only without tags", () => {
     const conditions = (container: any) => container.lifecycle.precondition.map((check: any) => check.condition);
     expect(conditions(synth().sidecar)).toEqual(['${can(regex("^tskey-", var.tailscale_auth_key))}']);
+    const messages = synth({ tags: [] }).sidecar.lifecycle.precondition.map((check: any) => check.error_message);
+    expect(messages).toEqual([expect.stringMatching(/^authKey: /), expect.stringMatching(/^authKey: .*give tags/)]);
     expect(conditions(synth({ tags: [] }).sidecar)).toEqual([
       '${can(regex("^tskey-", var.tailscale_auth_key))}',
       '${!can(regex("^tskey-client-", var.tailscale_auth_key))}',
@@ -138,6 +162,10 @@ describe("TailscaleSidecar synth", () => {
     const serveFile = (container: any) => container.upload.find((file: any) => file.file === "/etc/tailscale-sidecar/serve.json");
     const { sidecar } = synth({ serve: { localPort: 8080 } });
     expect(env(sidecar).TS_SERVE_CONFIG).toBe("/etc/tailscale-sidecar/serve.json");
+    expect(serveFile(sidecar).permissions).toBe("0644");
+    expect(serveFile(sidecar).content.endsWith("}\n")).toBe(true);
+    // Without funnel any HTTPS port may serve the tailnet.
+    expect(Object.keys(JSON.parse(unescape(serveFile(synth({ serve: { localPort: 80, httpsPort: 444 } }).sidecar).content)).TCP)).toEqual(["444"]);
     expect(serveFile(sidecar).content).toContain("$${TS_CERT_DOMAIN}");
     expect(JSON.parse(unescape(serveFile(sidecar).content))).toEqual({
       TCP: { "443": { HTTPS: true } },
@@ -188,11 +216,31 @@ describe("TailscaleSidecar bad input", () => {
     ["a hostname that is not a DNS label", { hostname: "web_app" }, undefined, /^hostname: "web_app" is not a valid tailnet hostname/],
     ["a route that is not a CIDR", { advertiseRoutes: ["10.0.0.0/24", "10.0.0.1"] }, undefined, /^advertiseRoutes\[1\]: "10.0.0.1" is not an IPv4 CIDR block/],
     ["an IPv6 route without a prefix length", { advertiseRoutes: ["fd00::1"] }, undefined, /^advertiseRoutes\[0\]: "fd00::1" is not an IPv6 CIDR block/],
+    ["an empty extra arg", { extraArgs: ["--ssh", ""] }, undefined, /^extraArgs\[1\]: "" must be one word without spaces/],
+    ["a flag the sidecar sets, with one dash", { extraArgs: ["-hostname=web"] }, undefined, /^extraArgs\[0\]: the sidecar sets --hostname itself; use the hostname prop/],
+    ["in kernel mode, another daemon flag whose value mentions userspace networking", { userspace: false, tailscaledExtraArgs: ["--state=/var/userspace-networking"] }, undefined, /^tailscaledExtraArgs\[0\]: the sidecar sets --state itself/],
+    ["an IPv6 route longer than 128 bits", { advertiseRoutes: ["fd00::/129"] }, undefined, /^advertiseRoutes\[0\]: "fd00::\/129" is not an IPv6 CIDR block like fd7a:115c:a1e0::\/48/],
+    ["an IPv6 route with two lengths", { advertiseRoutes: ["fd00::/64/8"] }, undefined, /^advertiseRoutes\[0\]: "fd00::\/64\/8" is not an IPv6 CIDR block/],
+    ["an IPv6 route with letters before its length", { advertiseRoutes: ["fd00::/a12"] }, undefined, /^advertiseRoutes\[0\]: "fd00::\/a12" is not an IPv6 CIDR block/],
+    ["an IPv6 route with letters after its length", { advertiseRoutes: ["fd00::/12a"] }, undefined, /^advertiseRoutes\[0\]: "fd00::\/12a" is not an IPv6 CIDR block/],
+    ["an IPv6 route whose address is not one", { advertiseRoutes: ["fd00:::1/64"] }, undefined, /^advertiseRoutes\[0\]: "fd00:::1\/64" is not an IPv6 CIDR block/],
+    ["a serve HTTPS port out of range", { serve: { localPort: 80, httpsPort: 70000 } }, undefined, /^serve\.httpsPort: 70000 is not a port number/],
+    ["an image that is not an image reference", { image: "Tailscale Latest" }, undefined, /^image: "Tailscale Latest" is not allowed/],
+    ["a container name Docker refuses", { containerName: "-ts" }, undefined, /^containerName: "-ts" is not allowed/],
+    ["a volume name Docker refuses", { stateVolumeName: "ts state" }, undefined, /^stateVolumeName: "ts state" is not allowed/],
     ["a negative join timeout", { joinTimeoutInSeconds: -1 }, undefined, /^joinTimeoutInSeconds: -1 is out of range; use a whole number of seconds from 0 to 3600/],
   ])("%s", (_name, props, authKey, message) => {
     const error = errorFor(props, authKey);
     expect(error).toMatch(message);
     if (authKey) expect(error).not.toContain(authKey);
+  });
+
+  test("Terraform values in extra args and routes pass unchecked (Tailscale checks them); a /128 route is a host", () => {
+    const stack = new TerraformStack(Testing.app(), "test");
+    const text = (name: string) => new TerraformVariable(stack, name, { type: "string" }).stringValue;
+    const key = text("key");
+    expect(() => new TailscaleSidecar(stack, "Tailscale", { authKey: key, hostname: "whoami", tags: ["tag:x"], extraArgs: [text("arg")], advertiseRoutes: [text("route")] })).not.toThrow();
+    expect(env(synth({ advertiseRoutes: ["fd00::1/128"] }).sidecar).TS_ROUTES).toBe("fd00::1/128");
   });
 
   test("attach refuses what Docker refuses in a shared namespace, a second namespace, itself and another stack", () => {
