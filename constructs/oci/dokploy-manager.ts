@@ -237,9 +237,12 @@ export class DokployManager extends Construct {
    * come after the manager). Terraform updates the tag in place when a count changes; the reconciler reads it.
    */
   private tagsWithWorkers(tags: Record<string, string> | undefined): Record<string, string> {
-    const workers = { [WORKERS_TAG_KEY]: Lazy.stringValue({ produce: () => workersTagValue(this.tokenServer.workerPools) }) };
-    if (tags !== undefined && Token.isUnresolved(tags)) return Fn.merge([tags, workers]) as unknown as Record<string, string>;
-    return { ...tags, ...workers };
+    const workers = () => ({ [WORKERS_TAG_KEY]: workersTagValue(this.tokenServer.workerPools) });
+    if (tags !== undefined && Token.isUnresolved(tags)) {
+      // The whole merge is produced late: a late value inside it would reach Terraform unquoted (worker:1).
+      return Lazy.anyValue({ produce: () => Fn.merge([tags, workers()]) }) as unknown as Record<string, string>;
+    }
+    return { ...tags, [WORKERS_TAG_KEY]: Lazy.stringValue({ produce: () => workers()[WORKERS_TAG_KEY] }) };
   }
 }
 
