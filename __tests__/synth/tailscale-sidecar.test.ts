@@ -204,6 +204,7 @@ describe("TailscaleSidecar bad input", () => {
     ["a tag without tag:", { tags: ["dokploy"] }, undefined, /^tags\[0\]: "dokploy" is not a Tailscale tag; write it as tag:<name>/],
     ["a tag with a bad name", { tags: ["tag:ok", "tag:1bad"] }, undefined, /^tags\[1\]: "tag:1bad" is not a Tailscale tag/],
     ["kernel mode with an explicit userspace flag", { userspace: false, tailscaledExtraArgs: ["--tun=userspace-networking"] }, undefined, /^tailscaledExtraArgs\[0\]: "--tun=userspace-networking" asks for userspace networking while userspace is false \(kernel mode\)/],
+    ["kernel mode with another tun device", { userspace: false, tailscaledExtraArgs: ["--tun=tailscale1"] }, undefined, /^tailscaledExtraArgs\[0\]: the sidecar sets --tun itself; choose the mode with the userspace prop/],
     ["a --tun flag in userspace mode", { tailscaledExtraArgs: ["--tun=userspace-networking"] }, undefined, /^tailscaledExtraArgs\[0\]: the sidecar sets --tun itself; choose the mode with the userspace prop/],
     ["a state dir flag", { tailscaledExtraArgs: ["--statedir=/tmp"] }, undefined, /^tailscaledExtraArgs\[0\]: the sidecar sets --statedir itself/],
     ["funnel without serve", { funnel: true }, undefined, /^funnel: Funnel publishes the serve config to the internet; set serve/],
