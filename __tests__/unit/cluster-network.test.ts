@@ -194,6 +194,7 @@ describe("allowIngress", () => {
       n.allowIngress(rule({ from: "anywhere", description: "said again by another pool" }));
       n.allowIngress(rule({ from: "workers" }));
       n.allowIngress(rule({ role: "workers", from: "anywhere" }));
+      n.allowIngress(rule({ role: "workers", from: "manager" }));
       n.allowIngress(rule({ protocol: "udp", from: "anywhere" }));
     });
     const onPort = Object.keys(rules).filter((name) => name.includes("3000")).map((name) => name.replace(/_[0-9A-F]{8}$/, ""));
@@ -202,6 +203,7 @@ describe("allowIngress", () => {
       "Network_manager-tcp3000-from-workers-workers-nsg",
       "Network_manager-udp3000-from-anywhere",
       "Network_workers-tcp3000-from-anywhere",
+      "Network_workers-tcp3000-from-manager-manager-nsg",
     ]);
     expect(built.hostPortsFor("manager").filter((port) => port.port === 3000)).toEqual([
       { protocol: "tcp", port: 3000, sources: ["0.0.0.0/0"] },
@@ -262,6 +264,8 @@ describe("fixed addresses", () => {
     expect(built.reserveHostNumbers(10, 0, "firstHostNumber", "empty")).toBe(10);
     expect(built.privateIpFor(10, "managerHostNumber")).toBe("10.0.0.10");
     expect(built.reserveHostNumbers(undefined, 0, "firstHostNumber", "empty")).toBe(20);
+    // Even at the first host number: an empty run has no last address to check.
+    expect(built.reserveHostNumbers(2, 0, "firstHostNumber", "empty")).toBe(2);
     expect(built.reserveHostNumbers(undefined, 1, "firstHostNumber", "one")).toBe(20);
   });
 });
