@@ -103,6 +103,17 @@ describe("DokployCluster", () => {
     expect(outputs.credential.value).toBe(createHash("sha256").update("s3cret with spaces:worker-2").digest("hex"));
   });
 
+  test("workerNodes: one pool's map, or every pool's merged", () => {
+    const stack = new TerraformStack(Testing.app(), "nodes");
+    const cluster = new DokployCluster(stack, "Cluster", { compartmentId: "c", sshPublicKeys: [KEY], adminEmail: "a@example.com" });
+    new TerraformOutput(stack, "one", { value: cluster.workerNodes });
+    cluster.addWorkerPool("Paid", { namePrefix: "paid", count: 1, alwaysFree: false });
+    new TerraformOutput(stack, "both", { value: cluster.workerNodes });
+    const json = JSON.parse(Testing.synth(stack));
+    expect(json.output.one.value).toBe("${local.Cluster_Workers_Nodes_88C0B2EF}");
+    expect(json.output.both.value).toBe("${merge(local.Cluster_Workers_Nodes_88C0B2EF, local.Cluster_Paid_Nodes_656C3FB7)}");
+  });
+
   test("more pools than the workers tag can hold are refused naming addWorkerPool", () => {
     expect(() =>
       synthCluster({ alwaysFree: false }, (c) => {
@@ -191,6 +202,7 @@ describe("the free-tier budget", () => {
     expect(() => synthCluster({ workerCount: -1 })).toThrow(/workerCount: -1 is out of range; use a whole number of workers from 0 to 100/);
     expect(() => synthCluster({}, (c) => c.addWorkerPool("Again", { namePrefix: "worker", count: 0 }))).toThrow(/namePrefix: a worker pool named "worker" already exists/);
     expect(() => synthCluster({ availabilityDomainIndex: 5 })).toThrow(/availabilityDomainIndex: 5 is out of range/);
+    expect(() => synthCluster({ dokployInstallerUrl: "http://dokploy.com/install.sh" })).toThrow(/^dokployInstallerUrl: "http:\/\/dokploy\.com\/install\.sh" is not allowed/);
   });
 
   test("sizes from variables get a plan-time precondition", () => {
@@ -201,6 +213,20 @@ describe("the free-tier budget", () => {
     expect(workerPool(json).lifecycle.precondition).toEqual([
       { condition: expect.stringMatching(/var\.workers/), error_message: expect.stringMatching(/exceeds the free allowance \(Always Free tenancy: 2 OCPUs/) },
     ]);
+  });
+
+  test("a pay-as-you-go tenancy's plan-time check holds its own allowance", () => {
+    const stack = new TerraformStack(Testing.app(), "vars");
+    const count = new TerraformVariable(stack, "workers", { type: "number" });
+    new DokployCluster(stack, "Cluster", { compartmentId: "c", sshPublicKeys: [KEY], adminEmail: "a@example.com", workerCount: count.numberValue, tenancyKind: "pay-as-you-go" });
+    const [check] = workerPool(JSON.parse(Testing.synth(stack))).lifecycle.precondition;
+    expect(check.error_message).toMatch(/exceeds the free allowance \(Pay As You Go tenancy: 4 OCPUs/);
+  });
+
+  test("a second Always Free pool over the budget is named by its construct id", () => {
+    expect(() => synthCluster({ workerCount: 0 }, (c) => c.addWorkerPool("Gpu", { namePrefix: "gpu", count: 2 }))).toThrow(
+      /Lower a pool's count \(\(one manager\), workerCount, count of pool Gpu\)/,
+    );
   });
 
   test("the precondition expression holds under and at the budget and stops terraform over it (real terraform)", () => {
