@@ -43,6 +43,12 @@ function expectedYaml(nodeJsonB64: string, keyB64?: string): string {
 }
 
 describe("renderYaml", () => {
+  test("boot commands come before the files, each an argument list; none given, no bootcmd", () => {
+    const config = new CloudConfig({ configPath: "/etc/n.json", config: {}, files: [SCRIPT], bootCommands: [["sh", "-c", "test -e /a || rm -f /b"], ["true"]], runCommands: RUN });
+    expect(config.renderYaml()).toContain('disable_root: true\nbootcmd:\n  - - sh\n    - -c\n    - test -e /a || rm -f /b\n  - - "true"\nwrite_files:\n');
+    expect(new CloudConfig({ configPath: "/etc/n.json", config: {}, files: [SCRIPT], bootCommands: [], runCommands: RUN }).renderYaml()).not.toContain("bootcmd");
+  });
+
   test("key-only SSH, node.json first (a placeholder, quoted), then the Terraform files, then the static ones, then runcmd", () => {
     const config = new CloudConfig({ configPath: "/etc/n.json", config: { a: 1 }, files: [SCRIPT], terraformFiles: [{ path: "/etc/k", content: secret, permissions: "0600" }], runCommands: RUN });
     expect(config.renderYaml()).toBe(expectedYaml("DOKPLOY_OCI_FILE_0_B64", "DOKPLOY_OCI_FILE_1_B64"));
