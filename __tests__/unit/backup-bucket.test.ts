@@ -15,9 +15,11 @@ const SUFFIX = "random_id.Backups_BucketSuffix_65189392.hex";
 function bucket(props: Partial<BackupBucketProps> = {}, stack = new TerraformStack(Testing.app(), "backups")) {
   const backups = new BackupBucket(stack, "Backups", { compartmentId: COMPARTMENT, region: "eu-frankfurt-1", userId: USER, ...props });
   const synthesized = JSON.parse(Testing.synth(stack));
-  const only = (kind: "resource" | "data", type: string) => {
-    const blocks = Object.values(synthesized[kind]?.[type] ?? {});
-    return blocks.length === 1 ? (blocks[0] as Record<string, any>) : blocks.length === 0 ? undefined : blocks;
+  /** The one block of `type`, undefined when there is none. */
+  const only = (kind: "resource" | "data", type: string): Record<string, any> | undefined => {
+    const blocks = Object.values<Record<string, any>>(synthesized[kind]?.[type] ?? {});
+    if (blocks.length > 1) throw new Error(`${blocks.length} blocks of ${type}`);
+    return blocks[0];
   };
   const config = Tokenization.resolve(backups.hostConfig(), { scope: stack, preparing: false, resolver: new DefaultTokenResolver(new StringConcat()) });
   return { backups, only, config, synthesized };

@@ -5,30 +5,14 @@
  */
 import { DefaultTokenResolver, StringConcat, TerraformStack, TerraformVariable, Testing, Tokenization } from "cdktf";
 import { BackupBucket } from "../../constructs/oci/backup-bucket";
-import { IClusterNetwork, IngressRule } from "../../constructs/oci/cluster-network";
 import { DokployManager, DokployManagerProps } from "../../constructs/oci/dokploy-manager";
+import { standInNetwork } from "../helpers/stand-in-network";
 import { applyAndReadOutputs } from "../helpers/terraform";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJYnQ0PvQe6w3Iakxq2pc9wZ5gsHIZRo0XAi7D4QjSS me@laptop";
 
 function manager(props: Partial<DokployManagerProps> = {}, stack = new TerraformStack(Testing.app(), "manager"), afterwards: (built: DokployManager) => void = () => undefined) {
-  const opened: IngressRule[] = [];
-  const addresses: unknown[][] = [];
-  const network = {
-    subnet: { id: "SUBNET_ID" },
-    managerNsg: { id: "MANAGER_NSG_ID" },
-    workerNsg: { id: "WORKER_NSG_ID" },
-    subnetCidr: "10.0.0.0/24",
-    swarmAddressPool: "10.20.0.0/16",
-    swarmAddressPoolMaskLength: 24,
-    allowIngress: (rule: IngressRule) => opened.push(rule),
-    hostPortsFor: (role: string) => [{ protocol: "tcp", port: 22, sources: [`${role}-source`] }],
-    privateIpFor: (hostNumber: number, ...rest: unknown[]) => {
-      addresses.push([hostNumber, ...rest]);
-      return `10.0.0.${hostNumber}`;
-    },
-    reserveHostNumbers: () => 20,
-  } as unknown as IClusterNetwork;
+  const { network, opened, addresses } = standInNetwork();
   const built = new DokployManager(stack, "Manager", { compartmentId: "C", network, adminEmail: "admin@example.com", sshPublicKeys: [KEY], ...props });
   afterwards(built);
   const json = JSON.parse(Testing.synth(stack));

@@ -4,30 +4,17 @@
  * Expected values are written out.
  */
 import { TerraformStack, TerraformVariable, Testing } from "cdktf";
-import { IClusterNetwork, IngressRule } from "../../constructs/oci/cluster-network";
 import { SwarmWorkerPool, SwarmWorkerPoolProps } from "../../constructs/oci/swarm-worker-pool";
 import { IWorkerJoinSource } from "../../constructs/oci/token-server";
+import { standInNetwork } from "../helpers/stand-in-network";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJYnQ0PvQe6w3Iakxq2pc9wZ5gsHIZRo0XAi7D4QjSS me@laptop";
 const SECRET = "s".repeat(40);
 const NAME = 'format("%s-%d", "worker", (count.index + 1))';
 
 function pool(props: Partial<SwarmWorkerPoolProps> = {}, stack = new TerraformStack(Testing.app(), "pool")) {
-  const opened: IngressRule[] = [];
-  const reserved: unknown[][] = [];
+  const { network, opened, reserved } = standInNetwork();
   const expected: unknown[][] = [];
-  const network = {
-    subnet: { id: "SUBNET_ID" },
-    workerNsg: { id: "WORKER_NSG_ID" },
-    managerNsg: { id: "MANAGER_NSG_ID" },
-    subnetCidr: "10.0.0.0/24",
-    allowIngress: (rule: IngressRule) => opened.push(rule),
-    hostPortsFor: (role: string) => [{ protocol: "tcp", port: 22, sources: [`${role}-source`] }],
-    reserveHostNumbers: (first: number | undefined, ...rest: unknown[]) => {
-      reserved.push([first, ...rest]);
-      return first ?? 20;
-    },
-  } as unknown as IClusterNetwork;
   const joinSource: IWorkerJoinSource = {
     managerAddress: "10.0.0.10",
     url: "http://10.0.0.10:9999",
