@@ -1,4 +1,4 @@
-import { App, Fn, TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { App, DefaultTokenResolver, Fn, StringConcat, TerraformOutput, TerraformStack, TerraformVariable, Testing, Tokenization } from "cdktf";
 import { escapeForExpression, escapeTerraformTemplate, joinLiteralAndTokens, jsonencodeWithTokens } from "../../lib/terraform-text";
 import { ormStackJson } from "../../scripts/lib/orm-package";
 import { applyAndReadOutputs, requireTerraform } from "../helpers/terraform";
@@ -36,6 +36,22 @@ describe("escapeForExpression", () => {
   });
 });
 
+describe("joinLiteralAndTokens", () => {
+  const stack = new TerraformStack(Testing.app(), "join");
+  const value = new TerraformVariable(stack, "x", { type: "string" }).stringValue;
+  const resolve = (text: string) => Tokenization.resolve(text, { scope: stack, preparing: false, resolver: new DefaultTokenResolver(new StringConcat()) });
+
+  test("one value alone is that value, not a join of it", () => {
+    expect(joinLiteralAndTokens([value])).toBe(value);
+    expect(joinLiteralAndTokens(["", value, ""])).toBe(value);
+  });
+
+  test("text around a value in one part is split into its literal and the value", () => {
+    expect(resolve(joinLiteralAndTokens([`url=${value}`]))).toBe('${join("", ["url=", var.x])}');
+    expect(resolve(joinLiteralAndTokens([`a${value}b`, "c"]))).toBe('${join("", ["a", var.x, "b", "c"])}');
+  });
+});
+
 describe("round trip through the real terraform binary", () => {
   beforeAll(() => {
     console.log(`using ${requireTerraform()}`);
@@ -45,18 +61,19 @@ describe("round trip through the real terraform binary", () => {
     const app = Testing.app();
     const stack = new TerraformStack(app, "roundtrip");
     const empty = new TerraformVariable(stack, "empty", { type: "string", default: "" });
+    const marker = new TerraformVariable(stack, "marker", { type: "string", default: "<value>" });
     const cases = { ...HARD_CASES, twentyKb: TWENTY_KB };
     for (const [name, text] of Object.entries(cases)) {
       new TerraformOutput(stack, `plain_${name}`, { value: escapeTerraformTemplate(text) });
       new TerraformOutput(stack, `joined_${name}`, { value: joinLiteralAndTokens([text, empty.stringValue, text]) });
-      new TerraformOutput(stack, `embedded_${name}`, { value: Fn.base64encode(joinLiteralAndTokens([`${text}${empty.stringValue}${text}`])) });
+      new TerraformOutput(stack, `embedded_${name}`, { value: Fn.base64encode(joinLiteralAndTokens([`${text}${marker.stringValue}${text}`])) });
       new TerraformOutput(stack, `json_${name}`, { value: jsonencodeWithTokens({ text, list: [text, empty.stringValue] }) });
     }
     const outputs = applyAndReadOutputs(ormStackJson(JSON.parse(Testing.synth(stack))));
     for (const [name, text] of Object.entries(cases)) {
       expect([name, outputs[`plain_${name}`].value]).toEqual([name, text]);
       expect([name, outputs[`joined_${name}`].value]).toEqual([name, text + text]);
-      expect([name, Buffer.from(outputs[`embedded_${name}`].value as string, "base64").toString()]).toEqual([name, text + text]);
+      expect([name, Buffer.from(outputs[`embedded_${name}`].value as string, "base64").toString()]).toEqual([name, `${text}<value>${text}`]);
       expect([name, JSON.parse(outputs[`json_${name}`].value as string)]).toEqual([name, { text, list: [text, ""] }]);
     }
     expect(TWENTY_KB.length).toBe(20480);
