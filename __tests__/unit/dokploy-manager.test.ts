@@ -124,7 +124,7 @@ test("limits, each naming the prop the user wrote", () => {
   expect(() => manager({ dokployVersion: "0.30.2" })).toThrow('dokployVersion: "0.30.2" is not allowed; use latest, canary or a release tag such as "v0.30.2"');
   expect(() => manager({ installerUrl: "http://dokploy.com/install.sh" })).toThrow('installerUrl: "http://dokploy.com/install.sh" is not allowed');
   expect(() => manager({ workerServerType: "all" as never })).toThrow('workerServerType: "all" is not one of deploy, build, none');
-  expect(() => manager({ adminPassword: "short" })).toThrow("adminPassword");
+  expect(() => manager({ adminPassword: "short" })).toThrow("adminPassword: the secret must be at least 8 characters (got 5)");
 });
 
 test("values from Terraform variables are checked at plan time, on the instance", () => {

@@ -3,7 +3,7 @@
  * pool asks of them: the instances it declares, what each worker's node.json gets, the limits and their messages.
  * Expected values are written out.
  */
-import { TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { DefaultTokenResolver, StringConcat, TerraformStack, TerraformVariable, Testing, Tokenization } from "cdktf";
 import { SwarmWorkerPool, SwarmWorkerPoolProps } from "../../constructs/oci/swarm-worker-pool";
 import { IWorkerJoinSource } from "../../constructs/oci/token-server";
 import { standInNetwork } from "../helpers/stand-in-network";
@@ -94,12 +94,14 @@ test("a count from Terraform: the pool reserves room for the most a pool may hav
 });
 
 test("the pool's nodes: name to public and private address, as one local", () => {
-  const { workers, synthesized } = pool();
+  const stack = new TerraformStack(Testing.app(), "nodes");
+  const { workers, synthesized } = pool({}, stack);
   expect(synthesized.locals).toEqual({
     Workers_Nodes_C5F14D74:
       "${{for worker in oci_core_instance.Workers_96E39E36 : worker.display_name => { public_ip = worker.public_ip, private_ip = worker.private_ip }}}",
   });
-  expect(workers.nodes).toBeDefined();
+  const resolved = Tokenization.resolve(workers.nodes, { scope: stack, preparing: false, resolver: new DefaultTokenResolver(new StringConcat()) });
+  expect(resolved).toBe("${local.Workers_Nodes_C5F14D74}");
 });
 
 test("limits, each naming the prop the user wrote", () => {

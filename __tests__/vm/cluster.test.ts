@@ -365,7 +365,7 @@ describe("apps on workers answer", () => {
   });
 });
 
-/** Asks the metadata service as root, as an unprivileged user and from a container; 'ok' or 'refused' for each. */
+/** Who asks the metadata service: root, an unprivileged user, a container. */
 type MetadataAsker = "root" | "nobody" | "container";
 
 /**
