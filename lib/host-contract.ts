@@ -45,6 +45,10 @@ export const SWARM_PORTS = [
   { protocol: "udp", port: 4789, description: "Docker Swarm overlay traffic (VXLAN)" },
 ] as const;
 
+/** How the reconciler registers each worker in Dokploy: a deploy server, a build server, or not at all. */
+export const WORKER_SERVER_TYPES = ["deploy", "build", "none"] as const;
+export type WorkerServerType = (typeof WORKER_SERVER_TYPES)[number];
+
 /** tRPC's batch input for a procedure that takes none: `{"0":{"json":null}}`, URL-encoded. */
 export const TRPC_NULL_INPUT = encodeURIComponent(JSON.stringify({ 0: { json: null } }));
 
@@ -116,7 +120,7 @@ export interface ManagerNodeConfig extends NodeConfigBase {
   readonly tokenServer: TokenServerHostConfig;
   readonly backups?: BackupsHostConfig;
   readonly registration: {
-    readonly serverType: string;
+    readonly serverType: WorkerServerType;
     readonly username: string;
     readonly sshPort: number;
     readonly intervalSeconds: number;

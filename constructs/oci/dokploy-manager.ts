@@ -10,6 +10,8 @@ import {
   HTTP_PORT,
   ManagerNodeConfig,
   SSH_PORT,
+  WORKER_SERVER_TYPES,
+  WorkerServerType,
 } from "../../lib/host-contract";
 import { IHostRelease } from "../../lib/host-release";
 import { NodeOptions, createNodeInstance, nodeCloudConfig, resolveNodeOptions } from "../../lib/oci-node";
@@ -246,7 +248,6 @@ export class DokployManager extends Construct {
   }
 }
 
-export type WorkerServerType = "deploy" | "build" | "none";
-const WORKER_SERVER_TYPES: ReadonlyArray<string> = ["deploy", "build", "none"];
+export type { WorkerServerType };
 
 

@@ -4,7 +4,8 @@
  * servers Dokploy knows. The Dokploy API key is read and used on the manager only; it never crosses the wire.
  */
 import { FREE_OBJECT_STORAGE_GBS, ORACLE_IDLE_RULE } from "../../lib/free-tier";
-import { DOKPLOY_LOCAL_URL, TRPC_NULL_INPUT, USAGE_STATE_DIR } from "../../lib/host-contract";
+import { DOKPLOY_LOCAL_URL, RELEASE_STATE_PATH, TRPC_NULL_INPUT, USAGE_STATE_DIR } from "../../lib/host-contract";
+import { RELEASES_HOME } from "../../lib/host-release";
 import { spawn } from "child_process";
 import * as net from "net";
 
@@ -138,11 +139,11 @@ const SERVER_ALL_PROGRAM = [
 const RELEASE_PROGRAM = [
   "import json",
   "try:",
-  '    state = json.load(open("/var/lib/dokploy-oci/release.json"))',
+  `    state = json.load(open("${RELEASE_STATE_PATH}"))`,
   "except FileNotFoundError:",
   '    raise SystemExit(print("none"))',
   "try:",
-  '    state["version"] = open("/opt/dokploy-oci/current/VERSION").read().strip()',
+  `    state["version"] = open("${RELEASES_HOME}/current/VERSION").read().strip()`,
   "except OSError:",
   "    pass",
   "print(json.dumps(state))",
