@@ -3,7 +3,8 @@
  * template files of the cdktf-cli release matching our cdktf (fetched with `npm pack cdktf-cli@<version>`, from
  * npm's cache where it can), with the dependencies its init hook installs. The app imports `dokploy-oci` and
  * `dokploy-oci/providers/oci`, type-checks under the template's own tsconfig.json (CommonJS resolution, which ignores
- * `exports`), and synthesizes with the template's cdktf.json command; the result validates clean.
+ * `exports`), and synthesizes with the template's cdktf.json command; the result validates clean. Then the same app
+ * on CDK Terrain (cdktn, the community continuation of the archived cdktf), installed the way the README says.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -70,16 +71,28 @@ function packed(output: string): { filename: string; size: number; files: Array<
 
 const versionOf = (name: string) => require(path.join(ROOT, "node_modules", name, "package.json")).version as string;
 
-describe("the npm package in a stock cdktf init TypeScript app", () => {
+/** CDK Terrain's release the README's recipe names, and the constructs release inside its peer range. */
+const CDKTN_VERSION = "0.24.0";
+const CDKTN_CONSTRUCTS_VERSION = "10.7.0";
+
+/** The stacks an app synthesized, its own folder written as <project> (the state path, the proxy's build context). */
+function synthesizedStacks(project: string): Record<string, any> {
+  const read = (name: string) => fs.readFileSync(path.join(project, "cdktf.out", "stacks", name, "cdk.tf.json"), "utf8").replaceAll(project, "<project>");
+  return { consumer: JSON.parse(read("consumer")), addons: JSON.parse(read("addons")) };
+}
+
+describe("the npm package in a user's app", () => {
   let work: string;
+  let manifestBefore: string;
+  let ours: ReturnType<typeof packed>;
   beforeAll(() => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-consumer-"));
+    manifestBefore = fs.readFileSync(path.join(ROOT, "package.json"), "utf8");
+    ours = packed(run("npm", ["pack", "--json", "--pack-destination", work], ROOT));
   });
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-  test("packs a consumer-clean package, installs into the template's app, type-checks, synthesizes and validates clean", async () => {
-    const manifestBefore = fs.readFileSync(path.join(ROOT, "package.json"), "utf8");
-    const ours = packed(run("npm", ["pack", "--json", "--pack-destination", work], ROOT));
+  test("a stock cdktf init TypeScript app: a consumer-clean package installs, type-checks, synthesizes and validates clean", async () => {
     // The developer's package.json is back as it was once the pack is done.
     expect(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).toBe(manifestBefore);
     const files = ours.files.map((file) => file.path);
@@ -147,6 +160,7 @@ describe("the npm package in a stock cdktf init TypeScript app", () => {
     const read = (name: string) => JSON.parse(fs.readFileSync(path.join(project, "cdktf.out", "stacks", name, "cdk.tf.json"), "utf8"));
     const json = read("consumer");
     const addons = read("addons");
+    expect(json["//"].metadata.version).toBe(cdktfVersion);
     expect(await validateStack(json)).toEqual([]);
     expect(await validateStack(addons)).toEqual([]);
     expect(Object.keys(json.resource)).toEqual(expect.arrayContaining(["oci_core_instance", "oci_core_vcn", "random_password"]));
@@ -157,5 +171,38 @@ describe("the npm package in a stock cdktf init TypeScript app", () => {
     expect(Object.values<any>(addons.resource.docker_image).map((image) => image.build.context)).toEqual([
       path.join(project, "node_modules", "dokploy-oci", "templates", "ssh-proxy"),
     ]);
+  });
+
+  test("on CDK Terrain through the README's npm alias and override: type-checks and synthesizes the stacks cdktf does", () => {
+    /** An app with the README's package.json for `cdktf` (a version, or cdktn's alias), its main.ts type-checked and run. */
+    const app = (name: string, cdktf: string, constructs: string) => {
+      const project = path.join(work, name);
+      fs.mkdirSync(project);
+      const manifest = {
+        name: "consumer",
+        private: true,
+        dependencies: { cdktf, constructs, "dokploy-oci": `file:${path.join(work, ours.filename)}`, "@cdktf/provider-docker": versionOf("@cdktf/provider-docker") },
+        devDependencies: { typescript: versionOf("typescript"), "ts-node": versionOf("ts-node"), "@types/node": versionOf("@types/node") },
+        // dokploy-oci and the prebuilt providers ask for cdktf ^0.21.0 as a peer: every cdktf is the app's own.
+        overrides: { cdktf: "$cdktf" },
+      };
+      fs.writeFileSync(path.join(project, "package.json"), JSON.stringify(manifest, null, 2));
+      fs.writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: { module: "CommonJS", target: "ES2018", strict: true, types: ["node"] } }));
+      fs.writeFileSync(path.join(project, "main.ts"), CONSUMER_MAIN);
+      run("npm", ["install", "--prefer-offline", "--no-package-lock"], project);
+      run("npx", ["tsc", "--noEmit"], project);
+      run("npx", ["ts-node", "main.ts"], project);
+      return { runtime: require(path.join(project, "node_modules", "cdktf", "package.json")), stacks: synthesizedStacks(project) };
+    };
+    const onCdktf = app("on-cdktf", versionOf("cdktf"), versionOf("constructs"));
+    const onCdktn = app("on-cdktn", `npm:cdktn@${CDKTN_VERSION}`, CDKTN_CONSTRUCTS_VERSION);
+    expect([onCdktf.runtime.name, onCdktn.runtime.name, onCdktn.runtime.version]).toEqual(["cdktf", "cdktn", CDKTN_VERSION]);
+    // The same Terraform, but for the version each runtime writes in its metadata.
+    for (const stack of ["consumer", "addons"]) {
+      expect(onCdktf.stacks[stack]["//"].metadata.version).toBe(versionOf("cdktf"));
+      expect(onCdktn.stacks[stack]["//"].metadata.version).toBe(CDKTN_VERSION);
+      onCdktn.stacks[stack]["//"].metadata.version = versionOf("cdktf");
+    }
+    expect(onCdktn.stacks).toEqual(onCdktf.stacks);
   });
 });
