@@ -309,6 +309,35 @@ describe("register-workers", () => {
     expect(readSwarmNodes(manager.nodesFile)).toHaveLength(4);
   });
 
+  test("Docker taking the request and never answering (a busy engine after a reboot): the pass gives up after 60 s, says so once, and the loop goes on", async () => {
+    const manager = await makeManager({ dockerApi: false });
+    // What the real manager's journal showed after a reboot: the engine's socket accepts, no answer comes.
+    const socketPath = path.join(manager.root, "var/run/docker.sock");
+    fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+    const held = new Set<net.Socket>();
+    const stuck = net.createServer((socket) => {
+      held.add(socket);
+      socket.on("close", () => held.delete(socket));
+    });
+    await new Promise<void>((resolve) => stuck.listen(socketPath, resolve));
+    const unstick = async () => {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => (stuck.listening ? stuck.close(() => resolve()) : resolve()));
+    };
+    cleanups.push(unstick);
+    const loop = manager.register({ loop: true });
+    const started = Date.now();
+    await waitFor(() => loop.output().includes("listing the swarm's nodes: no answer from Docker within 60s"), "the pass giving up", 3 * 60_000, 200);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(59_000);
+    expect(manager.fake.calls).toEqual([]);
+    await unstick();
+    await startDockerApi(manager.root, manager.nodesFile);
+    await waitFor(() => manager.fake.servers.length === 3, "three registrations");
+    const { output } = await loop.kill();
+    expect(output.match(/no answer from Docker/g)).toHaveLength(1);
+    expect(output).toContain("register-workers: working again");
+  }, 5 * 60_000);
+
   test("killed mid-pass, after a create whose answer never came back: each worker registered exactly once", async () => {
     const manager = await makeManager();
     // Between the program and Dokploy: forwards everything, but swallows the answer to the second server.create.
