@@ -1,11 +1,11 @@
 /**
  * The host programs' mutation table: each row breaks the shipped text of templates/ on purpose, the way a careless
  * change would, and names the test that must notice. The row runs that test against a copy of the package holding
- * the broken text (sandbox/host-mutants.ts) and passes only when the test fails there; a mutant that survives fails
+ * the broken text (sandbox/package-copy.ts) and passes only when the test fails there; a mutant that survives fails
  * its row. The control runs every named test on the unbroken copy first: each must pass there, so a row's failure
  * comes from its mutation and not from the copy.
  */
-import { NamedTest, PackageCopy, TemplateEdit } from "../../sandbox/host-mutants";
+import { NamedTest, PackageCopy, TemplateEdit } from "../../sandbox/package-copy";
 import { CHAIN_TEST_LIMIT_MS } from "../../sandbox/wait";
 
 const MANAGER = "__tests__/behaviour/manager-bootstrap.test.ts";

@@ -1,13 +1,13 @@
 /**
  * The README's first command as a user runs it: `npm run package` in a copy of the package (node_modules and .gen
- * linked, sandbox/host-mutants.ts), the progress it prints, the zip it writes, and a run that fails on a prop the
+ * linked, sandbox/package-copy.ts), the progress it prints, the zip it writes, and a run that fails on a prop the
  * user got wrong. The zip's contents are tested in detail by package.test.ts; here, that the command makes it.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { OCI_STACK_NAME } from "../../main";
-import { PackageCopy } from "../../sandbox/host-mutants";
+import { PackageCopy } from "../../sandbox/package-copy";
 import { readZip } from "../helpers/orm";
 
 let copy: PackageCopy;

@@ -1,7 +1,8 @@
 /**
- * Hand-made mutants of the host programs: a copy of the package whose templates/ differ from the real ones by one
- * edit, where a named test is run by jest in a child process. The copy shares node_modules and .gen with the
- * package by symlink and is removed by `dispose()`; the package itself is never written.
+ * A copy of the package that a test may change and run: the host-program mutation table makes its templates/ differ
+ * from the real ones by one edit and runs a named test there by jest in a child process; the package command test
+ * runs `npm run package` in it. The copy shares node_modules and .gen with the package by symlink and is removed by
+ * `dispose()`; the package itself is never written.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
