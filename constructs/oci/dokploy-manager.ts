@@ -239,12 +239,12 @@ export class DokployManager extends Construct {
    * come after the manager). Terraform updates the tag in place when a count changes; the reconciler reads it.
    */
   private tagsWithWorkers(tags: Record<string, string> | undefined): Record<string, string> {
-    const workers = () => ({ [WORKERS_TAG_KEY]: workersTagValue(this.tokenServer.workerPools) });
+    const workersTag = () => workersTagValue(this.tokenServer.workerPools);
     if (tags !== undefined && Token.isUnresolved(tags)) {
       // The whole merge is produced late: a late value inside it would reach Terraform unquoted (worker:1).
-      return Lazy.anyValue({ produce: () => Fn.merge([tags, workers()]) }) as unknown as Record<string, string>;
+      return Lazy.anyValue({ produce: () => Fn.merge([tags, { [WORKERS_TAG_KEY]: workersTag() }]) }) as unknown as Record<string, string>;
     }
-    return { ...tags, [WORKERS_TAG_KEY]: Lazy.stringValue({ produce: () => workers()[WORKERS_TAG_KEY] }) };
+    return { ...tags, [WORKERS_TAG_KEY]: Lazy.stringValue({ produce: workersTag }) };
   }
 }
 
