@@ -27,6 +27,16 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   }
 }
 
+/** Whether a process with this pid exists (signal 0 is checked, never sent). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** SIGTERM, then SIGKILL after a grace period; resolves once the process has exited. */
 export function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

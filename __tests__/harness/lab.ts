@@ -16,7 +16,7 @@ import { execFile, spawn } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { sleep } from "../../sandbox/wait";
+import { processAlive, sleep } from "../../sandbox/wait";
 
 export const LAB_PREFIX = "dolab";
 export const CACHE_DIR = "/var/cache/dokploy-oci/lab";
@@ -95,15 +95,6 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     await sleep(250);
   }
 }
-
-const processAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Engines

@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { sleep, stopProcess } from "../wait";
+import { processAlive, sleep, stopProcess } from "../wait";
 import { IMDS_ADDRESS, ImdsInstance, InstanceSpec, LAB_PREFIX_LENGTH, LAB_SERVER_IP, LabState, imdsInstance } from "./lab-state";
 
 export const VM_CACHE = process.env.DOKPLOY_OCI_VM_CACHE ?? "/var/cache/dokploy-oci/vm";
@@ -61,23 +61,14 @@ export function sweepStaleLabs(): void {
       fs.rmSync(record, { force: true });
       continue;
     }
-    if (isAlive(owner.pid)) continue;
+    if (processAlive(owner.pid)) continue;
     const namespace = name.replace(/\.json$/, "");
     // Every process still inside the lab's namespace is the lab's (machines, services, SSH connections).
     const inside = spawnSync("ip", ["netns", "pids", namespace], { encoding: "utf8" }).stdout ?? "";
-    for (const pid of new Set([...owner.pids, ...inside.split(/\s+/).filter(Boolean).map(Number)])) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    for (const pid of new Set([...owner.pids, ...inside.split(/\s+/).filter(Boolean).map(Number)])) if (processAlive(pid)) process.kill(pid, "SIGKILL");
     spawnSync("ip", ["netns", "delete", namespace]);
     if (owner.dir) fs.rmSync(owner.dir, { recursive: true, force: true });
     fs.rmSync(record, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
