@@ -9,6 +9,8 @@ module.exports = {
   testMatch: ["<rootDir>/__tests__/**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.test.json" }] },
   setupFilesAfterEnv: ["<rootDir>/__tests__/setup.ts"],
+  globalSetup: "<rootDir>/scripts/jest-global-setup.js",
+  globalTeardown: "<rootDir>/scripts/jest-global-teardown.js",
   // The examples import the package by name, as an app would; here the name is the source (tsconfig.test.json's paths).
   // Stryker's copy of the package (npm run mutate) would be a second "dokploy-oci" beside this one.
   modulePathIgnorePatterns: ["<rootDir>/.stryker-tmp/"],

@@ -8,13 +8,13 @@ import "cdktf/lib/testing/adapters/jest";
 Testing.setupJest();
 
 // cdktf's Testing.app() makes a new output folder in the temporary directory for every app and never removes it
-// (tens of thousands after a few runs): each test file's apps write under one folder, removed after the file. The
-// folder is made by the first app: jest runs no afterAll for a file whose tests are all skipped (npm run mutate's
-// bail skips them), and such a file left an empty folder behind (986 after one day of mutation batches).
+// (tens of thousands after a few runs): each test file's apps write under one folder of the jest run's (made and
+// removed by scripts/jest-global-setup.js and -teardown.js), removed after the file. The run's folder catches what a
+// file leaves when jest skips its afterAll (every test filtered out, while its module-level apps still synthesize).
 let synthRoot: string | undefined;
 const testingApp = Testing.app.bind(Testing);
 Testing.app = (options = {}) => {
-  synthRoot ??= fs.mkdtempSync(path.join(os.tmpdir(), "dokploy-oci-synth-"));
+  synthRoot ??= fs.mkdtempSync(path.join(process.env.DOKPLOY_OCI_SYNTH_ROOT ?? os.tmpdir(), "dokploy-oci-synth-"));
   return testingApp({ outdir: fs.mkdtempSync(path.join(synthRoot, "app-")), ...options });
 };
 afterAll(() => {
