@@ -1,18 +1,30 @@
 /**
  * The programs and units in templates/ land on the nodes byte for byte, so a path or default that lib/ writes down
- * and a host program also needs is written there a second time (python and systemd cannot import TypeScript). Each
- * such copy is held to lib/'s here: changing one side alone fails this file instead of a node. The python values are
- * read from the shipped source itself (its module-level constants and its --config default), never by running it.
+ * and a host program also needs is written there a second time (python, bash and systemd cannot import TypeScript).
+ * The copies below are held to lib/'s: changing one side alone fails this file instead of a node. The python values
+ * are read from the shipped source (its module-level constants, evaluated from literals alone, and its --config
+ * default), the shell ones from its top-level assignments; no program is run. Patterns (the reconciler's pool entry,
+ * hostnames) are left to the behaviour tests: two regex dialects cannot be compared by their text.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { DOCKER_SOCKET, NODE_CONFIG_PATH, RELEASE_STATE_PATH, TOKEN_SERVER_STATE_DIR, TRPC_NULL_INPUT, WORKER_SERVER_TYPES } from "../../lib/host-contract";
-import { LOADER_PATH, RELEASE_CHECK_INTERVAL_SECONDS, RELEASE_MAX_BYTES, RELEASE_TAG_KEY, RELEASES_HOME } from "../../lib/host-release";
+import {
+  DOCKER_SOCKET,
+  DOKPLOY_PORT,
+  HOST_LIBRARY_PATH,
+  NODE_CONFIG_PATH,
+  NODE_CONFIG_READER_PATH,
+  RELEASE_STATE_PATH,
+  TOKEN_SERVER_STATE_DIR,
+  TRPC_NULL_INPUT,
+  WORKER_SERVER_TYPES,
+} from "../../lib/host-contract";
+import { IHostRelease, LOADER_CONFIG_PATH, LOADER_PATH, releaseNodeConfig, RELEASES_HOME } from "../../lib/host-release";
 import { MIN_SECRET_LENGTH } from "../../lib/secret";
 import { readHostFile, templatePath } from "../../lib/templates";
-import { INSTANCE_METADATA_URL, MAX_POOL_WORKERS } from "../../lib/worker-identity";
+import { MAX_POOL_WORKERS } from "../../lib/worker-identity";
 
 
 /**
@@ -52,6 +64,13 @@ function pythonConstants(file: string): Record<string, unknown> {
   return JSON.parse(execFileSync("python3", ["-c", CONSTANTS_PROGRAM, file], { env, encoding: "utf8" }));
 }
 
+/** A shell script's top-level `NAME=value` assignments, `$ROOT` as "" (DOKPLOY_OCI_ROOT unset, as on a node). */
+function shellAssignments(template: string): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const [, name, value] of readHostFile(template).matchAll(/^([A-Z_]+)=(\S*)$/gm)) found[name] = value.replace(/\$\{?ROOT\}?/g, "");
+  return found;
+}
+
 /** A unit's `Key=` values, in order (the unit as it lands on a node). */
 function unitValues(template: string, key: string): string[] {
   return readHostFile(template)
@@ -75,12 +94,23 @@ const PYTHON_COPIES: ReadonlyArray<readonly [string, string, string, unknown]> =
   ["manager/register-workers.py", "MAX_POOL_SIZE", "MAX_POOL_WORKERS", MAX_POOL_WORKERS],
   ["manager/register-workers.py", "SERVER_TYPES", "WORKER_SERVER_TYPES", WORKER_SERVER_TYPES],
   ["manager/token-server.py", "MIN_SECRET_LENGTH", "MIN_SECRET_LENGTH", MIN_SECRET_LENGTH],
-  // The release agent's defaults, for a key node.json's "release" section leaves out.
-  ["common/release-agent.py", "DEFAULTS.maxBytes", "RELEASE_MAX_BYTES", RELEASE_MAX_BYTES],
-  ["common/release-agent.py", "DEFAULTS.intervalSeconds", "RELEASE_CHECK_INTERVAL_SECONDS", RELEASE_CHECK_INTERVAL_SECONDS],
-  ["common/release-agent.py", "DEFAULTS.tag", "RELEASE_TAG_KEY", RELEASE_TAG_KEY],
-  ["common/release-agent.py", "DEFAULTS.instanceMetadataUrl", "INSTANCE_METADATA_URL", INSTANCE_METADATA_URL],
+  ["manager/dokploy-setup.py", "DASHBOARD_PORT", "DOKPLOY_PORT", DOKPLOY_PORT],
+  // The programs the agent may name in a unit it links: the release's bin/.
+  ["common/release-agent.py", "PROGRAM", "RELEASES_HOME", `${RELEASES_HOME}/bin/([\\w.-]+)`],
+  // The release agent's defaults, for a key node.json's "release" section leaves out: lib's section without the URL.
+  ["common/release-agent.py", "DEFAULTS", "releaseNodeConfig", (({ url, ...defaults }) => defaults)(releaseNodeConfig({ url: "" } as IHostRelease))],
 ];
+
+/** [template, the variable it assigns, lib's name, lib's value]. */
+const SHELL_COPIES: ReadonlyArray<readonly [string, string, string, string]> = [
+  ["common/host-lib.sh", "CONFIG_FILE", "NODE_CONFIG_PATH", NODE_CONFIG_PATH],
+  ["common/host-lib.sh", "NODE_CONFIG", "NODE_CONFIG_READER_PATH", NODE_CONFIG_READER_PATH],
+  ["common/loader.sh", "HOME_DIR", "RELEASES_HOME", RELEASES_HOME],
+  ["common/loader.sh", "CONFIG", "LOADER_CONFIG_PATH", LOADER_CONFIG_PATH],
+];
+
+/** The scripts that source the shared library. */
+const LIBRARY_USERS = ["common/harden.sh", "common/docker-cleanup.sh", "common/tailscale-up.sh", "manager/bootstrap.sh", "worker/bootstrap.sh"];
 
 describe("the host programs' copies of lib/'s paths and defaults", () => {
   const constants = new Map<string, Record<string, unknown>>();
@@ -94,6 +124,14 @@ describe("the host programs' copies of lib/'s paths and defaults", () => {
     expect(value).toEqual(expected);
   });
 
+  test.each(SHELL_COPIES)("%s: %s is lib's %s", (template, name, _libName, expected) => {
+    expect(shellAssignments(template)[name]).toBe(expected);
+  });
+
+  test.each(LIBRARY_USERS)("%s sources the library at lib's HOST_LIBRARY_PATH", (template) => {
+    expect(readHostFile(template).split("\n").filter((line) => line.startsWith("source "))).toEqual([`source "\${DOKPLOY_OCI_ROOT:-}${HOST_LIBRARY_PATH}"`]);
+  });
+
   test("the first release's unit runs the loader until the agent's state file exists", () => {
     expect(unitValues("common/dokploy-release-install.service", "ConditionPathExists")).toEqual([`!${RELEASE_STATE_PATH}`]);
     expect(unitValues("common/dokploy-release-install.service", "ExecStart")).toEqual([LOADER_PATH]);
@@ -101,6 +139,17 @@ describe("the host programs' copies of lib/'s paths and defaults", () => {
 
   test("the token server's sandbox may write its state folder, and only that", () => {
     expect(unitValues("manager/dokploy-token-server.service", "ReadWritePaths")).toEqual([TOKEN_SERVER_STATE_DIR]);
+  });
+
+  test("the reconciler's sandbox may write the token server's folder (workers.json), its lock and its state", () => {
+    const [writable, ...others] = unitValues("manager/dokploy-register-workers.service", "ReadWritePaths");
+    expect(others).toEqual([]);
+    const reconciler = of("manager/register-workers.py");
+    for (const written of [TOKEN_SERVER_STATE_DIR, reconciler.LOCK_FILE, reconciler.STATE_FILE]) expect(`${written}`.startsWith(`${writable}/`)).toBe(true);
+  });
+
+  test("the Docker cleanup runs only where Docker's socket is", () => {
+    expect(unitValues("common/dokploy-docker-cleanup.service", "ConditionPathExists")).toEqual([DOCKER_SOCKET]);
   });
 
   test("the reader can fail: a constant computed by the program is left out, a changed literal is read as written", () => {

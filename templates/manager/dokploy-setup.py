@@ -33,6 +33,8 @@ API_ATTEMPTS = 8
 REQUEST_MAX_SECONDS = 60
 SIGN_UP_MAX_SECONDS = 300
 HEALTH_MAX_SECONDS = 20
+# The port of Dokploy's dashboard on the manager's addresses (its installer publishes it in host mode).
+DASHBOARD_PORT = 3000
 # What better-auth answers (422) a sign-up for an email that already signed up.
 USER_EXISTS = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"
 # Dokploy's sign-up hook refuses a second owner with 400 and this message only (no code, v0.30.2 auth.ts).
@@ -356,7 +358,7 @@ class Setup:
         update_credentials(registered)
 
     def save_credentials(self):
-        update_credentials({"admin_email": self.email, "dashboard_url": f"http://{self.private_ip}:3000"})
+        update_credentials({"admin_email": self.email, "dashboard_url": f"http://{self.private_ip}:{DASHBOARD_PORT}"})
         missing = [name for name in CREDENTIALS_WANTED if not saved_credentials().get(name)]
         if missing:
             raise Failed("credentials file lacks " + ", ".join(missing))
