@@ -192,6 +192,9 @@ describe("the npm package in a user's app", () => {
       run("npm", ["install", "--prefer-offline", "--no-package-lock"], project);
       run("npx", ["tsc", "--noEmit"], project);
       run("npx", ["ts-node", "main.ts"], project);
+      // One cdktf in the app: the one dokploy-oci and the docker provider load is the app's own.
+      const runtime = require.resolve("cdktf", { paths: [project] });
+      for (const user of ["dokploy-oci", "@cdktf/provider-docker"]) expect(require.resolve("cdktf", { paths: [path.join(project, "node_modules", user)] })).toBe(runtime);
       return { runtime: require(path.join(project, "node_modules", "cdktf", "package.json")), stacks: synthesizedStacks(project) };
     };
     const onCdktf = app("on-cdktf", versionOf("cdktf"), versionOf("constructs"));

@@ -14,12 +14,15 @@ let copy: PackageCopy;
 beforeAll(() => {
   copy = new PackageCopy();
 });
-afterAll(() => copy.dispose());
+afterAll(() => copy?.dispose());
 
 const zipFile = () => path.join(copy.root, "dist", `${OCI_STACK_NAME}.zip`);
 
 function npmRunPackage(): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync("npm", ["run", "--silent", "package"], { cwd: copy.root, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false" } });
+  // The default stack: DOKPLOY_ADDONS picks the add-ons stack's pieces, which are not in the zip.
+  const env: NodeJS.ProcessEnv = { ...process.env, npm_config_update_notifier: "false" };
+  delete env.DOKPLOY_ADDONS;
+  const result = spawnSync("npm", ["run", "--silent", "package"], { cwd: copy.root, encoding: "utf8", env });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
