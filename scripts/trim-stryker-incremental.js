@@ -1,6 +1,6 @@
 /**
- * `npm run mutate:trim`, after a Stryker run: drops what Stryker does not read back from the committed incremental
- * file (docs/mutation/stryker-incremental.json), about half of it:
+ * `npm run mutate:trim`, after a Stryker run: drops what Stryker does not need from the committed incremental file
+ * (docs/mutation/stryker-incremental.json), about half of it:
  * - each mutant's `statusReason`: jest's failure message for a killed mutant, which only the HTML report shows;
  * - a killed mutant's `coveredBy`: Stryker reuses a killed result while a test that killed it still covers it
  *   unchanged, and it reads those from `killedBy` (which it adds to the old coverage). A mutant that was not killed
