@@ -157,9 +157,7 @@ describe("the npm package in a user's app", () => {
     // Synthesizes the way `cdktf synth` runs the app (cdktf.json's command).
     const [command, ...args] = cdktfJson.app.split(" ");
     run(command, args, project);
-    const read = (name: string) => JSON.parse(fs.readFileSync(path.join(project, "cdktf.out", "stacks", name, "cdk.tf.json"), "utf8"));
-    const json = read("consumer");
-    const addons = read("addons");
+    const { consumer: json, addons } = synthesizedStacks(project);
     expect(json["//"].metadata.version).toBe(cdktfVersion);
     expect(await validateStack(json)).toEqual([]);
     expect(await validateStack(addons)).toEqual([]);
@@ -169,7 +167,7 @@ describe("the npm package in a user's app", () => {
     expect(Object.keys(addons.resource)).toEqual(expect.arrayContaining(["docker_service", "docker_secret", "docker_config", "docker_image"]));
     // The proxy's image is built from templates/ssh-proxy inside the installed package, not the current directory.
     expect(Object.values<any>(addons.resource.docker_image).map((image) => image.build.context)).toEqual([
-      path.join(project, "node_modules", "dokploy-oci", "templates", "ssh-proxy"),
+      "<project>/node_modules/dokploy-oci/templates/ssh-proxy",
     ]);
   });
 

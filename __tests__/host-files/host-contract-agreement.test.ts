@@ -26,7 +26,6 @@ import { MIN_SECRET_LENGTH } from "../../lib/secret";
 import { readHostFile, templatePath } from "../../lib/templates";
 import { MAX_POOL_WORKERS } from "../../lib/worker-identity";
 
-
 /**
  * Prints a python file's module-level constants as JSON: each top-level `NAME = value` whose value can be computed
  * from literals and the constants before it (ROOT is "": DOKPLOY_OCI_ROOT is unset), patterns as their text, and the
